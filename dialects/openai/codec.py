@@ -1,0 +1,338 @@
+"""OpenAI wire <-> unified: requests in, responses and stream chunks out."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import time
+from typing import Any
+
+import msgspec
+
+from dialects.openai import schema as wire
+from gateway.errors import GatewayError, invalid
+from gateway.ids import mint
+from gateway.media import image_from_url
+from gateway.unified import (
+    DocumentPart,
+    EmbedResponse,
+    Event,
+    Finish,
+    Message,
+    Part,
+    Reasoning,
+    Request,
+    Response,
+    ResponseFormat,
+    Start,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    Tool,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolCallStart,
+    ToolChoice,
+    ToolResultPart,
+    Usage,
+)
+
+FINISH_REASON = {
+    "stop": "stop",
+    "stop_sequence": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+_encode = msgspec.json.encode
+
+
+# ---------------------------------------------------------------------------------------------- request
+
+
+def _text_parts(content: str | list[wire.ContentPart] | None, param: str) -> list[TextPart]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextPart(text=content)] if content else []
+    out = []
+    for part in content:
+        if isinstance(part, wire.TextContent):
+            if part.text:
+                out.append(TextPart(text=part.text))
+        elif isinstance(part, wire.RefusalContent):
+            out.append(TextPart(text=part.refusal))
+        else:
+            raise invalid(f"{param}: only text content is allowed in this message", param)
+    return out
+
+
+def _user_parts(content: str | list[wire.ContentPart] | None, param: str) -> list[Part]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextPart(text=content)]
+    out: list[Part] = []
+    for i, part in enumerate(content):
+        where = f"{param}[{i}]"
+        if isinstance(part, wire.TextContent):
+            out.append(TextPart(text=part.text))
+        elif isinstance(part, wire.ImageContent):
+            url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+            out.append(image_from_url(url, f"{where}.image_url"))
+        elif isinstance(part, wire.FileContent):
+            data = part.file.file_data
+            if not data:
+                raise invalid(f"{where}.file: only inline file_data is supported", where)
+            if data.startswith("data:"):
+                header, _, data = data.partition(",")
+                mime = header[5:].split(";", 1)[0] or "application/pdf"
+            else:
+                mime = "application/pdf"
+            out.append(DocumentPart(data=data, media_type=mime, title=part.file.filename))
+        elif isinstance(part, wire.AudioContent):
+            raise invalid(f"{where}: input_audio is not supported by this gateway", where)
+        else:
+            out.append(TextPart(text=part.refusal))
+    return out
+
+
+def _arguments(args: str | dict[str, Any]) -> str:
+    return args if isinstance(args, str) else _encode(args).decode()
+
+
+def to_unified(body: wire.ChatRequest) -> Request:
+    if not body.messages:
+        raise invalid("messages: must contain at least one message", "messages")
+    messages: list[Message] = []
+    for i, m in enumerate(body.messages):
+        param = f"messages[{i}].content"
+        role = m.role
+        if role in ("system", "developer"):
+            messages.append(Message(role="system", content=list(_text_parts(m.content, param))))
+        elif role == "user":
+            messages.append(Message(role="user", content=_user_parts(m.content, param)))
+        elif role == "assistant":
+            parts: list[Part] = []
+            thinking = m.reasoning_content or m.reasoning
+            if thinking:
+                parts.append(ThinkingPart(text=thinking))
+            parts.extend(_text_parts(m.content, param))
+            for tc in m.tool_calls or []:
+                parts.append(ToolCallPart(id=tc.id, name=tc.function.name, arguments=_arguments(tc.function.arguments)))
+            messages.append(Message(role="assistant", content=parts))
+        else:  # tool / function results travel in a user turn; consecutive ones share it
+            call_id = m.tool_call_id if role == "tool" else (m.name or "")
+            if not call_id:
+                raise invalid(f"messages[{i}].tool_call_id: required on role 'tool'", f"messages[{i}].tool_call_id")
+            result = ToolResultPart(tool_call_id=call_id, content=_text_parts(m.content, param), name=m.name)
+            prev = messages[-1] if messages else None
+            if prev is not None and prev.role == "user" and prev.content and all(
+                isinstance(p, ToolResultPart) for p in prev.content
+            ):
+                prev.content.append(result)
+            else:
+                messages.append(Message(role="user", content=[result]))
+
+    tools = None
+    if body.tools:
+        tools = [Tool(name=t.function.name, description=t.function.description, parameters=t.function.parameters,
+                      strict=t.function.strict) for t in body.tools]
+    tool_choice = None
+    tc = body.tool_choice
+    if isinstance(tc, str):
+        if tc not in ("auto", "none", "required"):
+            raise invalid("tool_choice: expected 'auto', 'none', 'required' or a function object", "tool_choice")
+        tool_choice = ToolChoice(mode=tc)  # type: ignore[arg-type]
+    elif tc is not None:
+        if tc.type == "function" and tc.function is not None:
+            tool_choice = ToolChoice(mode="tool", name=tc.function.name)
+        elif tc.type == "allowed_tools" and tc.allowed_tools:
+            mode = tc.allowed_tools.get("mode", "auto")
+            tool_choice = ToolChoice(mode="required" if mode == "required" else "auto")
+        else:
+            raise invalid("tool_choice: unsupported tool_choice object", "tool_choice")
+    if body.parallel_tool_calls is False:
+        tool_choice = msgspec.structs.replace(tool_choice or ToolChoice(), parallel=False)
+
+    response_format = None
+    rf = body.response_format
+    if rf is not None and rf.type != "text":
+        js = rf.json_schema
+        response_format = ResponseFormat(type=rf.type, schema=js.schema if js else None,
+                                         name=js.name if js else None, strict=js.strict if js else None)
+
+    reasoning = None
+    if body.reasoning_effort is not None:
+        reasoning = Reasoning(enabled=body.reasoning_effort != "none", effort=body.reasoning_effort)
+    elif body.enable_thinking is not None:
+        reasoning = Reasoning(enabled=body.enable_thinking, budget_tokens=body.thinking_budget)
+
+    extra = {
+        k: v
+        for k, v in (
+            ("enable_thinking", body.enable_thinking),
+            ("thinking_budget", body.thinking_budget),
+            ("repetition_penalty", body.repetition_penalty),
+            ("min_p", body.min_p),
+            ("enable_search", body.enable_search),
+            ("do_sample", body.do_sample),
+        )
+        if v is not None
+    }
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop
+    if body.n is not None and body.n < 1:
+        raise invalid("n: must be at least 1", "n")
+    max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+    if max_tokens is not None and max_tokens < 1:
+        raise invalid("max_tokens: must be at least 1", "max_tokens")
+    return Request(
+        model=body.model,
+        messages=messages,
+        stream=bool(body.stream),
+        tools=tools,
+        tool_choice=tool_choice,
+        max_tokens=max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        seed=body.seed,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
+        stop=stop or None,
+        n=body.n if body.n and body.n > 1 else None,
+        response_format=response_format,
+        reasoning=reasoning,
+        user=body.user,
+        extra=extra or None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- response
+
+
+def usage_of(u: Usage) -> wire.ResponseUsage:
+    return wire.ResponseUsage(
+        prompt_tokens=u.input_tokens,
+        completion_tokens=u.output_tokens,
+        total_tokens=u.input_tokens + u.output_tokens,
+        prompt_tokens_details=wire.PromptDetails(cached_tokens=u.cache_read_tokens),
+        completion_tokens_details=wire.CompletionDetails(reasoning_tokens=u.reasoning_tokens),
+    )
+
+
+def from_unified(resp: Response, client_model: str) -> bytes:
+    text = "".join(p.text for p in resp.content if isinstance(p, TextPart))
+    thinking = "".join(p.text for p in resp.content if isinstance(p, ThinkingPart))
+    calls = [
+        wire.ResponseToolCall(id=p.id, function=wire.ResponseFunction(name=p.name, arguments=p.arguments))
+        for p in resp.content
+        if isinstance(p, ToolCallPart)
+    ]
+    message = wire.ResponseMessage(
+        content=text if (text or not calls) else None,
+        tool_calls=calls or None,
+        reasoning_content=thinking or None,
+    )
+    finish = "tool_calls" if calls else FINISH_REASON.get(resp.stop_reason, "stop")
+    completion = wire.ChatCompletion(
+        id=_completion_id(resp.id),
+        created=int(time.time()),
+        model=client_model,
+        choices=[wire.Choice(message=message, finish_reason=finish)],
+        usage=usage_of(resp.usage),
+    )
+    return _encode(completion)
+
+
+def _completion_id(upstream_id: str) -> str:
+    if upstream_id.startswith("chatcmpl-"):
+        return upstream_id
+    return "chatcmpl-" + (upstream_id or mint("", 24))
+
+
+def embeddings_body(resp: EmbedResponse, client_model: str, encoding: str) -> bytes:
+    data = []
+    for i, vec in enumerate(resp.vectors):
+        embedding: Any = vec
+        if encoding == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    return _encode({
+        "object": "list",
+        "data": data,
+        "model": client_model,
+        "usage": {"prompt_tokens": resp.input_tokens, "total_tokens": resp.input_tokens},
+    })
+
+
+# ---------------------------------------------------------------------------------------------- stream
+
+
+class ChunkEncoder:
+    """Unified events -> `data: {chunk}` SSE lines. The fixed part of every chunk is encoded once per
+    stream; each delta only encodes its own text."""
+
+    content_type = "text/event-stream; charset=utf-8"
+
+    def __init__(self, client_model: str, include_usage: bool) -> None:
+        self.id = mint("chatcmpl-", 29)
+        self.include_usage = include_usage
+        self.created = int(time.time())
+        self.model = client_model
+        self.saw_tool_calls = False
+        self._prefix = b""
+        self._set_prefix()
+
+    def _set_prefix(self) -> None:
+        self._prefix = (
+            b'data: {"id":' + _encode(self.id) + b',"object":"chat.completion.chunk","created":'
+            + str(self.created).encode() + b',"model":' + _encode(self.model)
+            + b',"system_fingerprint":"fp_llm_link","choices":[{"index":0,"delta":'
+        )
+
+    def _chunk(self, delta: bytes, finish: bytes = b"null") -> bytes:
+        return self._prefix + delta + b',"logprobs":null,"finish_reason":' + finish + b"}]}\n\n"
+
+    def feed(self, event: Event) -> bytes:
+        if isinstance(event, TextDelta):
+            return self._chunk(b'{"content":' + _encode(event.text) + b"}")
+        if isinstance(event, ToolCallDelta):
+            return self._chunk(
+                b'{"tool_calls":[{"index":' + str(event.index).encode() + b',"function":{"arguments":'
+                + _encode(event.arguments) + b"}}]}"
+            )
+        if isinstance(event, ThinkingDelta):
+            if not event.text:
+                return b""
+            return self._chunk(b'{"reasoning_content":' + _encode(event.text) + b"}")
+        if isinstance(event, ToolCallStart):
+            self.saw_tool_calls = True
+            return self._chunk(
+                b'{"tool_calls":[{"index":' + str(event.index).encode() + b',"id":' + _encode(event.id)
+                + b',"type":"function","function":{"name":' + _encode(event.name) + b',"arguments":""}}]}'
+            )
+        if isinstance(event, Start):
+            return self._chunk(b'{"role":"assistant","content":""}')
+        if isinstance(event, Finish):
+            finish = "tool_calls" if self.saw_tool_calls else FINISH_REASON.get(event.stop_reason, "stop")
+            out = self._chunk(b"{}", _encode(finish))
+            if self.include_usage:
+                out += (
+                    b'data: {"id":' + _encode(self.id) + b',"object":"chat.completion.chunk","created":'
+                    + str(self.created).encode() + b',"model":' + _encode(self.model)
+                    + b',"system_fingerprint":"fp_llm_link","choices":[],"usage":' + _encode(usage_of(event.usage))
+                    + b"}\n\n"
+                )
+            return out + b"data: [DONE]\n\n"
+        return b""
+
+    def error(self, err: GatewayError) -> bytes:
+        from dialects.openai.errors import error_object
+
+        return b"data: " + _encode({"error": error_object(err)}) + b"\n\n"
+
+    def ping(self) -> bytes | None:
+        return b": ping\n\n"

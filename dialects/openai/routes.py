@@ -1,0 +1,101 @@
+"""OpenAI dialect endpoints: /v1/chat/completions, /v1/models, /v1/models/{model}, /v1/embeddings."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import msgspec
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import raw
+
+from dialects.openai import codec
+from dialects.openai import schema as wire
+from dialects.openai.errors import render_error
+from gateway import dispatch
+from gateway.call import Call
+from gateway.errors import invalid, model_not_found
+from gateway.handler import decode_body, endpoint
+from gateway.streaming import SSE_HEADERS, send_stream
+from gateway.unified import EmbedRequest
+
+_chat_decoder = msgspec.json.Decoder(wire.ChatRequest)
+_embed_decoder = msgspec.json.Decoder(wire.EmbeddingRequest)
+_encode = msgspec.json.encode
+JSON = "application/json"
+
+
+def make_blueprint(prefix: str) -> Blueprint:
+    bp = Blueprint("openai", url_prefix=prefix + "/v1" if prefix else "/v1")
+    on = endpoint("openai", render_error)
+
+    @bp.post("/chat/completions")
+    @on
+    async def chat(request: Request, call: Call) -> HTTPResponse | None:
+        body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder)
+        call.model = body.model
+        req = codec.to_unified(body)
+        route = request.app.ctx.router.resolve(body.model)
+        if req.stream:
+            first, events, target = await dispatch.open_stream(call, route, req)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            encoder = codec.ChunkEncoder(body.model, include_usage)
+            headers = {**SSE_HEADERS, "X-Request-ID": call.request_id, "X-LLM-Link-Provider": target.label,
+                       "X-LLM-Link-Attempts": str(call.attempts)}
+            await send_stream(request, call, first, events, encoder, headers)
+            return None
+        response, target = await dispatch.complete(call, route, req)
+        out = raw(codec.from_unified(response, body.model), content_type=JSON)
+        out.headers["X-LLM-Link-Provider"] = target.label
+        out.headers["X-LLM-Link-Attempts"] = str(call.attempts)
+        return out
+
+    @bp.get("/models")
+    @on
+    async def models(request: Request, call: Call) -> HTTPResponse:
+        listing = await request.app.ctx.router.list_models()
+        created = int(request.app.ctx.started)
+        data = [
+            {"id": name, "object": "model", "created": info.created or created, "owned_by": provider}
+            for name, provider, info in listing
+        ]
+        return raw(_encode({"object": "list", "data": data}), content_type=JSON)
+
+    @bp.get("/models/<model:path>")
+    @on
+    async def model(request: Request, call: Call, model: str) -> HTTPResponse:
+        name = unquote(model)
+        router = request.app.ctx.router
+        created = int(request.app.ctx.started)
+        route = router.find(name)
+        if route is not None:
+            return raw(_encode({"id": name, "object": "model", "created": created,
+                                "owned_by": route.primary.provider.name}), content_type=JSON)
+        for listed, provider, info in await router.list_models():
+            if listed == name:
+                return raw(_encode({"id": name, "object": "model", "created": info.created or created,
+                                    "owned_by": provider}), content_type=JSON)
+        raise model_not_found(name)
+
+    @bp.post("/embeddings")
+    @on
+    async def embeddings(request: Request, call: Call) -> HTTPResponse:
+        body: wire.EmbeddingRequest = decode_body(request, wire.EmbeddingRequest, _embed_decoder)
+        call.model = body.model
+        inputs = body.input
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not inputs:
+            raise invalid("input: must not be empty", "input")
+        if not all(isinstance(i, str) for i in inputs):
+            raise invalid("input: token arrays are not supported; send strings", "input")
+        if any(not i for i in inputs):
+            raise invalid("input: strings must not be empty", "input")
+        if len(inputs) > 2048:
+            raise invalid("input: at most 2048 inputs per request", "input")
+        route = request.app.ctx.router.resolve(body.model)
+        result = await dispatch.embed(call, route, EmbedRequest(model=body.model, inputs=inputs,  # type: ignore[arg-type]
+                                                                dimensions=body.dimensions))
+        return raw(codec.embeddings_body(result, body.model, body.encoding_format), content_type=JSON)
+
+    return bp
+

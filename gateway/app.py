@@ -1,0 +1,129 @@
+"""The Sanic application: dialect blueprints, system routes, per-worker resources on app.ctx, and errors
+raised outside any endpoint (unknown route, body too large) rendered in the dialect the path belongs to."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import time
+from typing import Any
+
+import aiohttp
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler
+from sanic_ext import Extend
+
+from dialects import DIALECTS
+from gateway import system
+from gateway.config import Config, dialect_settings
+from gateway.errors import GatewayError, kind_for_status
+from gateway.metrics import Metrics, worker_exit
+from gateway.router import Router
+from providers import registry
+
+log = logging.getLogger("llm_link")
+
+
+class DialectErrorHandler(ErrorHandler):
+    """Errors Sanic raises before a handler runs, in the shape of the dialect whose prefix matched."""
+
+    def __init__(self, renderers: list[tuple[str, Any]], fallback: Any) -> None:
+        super().__init__()
+        # Longest prefix first so "/anthropic/v1" wins over "" (the OpenAI default).
+        self.renderers = sorted(renderers, key=lambda r: len(r[0]), reverse=True)
+        self.fallback = fallback
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, GatewayError):
+            err = exception
+        elif isinstance(exception, SanicException):
+            status = exception.status_code
+            message = str(exception) or "request failed"
+            if status == 404:
+                message = f"Unknown route: {request.method} {request.path}"
+            elif status == 413:
+                message = f"Request body too large (limit {request.app.config.REQUEST_MAX_SIZE} bytes)"
+            err = GatewayError(kind_for_status(status) if status != 405 else "invalid_request", message, status=status)
+        else:
+            self.log(request, exception)
+            err = GatewayError("api_error", "internal error")
+        path = request.path if request is not None else ""
+        render = self.fallback
+        for prefix, renderer in self.renderers:
+            if path.startswith(prefix):
+                render = renderer
+                break
+        return render(err)
+
+
+def configure_logging(level: str) -> None:
+    logger = logging.getLogger("llm_link")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
+
+
+def create_app(cfg: Config) -> Sanic:
+    app = Sanic("llm_link")
+    s = cfg.server
+    app.config.REQUEST_MAX_SIZE = s.max_body_bytes
+    app.config.REQUEST_TIMEOUT = s.request_timeout
+    app.config.RESPONSE_TIMEOUT = 24 * 3600  # streams may be long; upstream timeouts bound them instead
+    app.config.KEEP_ALIVE_TIMEOUT = s.keep_alive_timeout
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = s.graceful_timeout
+    app.config.ACCESS_LOG = False
+    app.config.MOTD = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.CORS_ORIGINS = s.cors_origins if isinstance(s.cors_origins, str) else ",".join(s.cors_origins)
+    app.config.CORS_ALWAYS_SEND = False
+    app.config.CORS_EXPOSE_HEADERS = "X-Request-ID,X-LLM-Link-Overhead-Ms,X-LLM-Link-Provider,X-LLM-Link-Attempts"
+    app.config.OAS = False
+    app.config.HEALTH = False
+    Extend(app)
+    app.ctx.config = cfg
+    configure_logging(s.log_level)
+
+    renderers: list[tuple[str, Any]] = []
+    fallback = None
+    for name, target in DIALECTS.items():
+        module = importlib.import_module(target)
+        if name == "openai":
+            fallback = module.render_error
+        settings = dialect_settings(cfg, name)
+        if not settings.enabled:
+            continue
+        prefix = (settings.prefix or "").rstrip("/")
+        app.blueprint(module.make_blueprint(prefix))
+        renderers.append((prefix + ("/v1" if name != "ollama" else "/api"), module.render_error))
+    app.error_handler = DialectErrorHandler(renderers, fallback)
+    app.blueprint(system.blueprint)
+
+    @app.before_server_start
+    async def open_resources(app: Sanic) -> None:
+        app.ctx.metrics = Metrics()
+        app.ctx.started = time.time()
+        app.ctx.draining = False
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
+        app.ctx.http = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        providers = {}
+        for pname, pcfg in cfg.providers.items():
+            cls = registry.provider_class(pcfg.type)
+            providers[pname] = cls(pname, pcfg, cfg.provider_options(pname), app.ctx.http)
+        app.ctx.providers = providers
+        app.ctx.router = Router(cfg, providers)
+
+    @app.before_server_stop
+    async def start_draining(app: Sanic) -> None:
+        app.ctx.draining = True
+
+    @app.after_server_stop
+    async def close_resources(app: Sanic) -> None:
+        await app.ctx.http.close()
+        worker_exit()
+
+    return app

@@ -1,0 +1,82 @@
+"""One record per client request: what the access log line and the metrics are made from."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from gateway.ids import mint
+
+access_log = logging.getLogger("llm_link.access")
+
+
+class Call:
+    __slots__ = (
+        "request_id", "dialect", "model", "provider", "upstream_model", "status", "started",
+        "upstream_seconds", "first_token", "input_tokens", "output_tokens", "attempts", "key_name",
+        "stream", "error",
+    )
+
+    def __init__(self, request_id: str | None, dialect: str) -> None:
+        self.request_id = request_id or mint("req_", 24)
+        self.dialect = dialect
+        self.model = ""
+        self.provider = ""
+        self.upstream_model = ""
+        self.status = 200
+        self.started = time.perf_counter()
+        self.upstream_seconds = 0.0
+        self.first_token: float | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.attempts = 0
+        self.key_name: str | None = None
+        self.stream = False
+        self.error: str | None = None
+
+    def overhead_seconds(self, now: float) -> float:
+        return max(0.0, (now - self.started) - self.upstream_seconds)
+
+    def finish(self, metrics: Any) -> None:
+        now = time.perf_counter()
+        total = now - self.started
+        model = self.model or "-"
+        provider = self.provider or "-"
+        m = metrics
+        m.child(m.requests, self.dialect, model, provider, str(self.status)).inc()
+        m.child(m.request_duration, self.dialect, model, provider).observe(total)
+        if self.provider:
+            m.child(m.overhead, self.dialect).observe(self.overhead_seconds(now))
+            if self.upstream_seconds:
+                m.child(m.upstream_duration, provider, self.upstream_model).observe(self.upstream_seconds)
+            if self.first_token is not None:
+                m.child(m.ttft, self.dialect, model, provider).observe(self.first_token - self.started)
+            if self.input_tokens:
+                m.child(m.tokens, model, provider, "input").inc(self.input_tokens)
+            if self.output_tokens:
+                m.child(m.tokens, model, provider, "output").inc(self.output_tokens)
+        if access_log.isEnabledFor(logging.INFO):
+            record: dict[str, Any] = {
+                "request_id": self.request_id,
+                "dialect": self.dialect,
+                "model": self.model or None,
+                "provider": self.provider or None,
+                "status": self.status,
+                "duration_ms": round(total * 1000, 2),
+                "stream": self.stream,
+            }
+            if self.upstream_model:
+                record["upstream_model"] = self.upstream_model
+            if self.attempts > 1:
+                record["attempts"] = self.attempts
+            if self.input_tokens or self.output_tokens:
+                record["tokens_in"] = self.input_tokens
+                record["tokens_out"] = self.output_tokens
+            if self.key_name:
+                record["key"] = self.key_name
+            if self.error:
+                record["error"] = self.error[:300]
+            access_log.info(orjson.dumps(record).decode())

@@ -1,0 +1,119 @@
+"""The `llm-link` command (SPEC §1): serve (the default), check, --version."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from functools import partial
+from typing import Any
+
+from gateway import __version__
+from gateway.config import Config, ConfigError, load
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-link", description="One gateway for OpenAI, Anthropic and Ollama clients.")
+    parser.add_argument("--version", action="version", version=f"llm-link {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the gateway (default)")
+    serve.add_argument("-c", "--config", help="config file (else $LLM_LINK_CONFIG, ./llm-link.yaml, built-in default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error", "critical"], type=str.lower)
+    check = sub.add_parser("check", help="validate the config and print providers, models and routes")
+    check.add_argument("-c", "--config")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in ("serve", "check") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "serve")
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            cfg = load(args.config)
+            return check(cfg)
+        cfg = load(args.config, {"host": args.host, "port": args.port, "workers": args.workers,
+                                 "log_level": args.log_level})
+    except ConfigError as err:
+        print("llm-link: invalid configuration:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    serve(cfg)
+    return 0
+
+
+def check(cfg: Config) -> int:
+    from gateway.router import Router
+    from providers import registry
+
+    providers = {n: registry.provider_class(p.type)(n, p, cfg.provider_options(n), None) for n, p in cfg.providers.items()}
+    router = Router(cfg, providers)
+    print(f"config: {cfg.source}: OK")
+    s = cfg.server
+    print(f"server: {s.host}:{s.port}, {s.workers} worker(s), max body {s.max_body_bytes} bytes")
+    print("providers:")
+    for name, p in cfg.providers.items():
+        print(f"  {name}: {p.type}" + (f" at {providers[name].base_url}" if providers[name].base_url else ""))
+    print("models:")
+    for row in router.describe():
+        targets = ", ".join(f"{label}" + (f" (weight {w:g})" if len(row["targets"]) > 1 else "") for label, w in row["targets"])
+        line = f"  {row['model']} -> {targets}"
+        extras = []
+        if row["fallbacks"]:
+            extras.append(f"fallbacks {row['fallbacks']}")
+        if len(row["targets"]) > 1 or row["fallbacks"] or row["retries"] != 1:
+            extras.append(f"retries {row['retries']}")
+        for key in ("timeout", "first_token_timeout", "system_prefix"):
+            if row[key]:
+                extras.append(f"{key} {row[key]!r}")
+        for key in ("defaults", "overrides"):
+            if row[key]:
+                extras.append(f"{key} {row[key]}")
+        print(line + (f"  [{'; '.join(extras)}]" if extras else ""))
+    if cfg.default_model:
+        print(f"default_model: {cfg.default_model}")
+    print("pass-through: <provider>/<upstream-model> for providers " + ", ".join(cfg.providers))
+    return 0
+
+
+def _metrics_dir() -> str:
+    """A fresh multiprocess directory per server instance, so two gateways on one host (or a restart)
+    never mix or wipe each other's counts. Inside $PROMETHEUS_MULTIPROC_DIR when that is set."""
+    parent = os.environ.get("LLM_LINK_METRICS_PARENT") or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+        os.environ["LLM_LINK_METRICS_PARENT"] = parent
+    path = tempfile.mkdtemp(prefix="llm-link-metrics-", dir=parent)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def serve(cfg: Config) -> None:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from gateway.app import create_app
+
+    loader = AppLoader(factory=partial(create_app, cfg))
+    app = loader.load()
+    s = cfg.server
+    app.prepare(host=s.host, port=s.port, workers=s.workers, access_log=False, motd=False,
+                single_process=False)
+    Sanic.serve(primary=app, app_loader=loader)
+
+
+def entry() -> Any:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

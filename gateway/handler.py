@@ -1,0 +1,91 @@
+"""The wrapper every dialect endpoint runs in: request id, in-flight gauge, errors rendered in the
+dialect's shape, one access-log line and the request metrics at the end, whatever happened."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from sanic import HTTPResponse, Request
+
+from gateway.call import Call
+from gateway.errors import GatewayError
+
+log = logging.getLogger("llm_link")
+
+ErrorRenderer = Callable[[GatewayError], HTTPResponse]
+Handler = Callable[..., Awaitable[HTTPResponse | None]]
+
+
+def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], Handler]:
+    def decorate(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def wrapped(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse | None:
+            ctx = request.app.ctx
+            call = Call(request.headers.get("x-request-id"), dialect)
+            request.ctx.call = call
+            metrics = ctx.metrics
+            gauge = metrics.child(metrics.in_flight, dialect)
+            gauge.inc()
+            response: HTTPResponse | None
+            try:
+                response = await fn(request, call, *args, **kwargs)
+            except GatewayError as err:
+                call.status = err.status
+                call.error = err.message
+                response = render_error(err)
+                response.headers.update(err.headers)
+            except asyncio.CancelledError:
+                call.status = 499
+                raise
+            except Exception as err:  # noqa: BLE001 - never a traceback to the client
+                log.exception("request %s failed", call.request_id)
+                call.status = 500
+                call.error = type(err).__name__
+                response = render_error(GatewayError("api_error", "internal error"))
+            finally:
+                gauge.dec()
+                call.finish(metrics)
+            if response is not None:
+                response.headers["X-Request-ID"] = call.request_id
+                if call.provider:
+                    response.headers["X-LLM-Link-Overhead-Ms"] = (
+                        f"{call.overhead_seconds(time.perf_counter()) * 1000:.3f}"
+                    )
+            return response
+
+        return wrapped
+
+    return decorate
+
+
+def decode_body(request: Request, type_: Any, decoder: msgspec.json.Decoder | None = None) -> Any:
+    """Decode the body straight from bytes into a wire struct; a violation is a 400 naming the field."""
+    body = request.body
+    if not body:
+        raise GatewayError("invalid_request", "request body is empty; expected a JSON object")
+    try:
+        if decoder is not None:
+            return decoder.decode(body)
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as err:
+        text = str(err)
+        param = None
+        if " - at `$" in text:
+            text, _, where = text.partition(" - at `$")
+            param = where.rstrip("`").lstrip(".")
+            text = f"{text} at `{param}`" if param else text
+        raise GatewayError("invalid_request", f"Invalid request: {text}", param=param or _missing_field(text)) from None
+    except msgspec.DecodeError as err:
+        raise GatewayError("invalid_request", f"Malformed JSON in request body: {err}") from None
+
+
+def _missing_field(text: str) -> str | None:
+    if "missing required field `" in text:
+        return text.split("`")[1]
+    return None

@@ -1,0 +1,140 @@
+"""Model name -> where it goes (SPEC §2): configured names and aliases, `provider/model` pass-through,
+Ollama-style `:latest` tags, and `default_model` for anything else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from gateway.config import Config, ModelConfig
+from gateway.errors import model_not_found
+from providers.base import ModelInfo, Provider
+
+log = logging.getLogger("llm_link")
+
+
+class Target:
+    __slots__ = ("provider", "model", "weight", "label")
+
+    def __init__(self, provider: Provider, model: str, weight: float = 1.0) -> None:
+        self.provider = provider
+        self.model = model
+        self.weight = weight
+        self.label = f"{provider.name}/{model}"
+
+
+class Route:
+    """Everything needed to serve one client-facing model name."""
+
+    __slots__ = ("name", "targets", "config", "fallbacks")
+
+    def __init__(self, name: str, targets: list[Target], config: ModelConfig | None) -> None:
+        self.name = name
+        self.targets = targets
+        self.config = config
+        self.fallbacks: list[str] = list(config.fallbacks) if config else []
+
+    @property
+    def primary(self) -> Target:
+        return self.targets[0]
+
+
+class Router:
+    def __init__(self, config: Config, providers: dict[str, Provider]) -> None:
+        self.config = config
+        self.providers = providers
+        self.routes: dict[str, Route] = {}
+        for name, m in config.models.items():
+            specs = m.targets or []
+            targets = (
+                [Target(providers[t.provider], t.model, t.weight) for t in specs]
+                if specs
+                else [Target(providers[m.provider or ""], m.model or "")]
+            )
+            self.routes[name] = Route(name, targets, m)
+        self._passthrough: dict[str, Route] = {}
+        self._listing: tuple[float, list[tuple[str, str, ModelInfo]]] | None = None
+
+    def resolve(self, name: str) -> Route:
+        """The route for a client model name, or a 404 GatewayError."""
+        route = self.find(name)
+        if route is None:
+            if self.config.default_model is not None:
+                default = self.find(self.config.default_model)
+                if default is not None:
+                    return default
+            raise model_not_found(name)
+        return route
+
+    def find(self, name: str) -> Route | None:
+        route = self.routes.get(name)
+        if route is not None:
+            return route
+        if name.endswith(":latest"):
+            route = self.routes.get(name[: -len(":latest")])
+            if route is not None:
+                return route
+        route = self._passthrough.get(name)
+        if route is not None:
+            return route
+        provider_name, sep, upstream = name.partition("/")
+        if sep and upstream and provider_name in self.providers:
+            if len(self._passthrough) > 4096:  # client-chosen names: keep the cache bounded
+                self._passthrough.clear()
+            route = self._passthrough[name] = Route(name, [Target(self.providers[provider_name], upstream)], None)
+            return route
+        return None
+
+    async def list_models(self) -> list[tuple[str, str, ModelInfo]]:
+        """(client-facing name, provider name, info) for every model a client can ask for: configured
+        names first, then `provider/model` for what each provider advertises. A provider that is down is
+        skipped (after a short wait), never an error. Cached briefly per worker."""
+        now = time.monotonic()
+        if self._listing is not None and now - self._listing[0] < 30:
+            return self._listing[1]
+        out: list[tuple[str, str, ModelInfo]] = []
+        for name, route in self.routes.items():
+            t = route.primary
+            m = route.config
+            out.append((name, t.provider.name, ModelInfo(
+                id=name, context_length=m.context_length if m else None,
+                capabilities=m.capabilities if m else None, family=m.family if m else None)))
+
+        async def ask(p: Provider) -> list[ModelInfo]:
+            try:
+                return await asyncio.wait_for(p.list_models(), timeout=3.0)
+            except Exception as err:  # noqa: BLE001 - a listing must survive any provider failure
+                log.warning("listing models of provider %s failed: %s", p.name, type(err).__name__)
+                return []
+
+        providers = list(self.providers.values())
+        results = await asyncio.gather(*(ask(p) for p in providers))
+        seen = {name for name, _, _ in out}
+        for p, infos in zip(providers, results):
+            for info in infos:
+                full = f"{p.name}/{info.id}"
+                if full not in seen:
+                    seen.add(full)
+                    out.append((full, p.name, info))
+        self._listing = (now, out)
+        return out
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The resolved routing table, for `llm-link check`."""
+        rows = []
+        for name, route in self.routes.items():
+            m = route.config
+            rows.append({
+                "model": name,
+                "targets": [(t.label, t.weight) for t in route.targets],
+                "fallbacks": route.fallbacks,
+                "retries": m.retries if m else 1,
+                "timeout": m.timeout if m else None,
+                "first_token_timeout": m.first_token_timeout if m else None,
+                "defaults": m.defaults if m else {},
+                "overrides": m.overrides if m else {},
+                "system_prefix": m.system_prefix if m else None,
+            })
+        return rows

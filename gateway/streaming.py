@@ -1,0 +1,88 @@
+"""Writing a unified event stream to the client through a dialect's encoder: chunk by chunk, keep-alive
+pings while the upstream is silent, the dialect's error event on a failure after the first byte, and the
+upstream cancelled at once when the client goes away (Sanic cancels the handler task)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from sanic import Request
+
+from gateway.call import Call
+from gateway.errors import GatewayError
+from gateway.unified import Event, StreamError
+
+log = logging.getLogger("llm_link")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class StreamEncoder(Protocol):
+    content_type: str
+
+    def feed(self, event: Event) -> bytes:
+        """Bytes for one unified event (may be empty)."""
+
+    def error(self, err: GatewayError) -> bytes:
+        """The dialect's in-stream error, ending the stream."""
+
+    def ping(self) -> bytes | None:
+        """A keep-alive the dialect allows, or None."""
+
+
+async def send_stream(
+    request: Request,
+    call: Call,
+    first: Event,
+    events: AsyncIterator[Event],
+    encoder: StreamEncoder,
+    headers: dict[str, str],
+    ping_interval: float = 10.0,
+) -> None:
+    response = await request.respond(headers=headers, content_type=encoder.content_type)
+    send = response.send
+    state = {"last": time.monotonic()}
+    pinger = asyncio.create_task(_pinger(response, encoder, state, ping_interval)) if encoder.ping() else None
+    try:
+        data = encoder.feed(first)
+        if data:
+            await send(data)
+        async for event in events:
+            if isinstance(event, StreamError):
+                raise GatewayError(event.kind, event.message, status=event.status)
+            data = encoder.feed(event)
+            if data:
+                state["last"] = time.monotonic()
+                await send(data)
+    except GatewayError as err:
+        call.status = err.status
+        call.error = err.message
+        await send(encoder.error(err))
+    except asyncio.CancelledError:
+        call.status = 499  # the client went away; the upstream request is closed by the generator's finally
+        raise
+    except Exception as err:  # noqa: BLE001 - a bug must end the stream cleanly, not hang the client
+        log.exception("stream failed: %s", type(err).__name__)
+        call.status = 500
+        call.error = type(err).__name__
+        await send(encoder.error(GatewayError("api_error", "internal error while streaming")))
+    finally:
+        if pinger is not None:
+            pinger.cancel()
+    await response.eof()
+
+
+async def _pinger(response: Any, encoder: StreamEncoder, state: dict[str, float], interval: float) -> None:
+    ping = encoder.ping()
+    while True:
+        await asyncio.sleep(interval)
+        if time.monotonic() - state["last"] >= interval and ping:
+            try:
+                await response.send(ping)
+            except Exception:  # noqa: BLE001 - connection gone: the main task handles it
+                return
+            state["last"] = time.monotonic()

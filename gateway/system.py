@@ -1,0 +1,32 @@
+"""System endpoints: /health (liveness, always cheap), /ready (readiness), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import raw
+
+from gateway import __version__
+from gateway.metrics import render
+
+blueprint = Blueprint("system")
+
+
+@blueprint.get("/health")
+async def health(request: Request) -> HTTPResponse:
+    return raw(b'{"status":"ok"}', content_type="application/json")
+
+
+@blueprint.get("/ready")
+async def ready(request: Request) -> HTTPResponse:
+    ctx = request.app.ctx
+    if getattr(ctx, "draining", False):
+        return raw(b'{"status":"draining"}', status=503, content_type="application/json")
+    providers = sorted(getattr(ctx, "providers", {}))
+    body = b'{"status":"ready","version":"' + __version__.encode() + b'","providers":' + str(len(providers)).encode() + b"}"
+    return raw(body, content_type="application/json")
+
+
+@blueprint.get("/metrics")
+async def metrics(request: Request) -> HTTPResponse:
+    body, content_type = render()
+    return raw(body, content_type=content_type)

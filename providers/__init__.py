@@ -1,0 +1,1 @@
+"""Upstream adapters: one module per provider type, all behind providers.base.Provider."""

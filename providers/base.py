@@ -1,0 +1,154 @@
+"""The one interface every provider implements, plus the HTTP plumbing they share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import aiohttp
+import msgspec
+
+from gateway.errors import GatewayError, upstream_status_error
+from gateway.unified import EmbedRequest, EmbedResponse, Event, Request, Response
+
+
+class ModelInfo(msgspec.Struct, omit_defaults=True):
+    """A model an upstream says it serves (for listings)."""
+
+    id: str
+    created: int = 0
+    size: int = 0
+    digest: str | None = None
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization_level: str | None = None
+    context_length: int | None = None
+    capabilities: list[str] | None = None
+
+
+class Provider:
+    """A provider adapter speaks one upstream's wire format and nothing else: it takes a unified Request
+    and gives back a unified Response or a stream of unified Events. It never knows which dialect asked."""
+
+    type: ClassVar[str]
+    Options: ClassVar[type[msgspec.Struct] | None] = None
+    default_base_url: ClassVar[str | None] = None
+
+    def __init__(self, name: str, config: Any, options: Any, session: aiohttp.ClientSession | None) -> None:
+        self.name = name
+        self.config = config
+        self.options = options
+        self.session = session
+        self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=config.timeout, connect=config.connect_timeout)
+
+    @classmethod
+    def check_config(cls, config: Any) -> list[str]:
+        if cls.default_base_url is None and not config.base_url:
+            return [f"base_url: required for {cls.type} providers"]
+        return []
+
+    # ------------------------------------------------------------------------------------------- interface
+
+    async def chat(self, request: Request, model: str) -> Response:
+        raise NotImplementedError
+
+    def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+        raise NotImplementedError
+
+    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+        raise GatewayError("invalid_request", f"provider {self.name!r} ({self.type}) does not support embeddings")
+
+    async def count_tokens(self, request: Request, model: str) -> int | None:
+        """Exact prompt token count where the upstream offers one; None = let the caller estimate."""
+        return None
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo(id=m) for m in (self.config.models or [])]
+
+    # ------------------------------------------------------------------------------------------- plumbing
+
+    def describe_error(self, status: int, body: bytes) -> str:
+        """The upstream's own message from an error body; providers with odd shapes override this."""
+        return error_message_from_body(body) or f"upstream returned HTTP {status}"
+
+    async def post(
+        self, path: str, body: bytes, headers: dict[str, str], *, stream: bool = False
+    ) -> aiohttp.ClientResponse:
+        """POST to the upstream; on an error status raise a GatewayError with the upstream's message.
+        The caller owns the returned response and must release it."""
+        assert self.session is not None, "provider used outside a running server"
+        url = self.base_url + path
+        try:
+            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+        except asyncio.TimeoutError:
+            raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
+        except aiohttp.ClientConnectorError as err:
+            raise GatewayError(
+                "upstream_unreachable", f"upstream {self.name!r} is unreachable ({err.strerror or 'connection failed'})"
+            ) from None
+        except aiohttp.ClientError as err:
+            raise GatewayError("upstream_unreachable", f"upstream {self.name!r} failed: {type(err).__name__}") from None
+        if resp.status >= 400:
+            try:
+                data = await resp.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                data = b""
+            finally:
+                resp.release()
+            headers_out = {k: v for k, v in resp.headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
+            raise upstream_status_error(resp.status, self.describe_error(resp.status, data), headers_out)
+        return resp
+
+    async def get_json(self, path: str, headers: dict[str, str]) -> Any:
+        assert self.session is not None
+        try:
+            async with self.session.get(self.base_url + path, headers=headers, timeout=self.timeout) as resp:
+                data = await resp.read()
+                if resp.status >= 400:
+                    raise upstream_status_error(resp.status, self.describe_error(resp.status, data))
+                return msgspec.json.decode(data)
+        except asyncio.TimeoutError:
+            raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
+        except aiohttp.ClientError:
+            raise GatewayError("upstream_unreachable", f"upstream {self.name!r} is unreachable") from None
+        except msgspec.DecodeError:
+            raise GatewayError("api_error", f"upstream {self.name!r} sent invalid JSON", status=502) from None
+
+    async def read_json(self, resp: aiohttp.ClientResponse, type_: Any) -> Any:
+        """Read and decode a whole (non-streaming) upstream body into `type_`."""
+        try:
+            data = await resp.read()
+        except asyncio.TimeoutError:
+            raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
+        except aiohttp.ClientError:
+            raise GatewayError("upstream_unreachable", f"upstream {self.name!r} dropped the connection") from None
+        finally:
+            resp.release()
+        try:
+            return msgspec.json.decode(data, type=type_)
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            message = error_message_from_body(data)
+            if message:  # a 200 carrying an error body (some compatible servers do this)
+                raise GatewayError("api_error", message, status=502) from None
+            raise GatewayError("api_error", f"upstream {self.name!r} sent an unreadable response: {err}", status=502) from None
+
+
+def error_message_from_body(body: bytes) -> str | None:
+    """Pull the human message out of the error bodies upstreams send: OpenAI/Anthropic {"error": {"message"}},
+    Ollama {"error": "..."}, DashScope native {"message"}; plain text as a last resort."""
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:500] or None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+        if isinstance(err, str):
+            return err
+        if isinstance(data.get("message"), str):
+            return data["message"]
+    return None

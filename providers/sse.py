@@ -1,0 +1,77 @@
+"""Incremental readers for the two streaming framings upstreams use: SSE (OpenAI, Anthropic, DashScope)
+and NDJSON (Ollama). Both parse chunk by chunk as bytes arrive; nothing waits for the whole body."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from gateway.errors import GatewayError
+
+
+async def _chunks(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in resp.content.iter_any():
+            yield chunk
+    except asyncio.TimeoutError:
+        raise GatewayError("timeout", f"upstream {name!r} timed out mid-stream", status=504) from None
+    except aiohttp.ClientError:
+        raise GatewayError("upstream_unreachable", f"upstream {name!r} dropped the stream") from None
+
+
+async def iter_sse(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[tuple[str | None, bytes]]:
+    """Yield (event name, data) per SSE event; comments and id/retry lines are skipped, several data
+    lines are joined with a newline."""
+    buf = b""
+    async for chunk in _chunks(resp, name):
+        buf += chunk
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        while True:
+            end = buf.find(b"\n\n")
+            if end < 0:
+                break
+            block, buf = buf[:end], buf[end + 2 :]
+            event = _parse_block(block)
+            if event is not None:
+                yield event
+    if buf.strip():
+        event = _parse_block(buf)
+        if event is not None:
+            yield event
+
+
+def _parse_block(block: bytes) -> tuple[str | None, bytes] | None:
+    event: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if not line or line[0] == 0x3A:  # ':' comment / keep-alive
+            continue
+        field, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            event = value.decode("utf-8", "replace").strip()
+    if not data:
+        return None
+    return event, data[0] if len(data) == 1 else b"\n".join(data)
+
+
+async def iter_ndjson(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[bytes]:
+    """Yield each non-empty line; lines may be far longer than aiohttp's readline limit."""
+    buf = b""
+    async for chunk in _chunks(resp, name):
+        buf += chunk
+        while True:
+            end = buf.find(b"\n")
+            if end < 0:
+                break
+            line, buf = buf[:end].strip(), buf[end + 1 :]
+            if line:
+                yield line
+    if buf.strip():
+        yield buf.strip()
