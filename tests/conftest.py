@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.openai_upstream import API_KEY as OPENAI_KEY
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.server import ThreadedServer
+from tests.harness import Gateway
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url + "/v1"  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def openai_gateway(fake_openai: FakeOpenAI) -> Iterator[Gateway]:
+    """One gateway for the OpenAI-dialect suite: the mock, a fake OpenAI upstream, a short-timeout
+    provider for deadline tests, and a provider pointing at a closed port."""
+    config = {
+        "server": {"max_body_bytes": 200_000},
+        "providers": {
+            "mock": {"type": "mock", "options": {"chunks": 3}},
+            "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY,  # type: ignore[attr-defined]
+                    "headers": {"X-Team": "blue"}},
+            "hasty": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY,  # type: ignore[attr-defined]
+                      "timeout": 1},
+            "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-dead",
+                     "connect_timeout": 2},
+        },
+        "models": {
+            "demo": "mock/demo",
+            "gpt-test": "oai/gpt-test",
+            "gpt-alias": {"provider": "oai", "model": "gpt-test"},
+            "reasoner": "oai/reasoning",
+            "slowpoke": "hasty/slow",
+            "ghost": "dead/anything",
+        },
+    }
+    with Gateway(config) as gw:
+        yield gw
