@@ -17,7 +17,7 @@ class Call:
     __slots__ = (
         "request_id", "dialect", "model", "provider", "upstream_model", "status", "started",
         "upstream_seconds", "first_token", "input_tokens", "output_tokens", "attempts", "key_name",
-        "stream", "error",
+        "stream", "error", "target", "metrics",
     )
 
     def __init__(self, request_id: str | None, dialect: str) -> None:
@@ -36,6 +36,14 @@ class Call:
         self.key_name: str | None = None
         self.stream = False
         self.error: str | None = None
+        self.target: str | None = None  # provider/upstream-model that answered
+        self.metrics: Any = None
+
+    def route_headers(self) -> dict[str, str]:
+        """X-LLM-Link-Provider / -Attempts: which target answered, after how many upstream requests."""
+        if self.target is None:
+            return {}
+        return {"X-LLM-Link-Provider": self.target, "X-LLM-Link-Attempts": str(self.attempts)}
 
     def overhead_seconds(self, now: float) -> float:
         return max(0.0, (now - self.started) - self.upstream_seconds)

@@ -1,18 +1,24 @@
-"""Run a unified request on a route: per-model transforms, then the provider call, timed for metrics.
-Streams are opened up to their first event here, so anything that fails before the client saw a byte is
-still an ordinary HTTP error."""
+"""Run a unified request on a route: per-model transforms, target choice, retries, fallbacks, circuit
+breaking and deadlines, then the provider call, timed for metrics.
+
+Streams are opened up to their first content event here, so anything that fails before the client saw a
+byte (including a first token that comes too late) is still retried or turned into an ordinary HTTP error;
+after the first byte nothing is retried (no double billing of an answered stream)."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import msgspec
 
 from gateway.call import Call
 from gateway.errors import GatewayError
 from gateway.router import Route, Target
+from gateway.circuit import counts_as_failure
 from gateway.unified import (
     EmbedRequest,
     EmbedResponse,
@@ -21,12 +27,21 @@ from gateway.unified import (
     Message,
     Request,
     Response,
+    StreamError,
     TextDelta,
     TextPart,
+    ThinkingDelta,
     ToolCallStart,
 )
+from providers.base import EXTRA_HEADERS
+
+T = TypeVar("T")
 
 _PARAMS = {"max_tokens", "temperature", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "stop"}
+_CONTENT = (TextDelta, ThinkingDelta, ToolCallStart, Finish)
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 5.0
+RETRY_AFTER_CAP = 30.0  # without a deadline, never sleep longer than this for one Retry-After
 
 
 def transform(route: Route, req: Request) -> Request:
@@ -58,63 +73,237 @@ def transform(route: Route, req: Request) -> Request:
     return msgspec.structs.replace(req, **changes) if changes else req
 
 
-def _pick(route: Route) -> Target:
-    return route.primary
+def choose(route: Route, tried: list[Target], now: float) -> Target:
+    """Weighted random among healthy targets not tried yet; then healthy ones again; ejected ones only
+    when nothing is healthy."""
+    targets = route.targets
+    if len(targets) == 1:
+        return targets[0]
+    healthy = [t for t in targets if t.circuit.available(now)]
+    pool = [t for t in healthy if t not in tried] or healthy or [t for t in targets if t not in tried] or targets
+    if len(pool) == 1:
+        return pool[0]
+    return random.choices(pool, weights=[t.weight for t in pool])[0]
 
 
-def _bind(call: Call, route: Route, target: Target) -> None:
-    call.model = route.name
-    call.provider = target.provider.name
-    call.upstream_model = target.model
-    call.attempts += 1
+def _retry_after(err: GatewayError) -> float | None:
+    for name, value in err.headers.items():
+        lname = name.lower()
+        try:
+            if lname == "retry-after-ms":
+                return float(value) / 1000
+            if lname == "retry-after":
+                return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _backoff(attempt: int, err: GatewayError | None, same_target: bool, deadline: float | None) -> float:
+    """Pause before the next attempt: none when switching targets, else exponential with jitter, at least
+    the upstream's Retry-After, never past the deadline."""
+    if not same_target or err is None:
+        return 0.0
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+    hint = _retry_after(err)
+    if hint is not None:
+        delay = max(delay, min(hint, RETRY_AFTER_CAP))
+    if deadline is not None:
+        delay = min(delay, max(0.0, deadline - time.monotonic()))
+    return delay
+
+
+def _deadline_error(route: Route, attempts: int, last: GatewayError | None) -> GatewayError:
+    detail = f" (last error: {last.message})" if last is not None else ""
+    return GatewayError("timeout", f"request deadline of {route.timeout:g}s for model {route.name!r} exceeded after "
+                                   f"{attempts} attempt(s){detail}", status=504)
+
+
+async def _attempts(call: Call, route: Route, req: Request | None,
+                    attempt: Callable[[Target, Request | None, float | None], Awaitable[T]]) -> T:
+    """Try the route's targets, then each fallback model's, until one answers."""
+    metrics = getattr(call, "metrics", None)
+    deadline = time.monotonic() + route.timeout if route.timeout else None
+    last: GatewayError | None = None
+    for hop, current in enumerate((route, *route.fallback_routes)):
+        if hop and metrics is not None and last is not None:
+            metrics.child(metrics.retries, route.name, "fallback", last.kind).inc()
+        hop_req = transform(current, req) if req is not None else None
+        tried: list[Target] = []
+        for n in range(1 + max(0, current.retries)):
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise _deadline_error(route, call.attempts, last)
+            target = choose(current, tried, now)
+            if n:
+                if metrics is not None and last is not None:
+                    metrics.child(metrics.retries, route.name, "retry", last.kind).inc()
+                pause = _backoff(n, last, target is tried[-1], deadline)
+                if pause:
+                    await asyncio.sleep(pause)
+            tried.append(target)
+            call.provider = target.provider.name
+            call.upstream_model = target.model
+            call.target = target.label
+            call.attempts += 1
+            target.circuit.acquire(time.monotonic())
+            try:
+                result = await attempt(target, hop_req, deadline)
+            except GatewayError as err:
+                _record(call, target, err)
+                if not err.retryable:
+                    raise
+                last = err
+                continue
+            except asyncio.CancelledError:
+                target.circuit.release()
+                raise
+            target.circuit.success()
+            _observe_attempt(call, target, "ok")
+            return result
+    if deadline is not None and time.monotonic() >= deadline:
+        raise _deadline_error(route, call.attempts, last)
+    assert last is not None
+    raise last
+
+
+def _record(call: Call, target: Target, err: GatewayError) -> None:
+    if counts_as_failure(err):
+        target.circuit.failure(time.monotonic())
+        metrics = getattr(call, "metrics", None)
+        if metrics is not None and target.circuit.is_open:
+            metrics.child(metrics.circuit_state, target.provider.name, target.model).set(1)
+    else:
+        target.circuit.release()
+    _observe_attempt(call, target, err.kind)
+
+
+def _observe_attempt(call: Call, target: Target, outcome: str) -> None:
+    metrics = getattr(call, "metrics", None)
+    if metrics is None:
+        return
+    metrics.child(metrics.attempts, target.provider.name, target.model, outcome).inc()
+    if outcome == "ok" and target.circuit.failures == 0:
+        metrics.child(metrics.circuit_state, target.provider.name, target.model).set(0)
+
+
+async def _bounded(awaitable: Awaitable[T], deadline: float | None, route: Route, call: Call) -> T:
+    if deadline is None:
+        return await awaitable
+    try:
+        async with asyncio.timeout_at(asyncio.get_running_loop().time() + (deadline - time.monotonic())):
+            return await awaitable
+    except TimeoutError:
+        raise GatewayError("timeout", f"request deadline of {route.timeout:g}s exceeded", status=504,
+                           retryable=False) from None
+
+
+# ---------------------------------------------------------------------------------------------- entry points
 
 
 async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Target]:
-    req = transform(route, req)
-    target = _pick(route)
-    _bind(call, route, target)
-    t0 = time.perf_counter()
-    try:
-        response = await target.provider.chat(req, target.model)
-    finally:
-        call.upstream_seconds += time.perf_counter() - t0
+    call.model = route.name
+
+    async def attempt(target: Target, req_: Request | None, deadline: float | None) -> tuple[Response, Target]:
+        assert req_ is not None
+        await target.cap.acquire(target.provider.name, deadline)
+        token = EXTRA_HEADERS.set(route.headers) if route.headers else None
+        t0 = time.perf_counter()
+        try:
+            response = await _bounded(target.provider.chat(req_, target.model), deadline, route, call)
+        finally:
+            call.upstream_seconds += time.perf_counter() - t0
+            if token is not None:
+                EXTRA_HEADERS.reset(token)
+            await target.cap.release()
+        return response, target
+
+    response, target = await _attempts(call, route, req, attempt)
     call.input_tokens = response.usage.input_tokens
     call.output_tokens = response.usage.output_tokens
     return response, target
 
 
 async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, AsyncIterator[Event], Target]:
-    """Start the upstream stream and wait for its first event; the rest comes from the iterator."""
-    req = transform(route, req)
-    target = _pick(route)
-    _bind(call, route, target)
+    """Start the upstream stream and wait for its first content event (within `first_token_timeout`);
+    returns the first event, an iterator over the rest, and the target that answered."""
+    call.model = route.name
     call.stream = True
-    t0 = time.perf_counter()
-    events = target.provider.stream(req, target.model).__aiter__()
-    try:
-        first = await events.__anext__()
-    except StopAsyncIteration:
-        raise GatewayError("api_error", "upstream ended the stream before sending anything", status=502) from None
-    except BaseException:
-        call.upstream_seconds += time.perf_counter() - t0
-        await _close(events)
-        raise
-    return first, _timed(call, t0, events), target
+
+    async def attempt(target: Target, req_: Request | None, deadline: float | None
+                      ) -> tuple[list[Event], AsyncIterator[Event], Target, float]:
+        assert req_ is not None
+        await target.cap.acquire(target.provider.name, deadline)
+        token = EXTRA_HEADERS.set(route.headers) if route.headers else None
+        t0 = time.perf_counter()
+        events = target.provider.stream(req_, target.model).__aiter__()
+        buffered: list[Event] = []
+        try:
+            limit = route.first_token_timeout
+            if deadline is not None:
+                remaining = max(0.0, deadline - time.monotonic())
+                limit = remaining if limit is None else min(limit, remaining)
+            if limit is None:
+                await _until_content(events, buffered)
+            else:
+                try:
+                    async with asyncio.timeout(limit):
+                        await _until_content(events, buffered)
+                except TimeoutError:
+                    raise GatewayError("timeout", f"no first token from {target.label} within {limit:g}s",
+                                       status=504) from None
+        except BaseException:
+            call.upstream_seconds += time.perf_counter() - t0
+            await _close(events)
+            await target.cap.release()
+            raise
+        finally:
+            if token is not None:
+                EXTRA_HEADERS.reset(token)
+        return buffered, events, target, t0
+
+    buffered, events, target, t0 = await _attempts(call, route, req, attempt)
+    if call.first_token is None and any(isinstance(e, _CONTENT[:3]) for e in buffered):
+        call.first_token = time.perf_counter()
+    rest = _timed(call, target, t0, buffered[1:], events, route)
+    return buffered[0], rest, target
 
 
-async def _timed(call: Call, t0: float, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+async def _until_content(events: AsyncIterator[Event], buffered: list[Event]) -> None:
+    async for event in events:
+        if isinstance(event, StreamError):
+            raise GatewayError(event.kind, event.message, status=event.status)
+        buffered.append(event)
+        if isinstance(event, _CONTENT):
+            return
+    if not buffered:
+        raise GatewayError("api_error", "upstream ended the stream before sending anything", status=502)
+
+
+async def _timed(call: Call, target: Target, t0: float, head: list[Event], events: AsyncIterator[Event],
+                 route: Route) -> AsyncIterator[Event]:
     """Pass events on, noting the first token and the final usage; upstream time is the stream's life."""
     try:
-        async for event in events:
-            if call.first_token is None and isinstance(event, TextDelta | ToolCallStart):
-                call.first_token = time.perf_counter()
-            elif isinstance(event, Finish):
+        for event in head:
+            if isinstance(event, Finish):
                 call.input_tokens = event.usage.input_tokens
                 call.output_tokens = event.usage.output_tokens
             yield event
+        async for event in events:
+            if isinstance(event, Finish):
+                call.input_tokens = event.usage.input_tokens
+                call.output_tokens = event.usage.output_tokens
+            elif call.first_token is None and isinstance(event, TextDelta | ToolCallStart):
+                call.first_token = time.perf_counter()
+            yield event
+    except GatewayError as err:
+        if counts_as_failure(err):
+            target.circuit.failure(time.monotonic())
+        raise
     finally:
         call.upstream_seconds += time.perf_counter() - t0
         await _close(events)
+        await target.cap.release()
 
 
 async def _close(events: AsyncIterator[Event]) -> None:
@@ -127,12 +316,17 @@ async def _close(events: AsyncIterator[Event]) -> None:
 
 
 async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
-    target = _pick(route)
-    _bind(call, route, target)
-    t0 = time.perf_counter()
-    try:
-        response = await target.provider.embed(req, target.model)
-    finally:
-        call.upstream_seconds += time.perf_counter() - t0
+    call.model = route.name
+
+    async def attempt(target: Target, _: Request | None, deadline: float | None) -> EmbedResponse:
+        await target.cap.acquire(target.provider.name, deadline)
+        t0 = time.perf_counter()
+        try:
+            return await _bounded(target.provider.embed(req, target.model), deadline, route, call)
+        finally:
+            call.upstream_seconds += time.perf_counter() - t0
+            await target.cap.release()
+
+    response = await _attempts(call, route, None, attempt)
     call.input_tokens = response.input_tokens
     return response

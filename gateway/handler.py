@@ -29,7 +29,7 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
             ctx = request.app.ctx
             call = Call(request.headers.get("x-request-id"), dialect)
             request.ctx.call = call
-            metrics = ctx.metrics
+            metrics = call.metrics = ctx.metrics
             gauge = metrics.child(metrics.in_flight, dialect)
             gauge.inc()
             response: HTTPResponse | None
@@ -52,7 +52,11 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                 gauge.dec()
                 call.finish(metrics)
             if response is not None:
-                response.headers["X-Request-ID"] = call.request_id
+                headers = response.headers
+                headers["X-Request-ID"] = call.request_id
+                if call.target is not None:
+                    headers["X-LLM-Link-Provider"] = call.target
+                    headers["X-LLM-Link-Attempts"] = str(call.attempts)
                 if call.provider:
                     response.headers["X-LLM-Link-Overhead-Ms"] = (
                         f"{call.overhead_seconds(time.perf_counter()) * 1000:.3f}"

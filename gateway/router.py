@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from gateway.circuit import Circuit, ConcurrencyCap
 from gateway.config import Config, ModelConfig
 from gateway.errors import model_not_found
 from providers.base import ModelInfo, Provider
@@ -16,25 +17,35 @@ log = logging.getLogger("llm_link")
 
 
 class Target:
-    __slots__ = ("provider", "model", "weight", "label")
+    """One deployment a model can be served from: a provider plus its upstream model name."""
 
-    def __init__(self, provider: Provider, model: str, weight: float = 1.0) -> None:
+    __slots__ = ("provider", "model", "weight", "label", "circuit", "cap")
+
+    def __init__(self, provider: Provider, model: str, weight: float, circuit: Circuit, cap: ConcurrencyCap) -> None:
         self.provider = provider
         self.model = model
         self.weight = weight
         self.label = f"{provider.name}/{model}"
+        self.circuit = circuit
+        self.cap = cap
 
 
 class Route:
     """Everything needed to serve one client-facing model name."""
 
-    __slots__ = ("name", "targets", "config", "fallbacks")
+    __slots__ = ("name", "targets", "config", "fallbacks", "fallback_routes", "retries", "timeout",
+                 "first_token_timeout", "headers")
 
     def __init__(self, name: str, targets: list[Target], config: ModelConfig | None) -> None:
         self.name = name
         self.targets = targets
         self.config = config
         self.fallbacks: list[str] = list(config.fallbacks) if config else []
+        self.fallback_routes: list[Route] = []  # linked by the Router once every route exists
+        self.retries = config.retries if config else 1
+        self.timeout = config.timeout if config else None
+        self.first_token_timeout = config.first_token_timeout if config else None
+        self.headers = config.headers if config and config.headers else None
 
     @property
     def primary(self) -> Target:
@@ -45,17 +56,31 @@ class Router:
     def __init__(self, config: Config, providers: dict[str, Provider]) -> None:
         self.config = config
         self.providers = providers
+        self.caps = {name: ConcurrencyCap(p.config.max_concurrency) for name, p in providers.items()}
+        self._circuits: dict[str, Circuit] = {}
+        self._passthrough: dict[str, Route] = {}
+        self._listing: tuple[float, list[tuple[str, str, ModelInfo]]] | None = None
         self.routes: dict[str, Route] = {}
         for name, m in config.models.items():
             specs = m.targets or []
             targets = (
-                [Target(providers[t.provider], t.model, t.weight) for t in specs]
+                [self.target(t.provider, t.model, t.weight) for t in specs]
                 if specs
-                else [Target(providers[m.provider or ""], m.model or "")]
+                else [self.target(m.provider or "", m.model or "")]
             )
             self.routes[name] = Route(name, targets, m)
-        self._passthrough: dict[str, Route] = {}
-        self._listing: tuple[float, list[tuple[str, str, ModelInfo]]] | None = None
+        for route in self.routes.values():
+            route.fallback_routes = [self.routes[f] for f in route.fallbacks]
+
+    def target(self, provider_name: str, model: str, weight: float = 1.0) -> Target:
+        """A target; every route naming the same provider/model shares one circuit."""
+        provider = self.providers[provider_name]
+        label = f"{provider_name}/{model}"
+        circuit = self._circuits.get(label)
+        if circuit is None:
+            c = provider.config.circuit
+            circuit = self._circuits[label] = Circuit(c.failures, c.cooldown) if c else Circuit()
+        return Target(provider, model, weight, circuit, self.caps[provider_name])
 
     def resolve(self, name: str) -> Route:
         """The route for a client model name, or a 404 GatewayError."""
@@ -83,7 +108,7 @@ class Router:
         if sep and upstream and provider_name in self.providers:
             if len(self._passthrough) > 4096:  # client-chosen names: keep the cache bounded
                 self._passthrough.clear()
-            route = self._passthrough[name] = Route(name, [Target(self.providers[provider_name], upstream)], None)
+            route = self._passthrough[name] = Route(name, [self.target(provider_name, upstream)], None)
             return route
         return None
 
@@ -136,5 +161,6 @@ class Router:
                 "defaults": m.defaults if m else {},
                 "overrides": m.overrides if m else {},
                 "system_prefix": m.system_prefix if m else None,
+                "headers": sorted(m.headers) if m and m.headers else [],
             })
         return rows

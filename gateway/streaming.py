@@ -43,6 +43,7 @@ async def send_stream(
     headers: dict[str, str],
     ping_interval: float = 10.0,
 ) -> None:
+    headers = {**SSE_HEADERS, **headers, "X-Request-ID": call.request_id, **call.route_headers()}
     response = await request.respond(headers=headers, content_type=encoder.content_type)
     send = response.send
     state = {"last": time.monotonic()}
@@ -73,6 +74,10 @@ async def send_stream(
     finally:
         if pinger is not None:
             pinger.cancel()
+        # Close the upstream now (not when the generator is collected) if we stopped early.
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
     await response.eof()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import aiohttp
@@ -11,6 +12,11 @@ import msgspec
 
 from gateway.errors import GatewayError, upstream_status_error
 from gateway.unified import EmbedRequest, EmbedResponse, Event, Request, Response
+
+
+# Extra upstream headers for the request being served (a model's `headers` in config). A context variable
+# keeps the provider interface free of per-request transport details; it is unset (None) almost always.
+EXTRA_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("llm_link_extra_headers", default=None)
 
 
 class ModelInfo(msgspec.Struct, omit_defaults=True):
@@ -80,6 +86,9 @@ class Provider:
         The caller owns the returned response and must release it."""
         assert self.session is not None, "provider used outside a running server"
         url = self.base_url + path
+        extra = EXTRA_HEADERS.get()
+        if extra:
+            headers = {**headers, **extra}
         try:
             resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout)
         except asyncio.TimeoutError:

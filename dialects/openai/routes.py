@@ -36,18 +36,13 @@ def make_blueprint(prefix: str) -> Blueprint:
         req = codec.to_unified(body)
         route = request.app.ctx.router.resolve(body.model)
         if req.stream:
-            first, events, target = await dispatch.open_stream(call, route, req)
+            first, events, _ = await dispatch.open_stream(call, route, req)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             encoder = codec.ChunkEncoder(body.model, include_usage)
-            headers = {**SSE_HEADERS, "X-Request-ID": call.request_id, "X-LLM-Link-Provider": target.label,
-                       "X-LLM-Link-Attempts": str(call.attempts)}
-            await send_stream(request, call, first, events, encoder, headers)
+            await send_stream(request, call, first, events, encoder, SSE_HEADERS)
             return None
-        response, target = await dispatch.complete(call, route, req)
-        out = raw(codec.from_unified(response, body.model), content_type=JSON)
-        out.headers["X-LLM-Link-Provider"] = target.label
-        out.headers["X-LLM-Link-Attempts"] = str(call.attempts)
-        return out
+        response, _ = await dispatch.complete(call, route, req)
+        return raw(codec.from_unified(response, body.model), content_type=JSON)
 
     @bp.get("/models")
     @on
