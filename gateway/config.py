@@ -3,6 +3,7 @@ problem with its path, and the built-in default used when no file is found."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -69,6 +70,11 @@ class Target(msgspec.Struct, forbid_unknown_fields=True):
     weight: float = 1.0
 
 
+class Price(msgspec.Struct, forbid_unknown_fields=True):
+    input: float = 0.0  # per million input tokens
+    output: float = 0.0  # per million output tokens
+
+
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     provider: str | None = None
     model: str | None = None
@@ -85,6 +91,29 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     context_length: int | None = None
     capabilities: list[str] | None = None  # completion, tools, vision, thinking, embedding
     family: str | None = None
+    price: Price | None = None  # per million tokens, for the per-key cost counter
+
+
+class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One gateway key (a team or an app): who it is, which models it may use, and its limits."""
+
+    name: str
+    key: str | None = None
+    key_sha256: str | None = None  # hex digest, so the file holds no secret
+    models: list[str] | None = None  # glob patterns; None = every model
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+    monthly_tokens: int | None = None
+
+
+class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    keys: list[KeyConfig] = []
+
+
+class StateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    redis_url: str | None = None  # shared limits and quotas across workers and replicas
+    key_prefix: str = "llm-link"
 
 
 class LegacyBackend(msgspec.Struct, forbid_unknown_fields=True):
@@ -103,8 +132,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     models: dict[str, ModelConfig] = {}
     default_model: str | None = None
     llm_backend: LegacyBackend | None = None
-    auth: dict[str, Any] | None = None
-    state: dict[str, Any] | None = None
+    auth: AuthConfig | None = None
+    state: StateConfig | None = None
     source: str = "built-in default"  # where it came from, for `check` and logs
 
     def provider_options(self, name: str) -> msgspec.Struct | None:
@@ -158,6 +187,32 @@ def _msgspec_problem(prefix: str, err: msgspec.ValidationError) -> str:
 
 
 def _convert(value: Any, type_: Any, path: str, problems: list[str]) -> Any:
+    """Convert a mapping into a config struct, reporting every bad or unknown field (msgspec alone stops
+    at the first)."""
+    if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
+        if not isinstance(value, dict):
+            problems.append(f"{path}: expected a mapping, got {type(value).__name__}")
+            return None
+        fields = {f.encode_name: f for f in msgspec.structs.fields(type_)}
+        kwargs: dict[str, Any] = {}
+        ok = True
+        for key, item in value.items():
+            field = fields.get(key)
+            if field is None:
+                problems.append(f"{path}.{key}: unknown key (expected one of: {', '.join(fields)})")
+                ok = False
+                continue
+            try:
+                kwargs[field.name] = msgspec.convert(item, field.type, strict=True)
+            except msgspec.ValidationError as err:
+                problems.append(_msgspec_problem(f"{path}.{key}", err))
+                ok = False
+        missing = [f.encode_name for f in fields.values() if f.required and f.name not in kwargs and f.encode_name not in value]
+        for name in missing:
+            problems.append(f"{path}.{name}: required")
+        if not ok or missing:
+            return None
+        return type_(**kwargs)
     try:
         return msgspec.convert(value, type_, strict=True)
     except msgspec.ValidationError as err:
@@ -211,8 +266,10 @@ def parse(raw: Any, source: str) -> Config:
     if not isinstance(raw_providers, dict):
         problems.append("providers: expected a mapping of provider name -> settings")
         raw_providers = {}
+    broken_providers: set[str] = set()
     for name, value in raw_providers.items():
         path = f"providers.{name}"
+        broken_providers.add(str(name))
         if "/" in str(name):
             problems.append(f"{path}: provider names cannot contain '/'")
             continue
@@ -227,6 +284,7 @@ def parse(raw: Any, source: str) -> Config:
         for problem in registry.check_config(p.type, p):
             problems.append(f"{path}.{problem}")
         providers[name] = p
+        broken_providers.discard(str(name))
 
     backend = None
     if raw.get("llm_backend") is not None:
@@ -256,8 +314,15 @@ def parse(raw: Any, source: str) -> Config:
             models.setdefault(backend.model, ModelConfig(provider=pname, model=backend.model))
             default_model = default_model or backend.model
 
-    auth = raw.get("auth")
-    state = raw.get("state")
+    auth = None
+    if raw.get("auth") is not None:
+        auth = _auth_config(raw["auth"], problems)
+    state = None
+    if raw.get("state") is not None:
+        state = _convert(raw["state"], StateConfig, "state", problems)
+        if state is not None and state.redis_url is not None and not state.redis_url.startswith(
+                ("redis://", "rediss://", "unix://")):
+            problems.append("state.redis_url: expected redis://, rediss:// or unix:// URL")
     cfg = Config(
         server=server,
         dialects=dialects,
@@ -268,19 +333,77 @@ def parse(raw: Any, source: str) -> Config:
         state=state,
         source=source,
     )
-    problems.extend(_cross_check(cfg))
+    problems.extend(_cross_check(cfg, broken_providers))
     if problems:
         raise ConfigError(problems)
     return cfg
 
 
-def _cross_check(cfg: Config) -> list[str]:
+def _auth_config(raw: Any, problems: list[str]) -> AuthConfig | None:
+    """`auth:` converted key by key, so every bad entry is reported with its own path."""
+    if not isinstance(raw, dict):
+        problems.append(f"auth: expected a mapping with `keys`, got {type(raw).__name__}")
+        return None
+    for key in raw:
+        if key != "keys":
+            problems.append(f"auth.{key}: unknown key (expected one of: keys)")
+    raw_keys = raw.get("keys")
+    if not isinstance(raw_keys, list):
+        problems.append("auth.keys: expected a list of keys")
+        return None
+    before = len(problems)
+    keys = [_convert(item, KeyConfig, f"auth.keys[{i}]", problems) for i, item in enumerate(raw_keys)]
+    if len(problems) > before:
+        return None
+    auth = AuthConfig(keys=keys)
+    problems.extend(_check_auth(auth))
+    return auth
+
+
+def _check_auth(auth: AuthConfig) -> list[str]:
+    problems: list[str] = []
+    if not auth.keys:
+        problems.append("auth.keys: at least one key is needed (remove `auth` to run without gateway keys)")
+    names: set[str] = set()
+    secrets: set[str] = set()
+    for i, k in enumerate(auth.keys):
+        where = f"auth.keys[{i}]"
+        if not k.name:
+            problems.append(f"{where}.name: must not be empty")
+        elif k.name in names:
+            problems.append(f"{where}.name: duplicate key name {k.name!r}")
+        names.add(k.name)
+        if (k.key is None) == (k.key_sha256 is None):
+            problems.append(f"{where}: needs exactly one of `key` or `key_sha256`")
+        elif k.key is not None and not k.key:
+            problems.append(f"{where}.key: must not be empty")
+        elif k.key_sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", k.key_sha256):
+            problems.append(f"{where}.key_sha256: expected 64 hex digits (the sha256 of the key)")
+        else:
+            digest = k.key_sha256.lower() if k.key_sha256 else hashlib.sha256(k.key.encode()).hexdigest()  # type: ignore[union-attr]
+            if digest in secrets:
+                problems.append(f"{where}: the same key is already given to another entry")
+            secrets.add(digest)
+        if k.models is not None:
+            if not k.models:
+                problems.append(f"{where}.models: must list at least one pattern (omit it to allow every model)")
+            for j, pattern in enumerate(k.models):
+                if not pattern:
+                    problems.append(f"{where}.models[{j}]: must not be empty")
+        for field in ("rpm", "tpm", "max_concurrency", "monthly_tokens"):
+            value = getattr(k, field)
+            if value is not None and value < 1:
+                problems.append(f"{where}.{field}: must be >= 1 (omit it for no limit)")
+    return problems
+
+
+def _cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
     problems: list[str] = []
     for name, m in cfg.models.items():
         targets = m.targets or [Target(provider=m.provider or "", model=m.model or "")]
         for i, t in enumerate(targets):
             where = f"models.{name}.targets[{i}]" if m.targets else f"models.{name}"
-            if t.provider not in cfg.providers:
+            if t.provider not in cfg.providers and t.provider not in broken_providers:
                 problems.append(f"{where}.provider: unknown provider {t.provider!r}")
             if t.weight <= 0:
                 problems.append(f"{where}.weight: must be > 0")
@@ -291,7 +414,7 @@ def _cross_check(cfg: Config) -> list[str]:
             problems.append(f"models.{name}.retries: must be >= 0")
     if cfg.default_model is not None and cfg.default_model not in cfg.models:
         provider, sep, _ = cfg.default_model.partition("/")
-        if not (sep and provider in cfg.providers):
+        if not (sep and (provider in cfg.providers or provider in broken_providers)):
             problems.append(f"default_model: unknown model {cfg.default_model!r}")
     s = cfg.server
     if not 0 <= s.port <= 65535:
