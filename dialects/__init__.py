@@ -3,4 +3,5 @@ finds them through DIALECTS, so adding a dialect is one package and one line."""
 
 DIALECTS: dict[str, str] = {
     "openai": "dialects.openai",
+    "ollama": "dialects.ollama",
 }

@@ -311,7 +311,8 @@ class OpenAIProvider(Provider):
                 body["reasoning_effort"] = "low" if b <= 2048 else "medium" if b <= 8192 else "high"
         if req.extra:
             for key, value in req.extra.items():
-                body.setdefault(key, value)
+                if ":" not in key:  # "kind:field" extras belong to another provider kind (e.g. ollama:options)
+                    body.setdefault(key, value)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}  # token counts for metrics and clients

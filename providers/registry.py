@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 PROVIDER_TYPES: dict[str, str] = {
     "mock": "providers.mock:MockProvider",
     "openai": "providers.openai:OpenAIProvider",
+    "ollama": "providers.ollama:OllamaProvider",
+    "aliyun": "providers.aliyun:AliyunProvider",
 }
 
 
