@@ -421,6 +421,8 @@ def _cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[
         problems.append("server.port: must be between 0 and 65535")
     if s.workers < 1:
         problems.append("server.workers: must be >= 1")
+    if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        problems.append(f"server.log_level: expected debug, info, warning, error or critical, got {s.log_level!r}")
     if s.max_body_bytes < 1024:
         problems.append("server.max_body_bytes: must be >= 1024")
     return problems
