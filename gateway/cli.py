@@ -77,6 +77,8 @@ def check(cfg: Config) -> int:
         for key in ("defaults", "overrides"):
             if row[key]:
                 extras.append(f"{key} {row[key]}")
+        if row["headers"]:
+            extras.append(f"headers {', '.join(row['headers'])}")  # names only: values may be secrets
         print(line + (f"  [{'; '.join(extras)}]" if extras else ""))
     if cfg.default_model:
         print(f"default_model: {cfg.default_model}")
