@@ -1,0 +1,29 @@
+"""Session fixtures for the fake Ollama and DashScope upstreams; test modules import the ones they use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.aliyun_upstream import FakeAliyun
+from tests.fakes.ollama_upstream import FakeOllama
+from tests.fakes.server import ThreadedServer
+
+
+@pytest.fixture(scope="session")
+def fake_ollama() -> Iterator[FakeOllama]:
+    fake = FakeOllama()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_aliyun() -> Iterator[FakeAliyun]:
+    fake = FakeAliyun()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url + "/compatible-mode/v1"  # type: ignore[attr-defined]
+    yield fake
+    server.stop()

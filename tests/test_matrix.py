@@ -1,0 +1,267 @@
+"""The full client x provider x feature matrix: every client dialect, through its official SDK, against every
+provider type (fake upstreams that speak each wire format strictly), for text, streaming, tools (with the
+tool result sent back), streamed tools, system prompts, images and token usage.
+
+Test ids read `<client>-client-<provider>-provider-<feature>`, e.g. `ollama-client-openai-provider-stream`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import ollama
+import openai
+import pytest
+
+from tests.fakes.aliyun_upstream import FakeAliyun
+from tests.fakes.fixtures import fake_aliyun, fake_ollama  # noqa: F401 - fixtures
+from tests.fakes.ollama_upstream import EVAL_TOKENS, PROMPT_TOKENS, FakeOllama
+from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
+from tests.harness import Gateway
+
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+SYSTEM = "You are a terse assistant."
+
+CLIENTS = ["openai", "ollama"]
+PROVIDERS = ["openai", "ollama", "aliyun", "mock"]
+FEATURES = ["text", "stream", "tools", "streamed_tools", "system", "images", "usage"]
+MODELS = {"openai": "m-openai", "ollama": "m-ollama", "aliyun": "m-aliyun", "mock": "m-mock"}
+# (prompt, completion) tokens each fake reports; the mock estimates its own.
+USAGE = {"openai": (12, 7), "aliyun": (12, 7), "ollama": (PROMPT_TOKENS, EVAL_TOKENS), "mock": None}
+
+
+@dataclass
+class Call:
+    id: str
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass
+class Result:
+    text: str = ""
+    calls: list[Call] = field(default_factory=list)
+    finish: str = ""  # "stop" | "length" | "tool_calls"
+    usage: tuple[int, int] | None = None
+    pieces: int = 0  # content fragments received (streams)
+    durations_ok: bool = True
+
+
+# ---------------------------------------------------------------------------------------------- clients
+
+
+class OpenAIClient:
+    def __init__(self, gw: Gateway) -> None:
+        self.sdk = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+
+    def _messages(self, user: str, system: str | None, image: bool) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        if image:
+            out.append({"role": "user", "content": [{"type": "text", "text": user}, {
+                "type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}]})
+        else:
+            out.append({"role": "user", "content": user})
+        return out
+
+    def _run(self, model: str, messages: list[dict[str, Any]], tools: bool, stream: bool) -> Result:
+        kw: dict[str, Any] = {}
+        if tools:
+            kw["tools"] = [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+                                                             "parameters": WEATHER_SCHEMA}}]
+        if not stream:
+            r = self.sdk.chat.completions.create(model=model, messages=messages, **kw)  # type: ignore[arg-type]
+            m = r.choices[0].message
+            calls = [Call(c.id, c.function.name, json.loads(c.function.arguments)) for c in m.tool_calls or []]
+            return Result(m.content or "", calls, r.choices[0].finish_reason,
+                          (r.usage.prompt_tokens, r.usage.completion_tokens) if r.usage else None)
+        res = Result()
+        parts: dict[int, list[Any]] = {}
+        for chunk in self.sdk.chat.completions.create(model=model, messages=messages, stream=True,  # type: ignore
+                                                      stream_options={"include_usage": True}, **kw):
+            if chunk.usage is not None:
+                res.usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            for ch in chunk.choices:
+                if ch.delta.content:
+                    res.text += ch.delta.content
+                    res.pieces += 1
+                for tc in ch.delta.tool_calls or []:
+                    slot = parts.setdefault(tc.index, ["", "", ""])
+                    if tc.id:
+                        slot[0] = tc.id
+                    if tc.function and tc.function.name:
+                        slot[1] = tc.function.name
+                    if tc.function and tc.function.arguments:
+                        slot[2] += tc.function.arguments
+                if ch.finish_reason:
+                    res.finish = ch.finish_reason
+        res.calls = [Call(i, n, json.loads(a or "{}")) for i, n, a in (parts[k] for k in sorted(parts))]
+        return res
+
+    def ask(self, model: str, user: str, *, system: str | None = None, image: bool = False, tools: bool = False,
+            stream: bool = False) -> Result:
+        return self._run(model, self._messages(user, system, image), tools, stream)
+
+    def answer_tool(self, model: str, user: str, first: Result, output: str, stream: bool) -> Result:
+        messages = self._messages(user, None, False)
+        messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.args)}}
+            for c in first.calls]})
+        messages += [{"role": "tool", "tool_call_id": c.id, "content": output} for c in first.calls]
+        return self._run(model, messages, True, stream)
+
+
+class OllamaClient:
+    def __init__(self, gw: Gateway) -> None:
+        self.sdk = ollama.Client(host=gw.url + "/ollama")
+
+    def _messages(self, user: str, system: str | None, image: bool) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        msg: dict[str, Any] = {"role": "user", "content": user}
+        if image:
+            msg["images"] = [PIXEL]
+        out.append(msg)
+        return out
+
+    def _run(self, model: str, messages: list[dict[str, Any]], tools: bool, stream: bool) -> Result:
+        tool_defs = [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+                                                       "parameters": WEATHER_SCHEMA}}] if tools else None
+        res = Result()
+        chunks = self.sdk.chat(model=model, messages=messages, tools=tool_defs, stream=True) if stream else [
+            self.sdk.chat(model=model, messages=messages, tools=tool_defs)]
+        last = None
+        for chunk in chunks:
+            m = chunk.message
+            if m.content:
+                res.text += m.content
+                res.pieces += 1
+            for tc in m.tool_calls or []:
+                res.calls.append(Call("", tc.function.name, dict(tc.function.arguments)))
+            last = chunk
+        assert last is not None and last.done is True
+        res.finish = "tool_calls" if res.calls else str(last.done_reason)
+        res.usage = (last.prompt_eval_count or 0, last.eval_count or 0)
+        res.durations_ok = bool(last.total_duration and last.total_duration > 0
+                                and (not last.eval_count or (last.eval_duration or 0) > 0))
+        return res
+
+    def ask(self, model: str, user: str, *, system: str | None = None, image: bool = False, tools: bool = False,
+            stream: bool = False) -> Result:
+        return self._run(model, self._messages(user, system, image), tools, stream)
+
+    def answer_tool(self, model: str, user: str, first: Result, output: str, stream: bool) -> Result:
+        # ollama-python drops tool-call ids: results are matched by tool_name, as with a real Ollama.
+        messages = self._messages(user, None, False)
+        messages.append({"role": "assistant", "content": "", "tool_calls": [
+            {"function": {"name": c.name, "arguments": c.args}} for c in first.calls]})
+        messages += [{"role": "tool", "content": output, "tool_name": c.name} for c in first.calls]
+        return self._run(model, messages, True, stream)
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def gateway(fake_openai: FakeOpenAI, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun) -> Iterator[Gateway]:
+    config = {
+        "providers": {
+            "mock": {"type": "mock", "options": {"chunks": 3}},
+            "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": API_KEY},  # type: ignore[attr-defined]
+            "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
+            "ali": {"type": "aliyun", "base_url": fake_aliyun.url, "api_key": API_KEY},  # type: ignore[attr-defined]
+        },
+        "models": {
+            "m-openai": "oai/gpt-test",
+            "m-ollama": "oll/llama3.2",
+            "m-aliyun": "ali/qwen-plus",
+            "m-mock": "mock/demo",
+        },
+    }
+    with Gateway(config) as gw:
+        yield gw
+
+
+@pytest.fixture(scope="module")
+def clients(gateway: Gateway) -> dict[str, Any]:
+    return {"openai": OpenAIClient(gateway), "ollama": OllamaClient(gateway)}
+
+
+@pytest.fixture(scope="module")
+def upstreams(fake_openai: FakeOpenAI, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun) -> dict[str, Any]:
+    return {"openai": fake_openai, "ollama": fake_ollama, "aliyun": fake_aliyun, "mock": None}
+
+
+CELLS = [pytest.param(c, p, f, id=f"{c}-client-{p}-provider-{f}") for c in CLIENTS for p in PROVIDERS for f in FEATURES]
+
+
+# ---------------------------------------------------------------------------------------------- the matrix
+
+
+def _upstream_messages(fake: Any) -> list[dict[str, Any]]:
+    return fake.last["messages"]
+
+
+@pytest.mark.parametrize(("client_name", "provider", "feature"), CELLS)
+def test_matrix(client_name: str, provider: str, feature: str, clients: dict[str, Any],
+                upstreams: dict[str, Any]) -> None:
+    client = clients[client_name]
+    model = MODELS[provider]
+    fake = upstreams[provider]
+
+    if feature in ("text", "stream"):
+        r = client.ask(model, "hello matrix", stream=feature == "stream")
+        assert r.text.endswith("hello matrix")
+        assert r.finish == "stop" and not r.calls
+        if feature == "stream":
+            assert r.pieces >= 2, "a streamed answer must arrive in several fragments"
+        if fake is not None:
+            assert fake.last.get("stream", False) is (feature == "stream")
+
+    elif feature in ("tools", "streamed_tools"):
+        stream = feature == "streamed_tools"
+        first = client.ask(model, "weather in Paris?", tools=True, stream=stream)
+        assert [c.name for c in first.calls] == ["get_weather"]
+        assert isinstance(first.calls[0].args.get("city"), str) and first.calls[0].args["city"]
+        assert first.finish == "tool_calls"
+        if client_name == "openai":
+            assert first.calls[0].id, "OpenAI clients need the tool-call id"
+        second = client.answer_tool(model, "weather in Paris?", first, "18C and sunny", stream)
+        assert "18C and sunny" in second.text
+        assert not second.calls and second.finish == "stop"
+
+    elif feature == "system":
+        with_system = client.ask(model, "hello system", system=SYSTEM)
+        assert with_system.text.endswith("hello system")
+        if fake is None:  # the mock cannot show its prompt; the system text must still count as input
+            plain = client.ask(model, "hello system")
+            assert with_system.usage is not None and plain.usage is not None
+            assert with_system.usage[0] > plain.usage[0]
+        else:
+            first = _upstream_messages(fake)[0]
+            assert first["role"] == "system" and SYSTEM in str(first["content"])
+
+    elif feature == "images":
+        r = client.ask(model, "describe", image=True)
+        if provider == "mock":
+            assert "1 image received" in r.text
+        elif provider == "ollama":
+            assert r.text == "echo: describe + 1 image"
+            assert _upstream_messages(fake)[-1]["images"] == [PIXEL]
+        else:
+            parts = _upstream_messages(fake)[-1]["content"]
+            urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+            assert urls == [f"data:image/png;base64,{PIXEL}"]
+            assert r.text == "echo: describe"
+
+    elif feature == "usage":
+        for stream in (False, True):
+            r = client.ask(model, "count my tokens", stream=stream)
+            assert r.usage is not None
+            expected = USAGE[provider]
+            if expected is None:
+                assert r.usage[0] > 0 and r.usage[1] > 0
+            else:
+                assert r.usage == expected
+            assert r.durations_ok, "Ollama clients need non-zero durations with non-zero counts"
