@@ -1,0 +1,203 @@
+"""The systems under test, each a server process tree on 127.0.0.1: the mock upstream itself ("direct"),
+the bare passthrough, llm-link, and (bench.peers) LiteLLM proxy and Portkey gateway.
+
+A system knows how a client of each dialect reaches it (path and headers) or says it cannot."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Route:
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+DIALECT_HEADERS = {
+    "openai": {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"},
+    "anthropic": {"Content-Type": "application/json", "x-api-key": "sk-bench", "anthropic-version": "2023-06-01"},
+    "ollama": {"Content-Type": "application/json"},
+}
+
+
+class System:
+    name = "?"
+    version = ""
+    workers = 1
+    note = ""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"{self.name}-{self.port}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def route(self, dialect: str) -> Route | None:
+        """How a client of `dialect` reaches this system; None = not offered at all."""
+        raise NotImplementedError
+
+    def ready_path(self) -> str:
+        return "/health"
+
+    def start(self, timeout: float = 90) -> "System":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env(),
+                                     cwd=self.workdir, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log {self.log_path}:\n"
+                                   + self.log_path.read_text(errors="replace")[-3000:])
+            if self._ready():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not become ready in {timeout:.0f}s; see {self.log_path}")
+
+    def _ready(self) -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            conn.request("GET", self.ready_path())
+            ok = conn.getresponse().status == 200
+            conn.close()
+        except OSError:
+            return False
+        if ok and self.sanic_workers:
+            return self.log_path.read_text(errors="replace").count("Worker ready") >= self.sanic_workers
+        return ok
+
+    sanic_workers = 0  # Sanic systems: also wait until every worker logged "Worker ready"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+
+
+class Upstream(System):
+    """The mock upstream. As a system under test it is the "direct" baseline: clients call it without a
+    gateway, each dialect on its own wire format."""
+
+    name = "direct"
+
+    def __init__(self, workdir: Path, chunks: int = 20, slow_chunks: int = 20, slow_delay: float = 1.0,
+                 latency: float = 0.0) -> None:
+        super().__init__(workdir)
+        self.args = ["--chunks", str(chunks), "--slow-chunks", str(slow_chunks), "--slow-delay", str(slow_delay),
+                     "--latency", str(latency)]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.upstream", "--port", str(self.port), *self.args]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def route(self, dialect: str) -> Route | None:
+        path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}[dialect]
+        return Route(path, DIALECT_HEADERS[dialect])
+
+
+class Passthrough(System):
+    name = "passthrough"
+
+    def __init__(self, workdir: Path, upstream: str, workers: int = 2) -> None:
+        super().__init__(workdir)
+        self.upstream, self.workers, self.sanic_workers = upstream, workers, workers
+        import sanic
+
+        self.version = f"sanic {sanic.__version__}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.passthrough", "--upstream", self.upstream, "--port", str(self.port),
+                "--workers", str(self.workers)]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def route(self, dialect: str) -> Route | None:
+        return Route("/v1/chat/completions", DIALECT_HEADERS["openai"]) if dialect == "openai" else None
+
+
+class LLMLink(System):
+    """llm-link as users run it: `llm-link serve -c FILE --workers N`, an `openai` provider pointing at the
+    mock, routing through the models table, metrics on, and the access log ON at info level (one JSON line
+    per request, written to the log file)."""
+
+    name = "llm-link"
+
+    def __init__(self, workdir: Path, upstream: str, workers: int = 2) -> None:
+        super().__init__(workdir)
+        self.upstream, self.workers, self.sanic_workers = upstream, workers, workers
+        from gateway import __version__
+
+        self.version = __version__
+        try:
+            self.version += "@" + subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                                 text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+        self.config_path = workdir / f"llm-link-{self.port}.yaml"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gateway.cli", "serve", "-c", str(self.config_path), "--port", str(self.port),
+                "--workers", str(self.workers)]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def start(self, timeout: float = 90) -> "System":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump({
+            "server": {"host": "127.0.0.1", "port": self.port, "workers": self.workers, "log_level": "info"},
+            "providers": {"up": {"type": "openai", "base_url": self.upstream + "/v1", "api_key": "sk-bench-upstream"}},
+            "models": {"bench": "up/bench", "slow": "up/slow"},
+        }))
+        return super().start(timeout)
+
+    def ready_path(self) -> str:
+        return "/ready"
+
+    def route(self, dialect: str) -> Route | None:
+        path = {"openai": "/v1/chat/completions", "anthropic": "/anthropic/v1/messages", "ollama": "/ollama/api/chat"}
+        return Route(path[dialect], DIALECT_HEADERS[dialect])
