@@ -3,5 +3,6 @@ finds them through DIALECTS, so adding a dialect is one package and one line."""
 
 DIALECTS: dict[str, str] = {
     "openai": "dialects.openai",
+    "anthropic": "dialects.anthropic",
     "ollama": "dialects.ollama",
 }

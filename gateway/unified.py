@@ -21,6 +21,7 @@ StopReason = Literal["stop", "length", "tool_calls", "content_filter", "stop_seq
 
 class TextPart(msgspec.Struct, tag="text", omit_defaults=True):
     text: str
+    cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
 
 
 class ImagePart(msgspec.Struct, tag="image", omit_defaults=True):
@@ -29,6 +30,7 @@ class ImagePart(msgspec.Struct, tag="image", omit_defaults=True):
     data: str | None = None
     media_type: str | None = None
     url: str | None = None
+    cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
 
 
 class ThinkingPart(msgspec.Struct, tag="thinking", omit_defaults=True):
@@ -44,6 +46,7 @@ class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):
     id: str
     name: str
     arguments: str = "{}"
+    cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
 
 
 class ToolResultPart(msgspec.Struct, tag="tool_result", omit_defaults=True):
@@ -51,6 +54,7 @@ class ToolResultPart(msgspec.Struct, tag="tool_result", omit_defaults=True):
     content: list[TextPart | ImagePart] = []
     is_error: bool = False
     name: str | None = None  # the tool's name when the source dialect says it (Ollama's tool_name)
+    cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
 
 
 class DocumentPart(msgspec.Struct, tag="document", omit_defaults=True):
@@ -59,6 +63,7 @@ class DocumentPart(msgspec.Struct, tag="document", omit_defaults=True):
     data: str
     media_type: str
     title: str | None = None
+    cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
 
 
 Part = TextPart | ImagePart | ThinkingPart | ToolCallPart | ToolResultPart | DocumentPart
@@ -80,6 +85,7 @@ class Tool(msgspec.Struct, omit_defaults=True):
     description: str | None = None
     parameters: dict[str, Any] | None = None  # JSON schema of the arguments object
     strict: bool | None = None
+    cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
 
 
 class ToolChoice(msgspec.Struct, omit_defaults=True):
@@ -167,6 +173,7 @@ class TextDelta(msgspec.Struct, tag="text"):
 class ThinkingDelta(msgspec.Struct, tag="thinking"):
     text: str = ""
     signature: str | None = None
+    redacted: str | None = None  # a whole Anthropic redacted_thinking block (opaque payload)
 
 
 class ToolCallStart(msgspec.Struct, tag="tool_call_start"):

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 PROVIDER_TYPES: dict[str, str] = {
     "mock": "providers.mock:MockProvider",
     "openai": "providers.openai:OpenAIProvider",
+    "anthropic": "providers.anthropic:AnthropicProvider",
     "ollama": "providers.ollama:OllamaProvider",
     "aliyun": "providers.aliyun:AliyunProvider",
 }

@@ -1,0 +1,134 @@
+"""Anthropic dialect endpoints: /v1/messages, /v1/messages/count_tokens, /v1/models, /v1/models/{id}.
+
+Routing looks at the path only, so Claude Code's `/v1/messages?beta=true` lands here too. The client's
+`x-api-key` / `Authorization`, `anthropic-version` and `anthropic-beta` headers are accepted and never
+forwarded: each provider uses its own configured credentials."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from urllib.parse import unquote
+
+import msgspec
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import raw
+
+from dialects.anthropic import codec
+from dialects.anthropic import schema as wire
+from dialects.anthropic.errors import render_error
+from gateway import dispatch
+from gateway.call import Call
+from gateway.errors import GatewayError, invalid
+from gateway.handler import decode_body, endpoint
+from gateway.streaming import SSE_HEADERS, send_stream
+
+_messages_decoder = msgspec.json.Decoder(wire.MessagesRequest)
+_count_decoder = msgspec.json.Decoder(wire.CountTokensRequest)
+_encode = msgspec.json.encode
+JSON = "application/json"
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _model_object(name: str, created: float) -> dict[str, str]:
+    return {"type": "model", "id": name, "display_name": name, "created_at": _rfc3339(created)}
+
+
+def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise invalid(f"{name}: Input should be a valid integer", name) from None
+    if not low <= n <= high:
+        raise invalid(f"{name}: must be between {low} and {high}", name)
+    return n
+
+
+def make_blueprint(prefix: str) -> Blueprint:
+    bp = Blueprint("anthropic", url_prefix=prefix + "/v1")
+    on = endpoint("anthropic", render_error)
+
+    @bp.post("/messages")
+    @on
+    async def messages(request: Request, call: Call) -> HTTPResponse | None:
+        body: wire.MessagesRequest = decode_body(request, wire.MessagesRequest, _messages_decoder)
+        call.model = body.model
+        req = codec.to_unified(body)
+        route = request.app.ctx.router.resolve(body.model)
+        if req.stream:
+            first, events, _ = await dispatch.open_stream(call, route, req)
+            await send_stream(request, call, first, events, codec.EventEncoder(body.model), SSE_HEADERS)
+            return None
+        response, _ = await dispatch.complete(call, route, req)
+        return raw(codec.from_unified(response, body.model), content_type=JSON)
+
+    @bp.post("/messages/count_tokens")
+    @on
+    async def count_tokens(request: Request, call: Call) -> HTTPResponse:
+        body: wire.CountTokensRequest = decode_body(request, wire.CountTokensRequest, _count_decoder)
+        call.model = body.model
+        if not body.messages:
+            raise invalid("messages: at least one message is required", "messages")
+        route = request.app.ctx.router.resolve(body.model)
+        req = dispatch.transform(route, codec.count_request(body))  # count the model's system prefix too
+        target = route.primary
+        call.provider = target.provider.name
+        call.upstream_model = target.model
+        t0 = time.perf_counter()
+        try:
+            count = await target.provider.count_tokens(req, target.model)
+        finally:
+            call.upstream_seconds += time.perf_counter() - t0
+        if count is None:
+            count = codec.estimate_input_tokens(req)
+        return raw(_encode({"input_tokens": count}), content_type=JSON)
+
+    @bp.get("/models")
+    @on
+    async def models(request: Request, call: Call) -> HTTPResponse:
+        limit = _int_arg(request, "limit", 20, 1, 1000)
+        after_id = request.args.get("after_id")
+        before_id = request.args.get("before_id")
+        listing = await request.app.ctx.router.list_models()
+        started = request.app.ctx.started
+        names = [name for name, _, _ in listing]
+        created = {name: info.created or started for name, _, info in listing}
+        if after_id is not None:
+            if after_id not in created:
+                raise GatewayError("not_found", f"after_id: model {after_id!r} not found")
+            start = names.index(after_id) + 1
+            page = names[start:start + limit]
+            has_more = start + limit < len(names)
+        elif before_id is not None:
+            if before_id not in created:
+                raise GatewayError("not_found", f"before_id: model {before_id!r} not found")
+            end = names.index(before_id)
+            page = names[max(0, end - limit):end]
+            has_more = end - limit > 0
+        else:
+            page = names[:limit]
+            has_more = limit < len(names)
+        data = [_model_object(n, created[n]) for n in page]
+        return raw(_encode({"data": data, "has_more": has_more, "first_id": page[0] if page else None,
+                            "last_id": page[-1] if page else None}), content_type=JSON)
+
+    @bp.get("/models/<model_id:path>")
+    @on
+    async def model(request: Request, call: Call, model_id: str) -> HTTPResponse:
+        name = unquote(model_id)
+        router = request.app.ctx.router
+        started = request.app.ctx.started
+        for listed, _, info in await router.list_models():
+            if listed == name:
+                return raw(_encode(_model_object(name, info.created or started)), content_type=JSON)
+        if router.find(name) is not None:
+            return raw(_encode(_model_object(name, started)), content_type=JSON)
+        raise GatewayError("not_found", f"model: {name}")
+
+    return bp

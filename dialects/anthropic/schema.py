@@ -1,0 +1,186 @@
+"""Anthropic Messages request bodies as msgspec structs (protocols.md §2).
+
+Unknown fields are tolerated (clients send new ones before we know them: `container`, `mcp_servers`,
+`context_management` ...); content blocks are a tagged union on `type`, so a malformed block is a 400 that
+names its position."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+CacheControl = dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+class Base64Source(msgspec.Struct, tag_field="type", tag="base64"):
+    media_type: str
+    data: str
+
+
+class URLSource(msgspec.Struct, tag_field="type", tag="url"):
+    url: str
+
+
+class FileSource(msgspec.Struct, tag_field="type", tag="file"):
+    file_id: str
+
+
+class TextSource(msgspec.Struct, tag_field="type", tag="text"):
+    data: str
+    media_type: str = "text/plain"
+
+
+class ContentSource(msgspec.Struct, tag_field="type", tag="content"):
+    content: str | list[dict[str, Any]]
+
+
+ImageSource = Base64Source | URLSource | FileSource
+DocumentSource = Base64Source | URLSource | FileSource | TextSource | ContentSource
+
+
+# ---------------------------------------------------------------------------------------------- blocks
+
+
+class TextBlock(msgspec.Struct, tag_field="type", tag="text"):
+    text: str
+    cache_control: CacheControl | None = None
+    citations: Any = None
+
+
+class ImageBlock(msgspec.Struct, tag_field="type", tag="image"):
+    source: ImageSource
+    cache_control: CacheControl | None = None
+
+
+class DocumentBlock(msgspec.Struct, tag_field="type", tag="document"):
+    source: DocumentSource
+    title: str | None = None
+    context: str | None = None
+    citations: Any = None
+    cache_control: CacheControl | None = None
+
+
+class ToolUseBlock(msgspec.Struct, tag_field="type", tag="tool_use"):
+    id: str
+    name: str
+    input: Any = None
+    cache_control: CacheControl | None = None
+
+
+class ToolResultBlock(msgspec.Struct, tag_field="type", tag="tool_result"):
+    tool_use_id: str
+    content: str | list[TextBlock | ImageBlock | DocumentBlock] | None = None
+    is_error: bool | None = None
+    cache_control: CacheControl | None = None
+
+
+class ThinkingBlock(msgspec.Struct, tag_field="type", tag="thinking"):
+    thinking: str
+    signature: str | None = None
+
+
+class RedactedThinkingBlock(msgspec.Struct, tag_field="type", tag="redacted_thinking"):
+    data: str
+
+
+class ServerToolUseBlock(msgspec.Struct, tag_field="type", tag="server_tool_use"):
+    """Server tools (web search ...) run inside Anthropic; their history blocks are accepted and dropped."""
+
+    id: str = ""
+    name: str = ""
+    input: Any = None
+
+
+class WebSearchResultBlock(msgspec.Struct, tag_field="type", tag="web_search_tool_result"):
+    tool_use_id: str = ""
+    content: Any = None
+
+
+ContentBlock = (
+    TextBlock
+    | ImageBlock
+    | DocumentBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
+    | ServerToolUseBlock
+    | WebSearchResultBlock
+)
+
+
+class MessageParam(msgspec.Struct):
+    # "system" is accepted because the newest SDK types allow mid-conversation system messages.
+    role: Literal["user", "assistant", "system"]
+    content: str | list[ContentBlock]
+
+
+# ---------------------------------------------------------------------------------------------- tools
+
+
+class ToolDef(msgspec.Struct):
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    # Server / built-in tools carry a versioned type (web_search_20250305, bash_20250124 ...).
+    type: str | None = None
+    cache_control: CacheControl | None = None
+    strict: bool | None = None
+
+
+class ToolChoiceParam(msgspec.Struct):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = None
+    disable_parallel_tool_use: bool | None = None
+
+
+class ThinkingParam(msgspec.Struct):
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int | None = None
+    display: str | None = None
+
+
+class Metadata(msgspec.Struct):
+    user_id: str | None = None
+
+
+class OutputFormat(msgspec.Struct):
+    type: str
+    schema: dict[str, Any] | None = None
+
+
+class OutputConfig(msgspec.Struct):
+    effort: str | None = None
+    format: OutputFormat | None = None
+
+
+class MessagesRequest(msgspec.Struct):
+    model: str
+    max_tokens: int
+    messages: list[MessageParam]
+    system: str | list[TextBlock] | None = None
+    stop_sequences: list[str] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stream: bool | None = False
+    metadata: Metadata | None = None
+    tools: list[ToolDef] | None = None
+    tool_choice: ToolChoiceParam | None = None
+    thinking: ThinkingParam | None = None
+    output_config: OutputConfig | None = None
+    service_tier: str | None = None
+
+
+class CountTokensRequest(msgspec.Struct):
+    model: str
+    messages: list[MessageParam]
+    system: str | list[TextBlock] | None = None
+    tools: list[ToolDef] | None = None
+    tool_choice: ToolChoiceParam | None = None
+    thinking: ThinkingParam | None = None
+    output_config: OutputConfig | None = None
