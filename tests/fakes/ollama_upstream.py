@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 PROMPT_TOKENS = 11
 EVAL_TOKENS = 6
 
@@ -46,6 +47,7 @@ class FakeOllama:
         self.app.router.add_get("/api/tags", self.tags)
         self.app.router.add_post("/api/show", self.show)
         self.app.router.add_get("/api/version", self.version)
+        self.app.router.add_get("/pixel.png", self.pixel)  # an image "on the web", for URL images
 
     @property
     def last(self) -> dict[str, Any]:
@@ -286,6 +288,9 @@ class FakeOllama:
             return body
         return web.json_response({"details": {"family": "llama"}, "model_info": {"general.architecture": "llama",
                                   "llama.context_length": 131072}, "capabilities": ["completion", "tools"]})
+
+    async def pixel(self, request: web.Request) -> web.Response:
+        return web.Response(body=base64.b64decode(PIXEL), content_type="image/png")
 
     async def version(self, request: web.Request) -> web.Response:
         return web.json_response({"version": "0.12.3"})
