@@ -11,26 +11,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import anthropic
 import ollama
 import openai
 import pytest
 
 from tests.fakes.aliyun_upstream import FakeAliyun
+from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.fixtures import fake_aliyun, fake_ollama  # noqa: F401 - fixtures
 from tests.fakes.ollama_upstream import EVAL_TOKENS, PROMPT_TOKENS, FakeOllama
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
+from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 SYSTEM = "You are a terse assistant."
 
-CLIENTS = ["openai", "ollama"]
-PROVIDERS = ["openai", "ollama", "aliyun", "mock"]
+CLIENTS = ["openai", "anthropic", "ollama"]
+PROVIDERS = ["openai", "anthropic", "ollama", "aliyun", "mock"]
 FEATURES = ["text", "stream", "tools", "streamed_tools", "system", "images", "usage"]
-MODELS = {"openai": "m-openai", "ollama": "m-ollama", "aliyun": "m-aliyun", "mock": "m-mock"}
-# (prompt, completion) tokens each fake reports; the mock estimates its own.
-USAGE = {"openai": (12, 7), "aliyun": (12, 7), "ollama": (PROMPT_TOKENS, EVAL_TOKENS), "mock": None}
+MODELS = {"openai": "m-openai", "anthropic": "m-anthropic", "ollama": "m-ollama", "aliyun": "m-aliyun",
+          "mock": "m-mock"}
+# (whole prompt, completion) tokens each fake reports (Anthropic: 20 input + 10 cache read + 5 cache
+# creation); the mock estimates its own.
+USAGE = {"openai": (12, 7), "anthropic": (35, 9), "aliyun": (12, 7), "ollama": (PROMPT_TOKENS, EVAL_TOKENS),
+         "mock": None}
 
 
 @dataclass
@@ -113,6 +120,55 @@ class OpenAIClient:
         return self._run(model, messages, True, stream)
 
 
+class AnthropicClient:
+    FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
+
+    def __init__(self, gw: Gateway) -> None:
+        self.sdk = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="unused", max_retries=0)
+
+    def _messages(self, user: str, image: bool) -> list[dict[str, Any]]:
+        if image:
+            return [{"role": "user", "content": [{"type": "text", "text": user}, {
+                "type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}]}]
+        return [{"role": "user", "content": user}]
+
+    def _run(self, model: str, messages: list[dict[str, Any]], system: str | None, tools: bool,
+             stream: bool) -> Result:
+        kw: dict[str, Any] = {"model": model, "max_tokens": 300, "messages": messages}
+        if system:
+            kw["system"] = system
+        if tools:
+            kw["tools"] = [{"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA}]
+        res = Result()
+        if stream:
+            with self.sdk.messages.stream(**kw) as s:
+                for event in s:
+                    if event.type == "text":
+                        res.pieces += 1
+                msg = s.get_final_message()
+        else:
+            msg = self.sdk.messages.create(**kw)
+        res.text = "".join(b.text for b in msg.content if b.type == "text")
+        res.calls = [Call(b.id, b.name, dict(b.input)) for b in msg.content if b.type == "tool_use"]
+        res.finish = self.FINISH.get(msg.stop_reason or "", msg.stop_reason or "")
+        u = msg.usage
+        res.usage = (u.input_tokens + (u.cache_read_input_tokens or 0) + (u.cache_creation_input_tokens or 0),
+                     u.output_tokens)
+        return res
+
+    def ask(self, model: str, user: str, *, system: str | None = None, image: bool = False, tools: bool = False,
+            stream: bool = False) -> Result:
+        return self._run(model, self._messages(user, image), system, tools, stream)
+
+    def answer_tool(self, model: str, user: str, first: Result, output: str, stream: bool) -> Result:
+        messages = self._messages(user, False)
+        messages.append({"role": "assistant", "content": [
+            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.args} for c in first.calls]})
+        messages.append({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": c.id, "content": output} for c in first.calls]})
+        return self._run(model, messages, None, True, stream)
+
+
 class OllamaClient:
     def __init__(self, gw: Gateway) -> None:
         self.sdk = ollama.Client(host=gw.url + "/ollama")
@@ -164,16 +220,29 @@ class OllamaClient:
 
 
 @pytest.fixture(scope="module")
-def gateway(fake_openai: FakeOpenAI, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun) -> Iterator[Gateway]:
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama,
+            fake_aliyun: FakeAliyun) -> Iterator[Gateway]:
     config = {
         "providers": {
             "mock": {"type": "mock", "options": {"chunks": 3}},
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": API_KEY},  # type: ignore[attr-defined]
+            "claude": {"type": "anthropic", "base_url": fake_anthropic.url,  # type: ignore[attr-defined]
+                       "api_key": ANTHROPIC_KEY},
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
             "ali": {"type": "aliyun", "base_url": fake_aliyun.url, "api_key": API_KEY},  # type: ignore[attr-defined]
         },
         "models": {
             "m-openai": "oai/gpt-test",
+            "m-anthropic": "claude/claude-test",
             "m-ollama": "oll/llama3.2",
             "m-aliyun": "ali/qwen-plus",
             "m-mock": "mock/demo",
@@ -185,12 +254,14 @@ def gateway(fake_openai: FakeOpenAI, fake_ollama: FakeOllama, fake_aliyun: FakeA
 
 @pytest.fixture(scope="module")
 def clients(gateway: Gateway) -> dict[str, Any]:
-    return {"openai": OpenAIClient(gateway), "ollama": OllamaClient(gateway)}
+    return {"openai": OpenAIClient(gateway), "anthropic": AnthropicClient(gateway), "ollama": OllamaClient(gateway)}
 
 
 @pytest.fixture(scope="module")
-def upstreams(fake_openai: FakeOpenAI, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun) -> dict[str, Any]:
-    return {"openai": fake_openai, "ollama": fake_ollama, "aliyun": fake_aliyun, "mock": None}
+def upstreams(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama,
+              fake_aliyun: FakeAliyun) -> dict[str, Any]:
+    return {"openai": fake_openai, "anthropic": fake_anthropic, "ollama": fake_ollama, "aliyun": fake_aliyun,
+            "mock": None}
 
 
 CELLS = [pytest.param(c, p, f, id=f"{c}-client-{p}-provider-{f}") for c in CLIENTS for p in PROVIDERS for f in FEATURES]
@@ -225,8 +296,8 @@ def test_matrix(client_name: str, provider: str, feature: str, clients: dict[str
         assert [c.name for c in first.calls] == ["get_weather"]
         assert isinstance(first.calls[0].args.get("city"), str) and first.calls[0].args["city"]
         assert first.finish == "tool_calls"
-        if client_name == "openai":
-            assert first.calls[0].id, "OpenAI clients need the tool-call id"
+        if client_name != "ollama":
+            assert first.calls[0].id, "OpenAI and Anthropic clients need the tool-call id"
         second = client.answer_tool(model, "weather in Paris?", first, "18C and sunny", stream)
         assert "18C and sunny" in second.text
         assert not second.calls and second.finish == "stop"
@@ -238,6 +309,9 @@ def test_matrix(client_name: str, provider: str, feature: str, clients: dict[str
             plain = client.ask(model, "hello system")
             assert with_system.usage is not None and plain.usage is not None
             assert with_system.usage[0] > plain.usage[0]
+        elif provider == "anthropic":
+            assert SYSTEM in json.dumps(fake.last["system"])
+            assert [m["role"] for m in fake.last["messages"]] == ["user"]
         else:
             first = _upstream_messages(fake)[0]
             assert first["role"] == "system" and SYSTEM in str(first["content"])
@@ -246,6 +320,10 @@ def test_matrix(client_name: str, provider: str, feature: str, clients: dict[str
         r = client.ask(model, "describe", image=True)
         if provider == "mock":
             assert "1 image received" in r.text
+        elif provider == "anthropic":
+            assert r.text == "echo: describe +1 image(s)"
+            assert {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}} in (
+                _upstream_messages(fake)[-1]["content"])
         elif provider == "ollama":
             assert r.text == "echo: describe + 1 image"
             assert _upstream_messages(fake)[-1]["images"] == [PIXEL]
