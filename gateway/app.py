@@ -16,7 +16,7 @@ from sanic.handlers import ErrorHandler
 from sanic_ext import Extend
 
 from dialects import DIALECTS
-from gateway import system
+from gateway import openapi, system
 from gateway.config import Config, dialect_settings
 from gateway.errors import GatewayError, kind_for_status
 from gateway.metrics import Metrics, worker_exit
@@ -102,6 +102,8 @@ def create_app(cfg: Config) -> Sanic:
         renderers.append((prefix + ("/v1" if name != "ollama" else "/api"), module.render_error))
     app.error_handler = DialectErrorHandler(renderers, fallback)
     app.blueprint(system.blueprint)
+    if s.openapi:  # off by default: the document maps the whole surface
+        app.blueprint(openapi.blueprint)
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:

@@ -56,6 +56,7 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     api_key: str | None = None
     timeout: float = 600.0  # whole request
     connect_timeout: float = 10.0
+    read_timeout: float | None = None  # longest upstream silence (a stalled stream); None = only `timeout`
     headers: dict[str, str] = {}
     max_tokens: int | None = None  # default max_tokens when a client gave none (Anthropic needs one)
     max_concurrency: int | None = None

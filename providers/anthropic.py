@@ -12,7 +12,7 @@ import base64
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -78,6 +78,7 @@ class _Block(msgspec.Struct):
 
 
 class _Message(msgspec.Struct):
+    type: Literal["message"] = "message"  # a 200 carrying {"type": "error"} fails here: a 502 with its message
     id: str = ""
     model: str = ""
     content: list[_Block] = []

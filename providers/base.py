@@ -47,7 +47,8 @@ class Provider:
         self.options = options
         self.session = session
         self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(total=config.timeout, connect=config.connect_timeout)
+        self.timeout = aiohttp.ClientTimeout(total=config.timeout, connect=config.connect_timeout,
+                                             sock_read=getattr(config, "read_timeout", None))
 
     @classmethod
     def check_config(cls, config: Any) -> list[str]:

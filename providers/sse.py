@@ -10,6 +10,9 @@ import aiohttp
 
 from gateway.errors import GatewayError
 
+# One event or line larger than this is a broken or hostile upstream: stop before it eats the worker's memory.
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+
 
 async def _chunks(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[bytes]:
     try:
@@ -25,18 +28,26 @@ async def iter_sse(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[tup
     """Yield (event name, data) per SSE event; comments and id/retry lines are skipped, several data
     lines are joined with a newline."""
     buf = b""
+    crlf = False
     async for chunk in _chunks(resp, name):
+        # Only the new bytes (plus 3 for a separator split across chunks) are searched: no rescans.
+        start = max(0, len(buf) - 3)
         buf += chunk
-        if b"\r" in buf:
+        if crlf or b"\r" in chunk:
+            crlf = True
             buf = buf.replace(b"\r\n", b"\n")
+            start = 0
         while True:
-            end = buf.find(b"\n\n")
+            end = buf.find(b"\n\n", start)
             if end < 0:
                 break
             block, buf = buf[:end], buf[end + 2 :]
+            start = 0
             event = _parse_block(block)
             if event is not None:
                 yield event
+        if len(buf) > MAX_EVENT_BYTES:
+            raise _oversized(name)
     if buf.strip():
         event = _parse_block(buf)
         if event is not None:
@@ -65,13 +76,21 @@ async def iter_ndjson(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[
     """Yield each non-empty line; lines may be far longer than aiohttp's readline limit."""
     buf = b""
     async for chunk in _chunks(resp, name):
+        start = len(buf)
         buf += chunk
         while True:
-            end = buf.find(b"\n")
+            end = buf.find(b"\n", start)
             if end < 0:
                 break
             line, buf = buf[:end].strip(), buf[end + 1 :]
+            start = 0
             if line:
                 yield line
+        if len(buf) > MAX_EVENT_BYTES:
+            raise _oversized(name)
     if buf.strip():
         yield buf.strip()
+
+
+def _oversized(name: str) -> GatewayError:
+    return GatewayError("api_error", f"upstream {name!r} sent a stream event over {MAX_EVENT_BYTES} bytes", status=502)
