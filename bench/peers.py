@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,8 @@ class LiteLLM(System):
         self.home = PEERS_DIR / "litellm"
         self.venv = self.home / "venv"
         self.config_path = workdir / f"litellm-{self.port}.yaml"
+        # The proxy refuses to start without a master key; a throwaway strong one per run.
+        self.master_key = "sk-bench-" + secrets.token_hex(24)
 
     @classmethod
     def install(cls) -> str:
@@ -77,6 +80,7 @@ class LiteLLM(System):
                 for name in ("bench", "slow")
             ],
             "litellm_settings": {"telemetry": False},
+            "general_settings": {"master_key": self.master_key},
         }))
         return super().start(timeout)
 
@@ -84,10 +88,11 @@ class LiteLLM(System):
         return "/health/liveliness"
 
     def route(self, dialect: str) -> Route | None:
+        auth = {"Authorization": f"Bearer {self.master_key}"}
         if dialect == "openai":
-            return Route("/v1/chat/completions", DIALECT_HEADERS["openai"])
+            return Route("/v1/chat/completions", {**DIALECT_HEADERS["openai"], **auth})
         if dialect == "anthropic":
-            return Route("/v1/messages", DIALECT_HEADERS["anthropic"])
+            return Route("/v1/messages", {**DIALECT_HEADERS["anthropic"], **auth, "x-api-key": self.master_key})
         return None  # LiteLLM proxy serves no Ollama-compatible client API
 
 

@@ -102,10 +102,12 @@ def probe(system: System, sc: Scenario) -> str | None:
 # ----------------------------------------------------------------------------------------------- running
 
 
-def measure(system: System, sc: Scenario, seconds: float, tool: str) -> dict[str, Any]:
+def measure(system: System, sc: Scenario, seconds: float, tool: str, warmup: float = 1.0) -> dict[str, Any]:
     route = system.route(sc.dialect)
     assert route is not None
     url = f"http://127.0.0.1:{system.port}{route.path}"
+    if warmup:  # not counted: connection pools, caches and (node) the JIT settle first
+        load.run_load(url, sc.body(), route.headers, sc.concurrency, warmup, tool, sc.end_marker)
     cpu = TreeCPU(system.pid)
     before = cpu.sample()
     with RSSSampler(system.pid, 0.25) as rss:
@@ -119,12 +121,12 @@ def measure(system: System, sc: Scenario, seconds: float, tool: str) -> dict[str
     }
 
 
-def slow_streams(system: System, streams: int, dialect: str = "openai") -> dict[str, Any]:
+def slow_streams(system: System, streams: int, slow_seconds: float, dialect: str = "openai") -> dict[str, Any]:
     """Hold `streams` slow streams (one chunk per second) open at once; RSS per stream of the whole tree."""
     route = system.route(dialect)
     assert route is not None
     sc = Scenario("slow", dialect, True, streams)
-    time.sleep(1.0)
+    time.sleep(0.5)
     idle_total = sum(rss_bytes(p) for p in tree(system.pid))
     during: list[int] = []
 
@@ -135,7 +137,8 @@ def slow_streams(system: System, streams: int, dialect: str = "openai") -> dict[
 
     with RSSSampler(system.pid, 0.5) as rss:
         res = asyncio.run(load.hold_streams(f"http://127.0.0.1:{system.port}{route.path}", sc.body("slow"),
-                                            route.headers, streams, sc.end_marker or b"", sample))
+                                            route.headers, streams, sc.end_marker or b"", sample,
+                                            timeout=slow_seconds + 60))
     peak = max(during + [rss.peak_total]) if during else rss.peak_total
     return {
         "streams": streams, "opened": res.opened, "completed": res.completed, "errors": res.errors,
@@ -301,6 +304,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="short runs, one round, 1,000 slow streams only")
     p.add_argument("--peers", action="store_true", help="also install and measure LiteLLM proxy and Portkey")
     p.add_argument("--seconds", type=float, help="seconds per measurement (default 3 quick / 5 full)")
+    p.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds of load before each measurement")
     p.add_argument("--rounds", type=int, help="rounds, systems alternating within each (default 1 quick / 2 full)")
     p.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     p.add_argument("--systems", help="comma-separated: direct,passthrough,llm-link,litellm,portkey")
@@ -309,6 +313,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--slow-seconds", type=int, help="length of a slow stream, one chunk per second")
     p.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto",
                    help="load generator: wrk when installed (auto), else the built-in Python one")
+    p.add_argument("--workers", type=int, default=2,
+                   help="workers of llm-link and the passthrough (idle streams always use 1)")
     p.add_argument("--chunks", type=int, default=20, help="chunks per mock stream")
     p.add_argument("--out", default=str(HERE / "out"), help="directory for results.json/.md/.png and logs")
     return p.parse_args(argv)
@@ -316,11 +322,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
-    seconds = a.seconds or (3 if a.quick else 5)
+    seconds = a.seconds or (3 if a.quick else 4)
     rounds = a.rounds or (1 if a.quick else 2)
     slow_counts = [int(x) for x in (a.slow or ("1000" if a.quick else "1000,10000")).split(",") if int(x) > 0]
     tool = a.tool if a.tool != "auto" else ("wrk" if load.have_wrk() else "python")
-    if tool == "python":
+    if a.tool == "auto" and tool == "python":
         print("wrk not found (apt-get install wrk): using the built-in Python load generator, which itself needs"
               " CPU; numbers are comparable within this run only.", flush=True)
     scenarios = [s for s in SCENARIOS if not a.scenarios or s.name in a.scenarios.split(",")]
@@ -329,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     fd_limit = raise_fd_limit()
-    slow_seconds = a.slow_seconds or (15 if not slow_counts or max(slow_counts) <= 1000 else 45)
+    slow_seconds = a.slow_seconds or (15 if not slow_counts or max(slow_counts) <= 1000 else 25)
 
     started = time.monotonic()
     upstream = Upstream(out, chunks=a.chunks, slow_chunks=slow_seconds, slow_delay=1.0).start()
@@ -340,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         if "direct" in wanted:
             running["direct"] = upstream
         factories: dict[str, Any] = {
-            "passthrough": lambda: Passthrough(out, upstream.url, 2),
-            "llm-link": lambda: LLMLink(out, upstream.url, 2),
+            "passthrough": lambda: Passthrough(out, upstream.url, a.workers),
+            "llm-link": lambda: LLMLink(out, upstream.url, a.workers),
         }
         if any(s in wanted for s in ("litellm", "portkey")):
             from bench.peers import LiteLLM, Portkey
@@ -374,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in range(rounds):
                 # Alternate: each round visits every system, starting one later each time.
                 for name in live[r % len(live):] + live[: r % len(live)] if live else []:
-                    row = measure(running[name], sc, seconds, tool)
+                    row = measure(running[name], sc, seconds, tool, a.warmup)
                     entry["systems"][name]["runs"].append(row)
                     print(f"{sc.name:24} {name:12} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
                           f"p99 {row['p99_ms']:7.2f} ms  err {row['errors']:4}  CPU "
@@ -392,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 if name == "direct":
                     continue
-                if name in ("llm-link", "passthrough"):
+                if name in ("llm-link", "passthrough") and a.workers != 1:
                     running[name].stop()
                     try:
                         cls = LLMLink if name == "llm-link" else Passthrough
@@ -413,13 +419,13 @@ def main(argv: list[str] | None = None) -> int:
                     if need > fd_limit:
                         print(f"note: {n} proxied streams need ~{need} file descriptors in one process; "
                               f"the limit here is {fd_limit}", flush=True)
-                    row = slow_streams(system, n)
+                    row = slow_streams(system, n, slow_seconds)
                     row["system"] = name
                     results["slow"].append(row)
                     print(f"slow streams {n:6} {name:12} held {row['peak_concurrent']:6}  errors {row['errors']:5}"
                           f"  {row['rss_per_stream_kb']:.1f} KB/stream  {row['error_kinds'] or ''}", flush=True)
             for name, system in one_worker.items():
-                if name in ("llm-link", "passthrough"):
+                if name in ("llm-link", "passthrough") and system is not running[name]:
                     system.stop()
     finally:
         for system in running.values():

@@ -5,6 +5,7 @@ Speaks three wire formats on one port:
   POST /v1/chat/completions   OpenAI (SSE `data:` lines ending with `data: [DONE]`)
   POST /v1/messages           Anthropic (SSE `event:`/`data:` pairs ending with message_stop)
   POST /api/chat              Ollama (NDJSON, streams unless "stream": false)
+  POST /v1/responses          OpenAI Responses API (LiteLLM sends Anthropic clients there)
   GET  /v1/models, /api/tags, /health
 
 Streams have a fixed number of text chunks (--chunks). --latency delays every response; the model name
@@ -104,6 +105,42 @@ def anthropic_body(n: int) -> bytes:
                   "usage": {"input_tokens": 12, "output_tokens": n}})
 
 
+def _responses_object(n: int, done: bool) -> dict[str, Any]:
+    text = "".join(f"tok{i} " for i in range(n))
+    item = {"id": "msg_bench", "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+    return {"id": "resp_bench", "object": "response", "created_at": _CREATED, "model": "bench",
+            "status": "completed" if done else "in_progress", "output": [item] if done else [],
+            "usage": {"input_tokens": 12, "output_tokens": n, "total_tokens": 12 + n,
+                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+            if done else None}
+
+
+def responses_events(n: int) -> list[bytes]:
+    """OpenAI Responses API stream (some peers translate Anthropic clients into it)."""
+    seq = iter(range(1 << 30))
+
+    def ev(obj: dict[str, Any]) -> bytes:
+        obj["sequence_number"] = next(seq)
+        return b"event: " + obj["type"].encode() + b"\ndata: " + _json(obj) + b"\n\n"
+
+    text = "".join(f"tok{i} " for i in range(n))
+    ids = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "text": text, "annotations": []}
+    out = [ev({"type": "response.created", "response": _responses_object(n, False)}),
+           ev({"type": "response.in_progress", "response": _responses_object(n, False)}),
+           ev({"type": "response.output_item.added", "output_index": 0, "item": {
+               "id": "msg_bench", "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
+           ev({"type": "response.content_part.added", **ids, "part": {**part, "text": ""}})]
+    out += [ev({"type": "response.output_text.delta", **ids, "delta": f"tok{i} "}) for i in range(n)]
+    done = _responses_object(n, True)
+    out += [ev({"type": "response.output_text.done", **ids, "text": text}),
+            ev({"type": "response.content_part.done", **ids, "part": part}),
+            ev({"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]}),
+            ev({"type": "response.completed", "response": done})]
+    return out
+
+
 def ollama_events(n: int) -> list[bytes]:
     out = [_json({"model": "bench", "created_at": "2025-01-01T00:00:00Z",
                   "message": {"role": "assistant", "content": f"tok{i} "}, "done": False}) + b"\n" for i in range(n)]
@@ -128,6 +165,7 @@ class Replies:
             b"/v1/chat/completions": _http("200 OK", js, openai_body(chunks)),
             b"/v1/messages": _http("200 OK", js, anthropic_body(chunks)),
             b"/api/chat": _http("200 OK", js, ollama_body(chunks)),
+            b"/v1/responses": _http("200 OK", js, _json(_responses_object(chunks, True))),
         }
         self.streams: dict[tuple[bytes, bool, bool], tuple[bytes, list[bytes]]] = {}
         for slow in (False, True):
@@ -136,6 +174,7 @@ class Replies:
                 self.streams[(b"/v1/chat/completions", usage, slow)] = (_stream_head(sse), openai_events(n, usage))
             self.streams[(b"/v1/messages", False, slow)] = (_stream_head(sse), anthropic_events(n))
             self.streams[(b"/api/chat", False, slow)] = (_stream_head(nd), ollama_events(n))
+            self.streams[(b"/v1/responses", False, slow)] = (_stream_head(sse), responses_events(n))
         # Fast streams go out in one write: the mock's cost per request stays one syscall.
         self.blobs = {k: head + b"".join(_chunk(e) for e in evs) + _LAST_CHUNK
                       for k, (head, evs) in self.streams.items()}
