@@ -87,6 +87,10 @@ def decode_body(request: Request, type_: Any, decoder: msgspec.json.Decoder | No
         raise GatewayError("invalid_request", f"Invalid request: {text}", param=param or _missing_field(text)) from None
     except msgspec.DecodeError as err:
         raise GatewayError("invalid_request", f"Malformed JSON in request body: {err}") from None
+    except RecursionError:  # msgspec's depth guard: a hostile body, not a server fault
+        raise GatewayError("invalid_request", "Malformed JSON in request body: nested too deeply") from None
+    except UnicodeDecodeError:  # msgspec lets invalid UTF-8 inside a string through as this
+        raise GatewayError("invalid_request", "Malformed JSON in request body: invalid UTF-8") from None
 
 
 def _missing_field(text: str) -> str | None:
