@@ -248,7 +248,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     for row in results.get("slow", []):
         if row["system"] == "llm-link" and "skipped" not in row:
             out.append((f"{row['streams']} idle streams in one worker without errors",
-                        f"{row['peak_concurrent']} held, {row['errors']} errors, {row['rss_per_stream_kb']:.1f} KB/stream",
+                        f"{row['peak_concurrent']} held, {row['errors']} errors, "
+                        f"{row['rss_per_stream_kb']:.1f} KB/stream",
                         row["errors"] == 0 and row["peak_concurrent"] >= row["streams"]))
     return out
 
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s for s in SCENARIOS if not a.scenarios or s.name in a.scenarios.split(",")]
     wanted = a.systems.split(",") if a.systems else ["direct", "passthrough", "llm-link"] + (
         ["litellm", "portkey"] if a.peers else [])
-    out = Path(a.out)
+    out = Path(a.out).resolve()  # servers run with their own working directory
     out.mkdir(parents=True, exist_ok=True)
     fd_limit = raise_fd_limit()
     slow_seconds = a.slow_seconds or (15 if not slow_counts or max(slow_counts) <= 1000 else 25)

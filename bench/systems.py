@@ -75,13 +75,17 @@ class System:
         self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env(),
                                      cwd=self.workdir, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log {self.log_path}:\n"
-                                   + self.log_path.read_text(errors="replace")[-3000:])
-            if self._ready():
-                return self
-            time.sleep(0.2)
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log {self.log_path}:\n"
+                                       + self.log_path.read_text(errors="replace")[-3000:])
+                if self._ready():
+                    return self
+                time.sleep(0.2)
+        except BaseException:
+            self.stop()  # interrupted while starting: leave nothing behind
+            raise
         self.stop()
         raise RuntimeError(f"{self.name} did not become ready in {timeout:.0f}s; see {self.log_path}")
 
@@ -173,8 +177,9 @@ class LLMLink(System):
 
         self.version = __version__
         try:
-            self.version += "@" + subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                                 text=True, timeout=5).stdout.strip()
+            # -dirty: gateway files were being edited in the checkout while the bench ran
+            self.version += "@" + subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                                                 capture_output=True, text=True, timeout=5).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             pass
         self.config_path = workdir / f"llm-link-{self.port}.yaml"

@@ -240,7 +240,10 @@ class Upstream(asyncio.Protocol):
             else:
                 self._write(r.not_found)
                 return
-        stream = (_STREAM_FALSE.search(body) is None) if path == b"/api/chat" else (_STREAM_TRUE.search(body) is not None)
+        if path == b"/api/chat":  # Ollama streams unless told not to
+            stream = _STREAM_FALSE.search(body) is None
+        else:
+            stream = _STREAM_TRUE.search(body) is not None
         if not stream:
             if self.latency:
                 asyncio.get_running_loop().call_later(self.latency, self._write, r.plain[path])
