@@ -263,8 +263,9 @@ class OllamaProvider(Provider):
                 body["think"] = "high"
             else:
                 body["think"] = True
-        if self.options.keep_alive is not None:
-            body["keep_alive"] = self.options.keep_alive
+        keep_alive = extra.get("ollama:keep_alive", self.options.keep_alive)
+        if keep_alive is not None:
+            body["keep_alive"] = keep_alive
         return body
 
     # ------------------------------------------------------------------------------------------- calls

@@ -150,6 +150,11 @@ def test_root_says_ollama_is_running(gw: Gateway) -> None:
     assert r.status_code == 200 and r.text == "Ollama is running"
 
 
+def test_generate_with_suffix_is_refused(gw: Gateway) -> None:
+    r = post(gw, "/api/generate", {"model": "demo", "prompt": "def f(", "suffix": "return x", "stream": False})
+    assert r.status_code == 400 and r.json() == {"error": '"demo" does not support insert'}
+
+
 def test_load_and_unload_requests_do_not_generate(gw: Gateway) -> None:
     r = post(gw, "/api/chat", {"model": "demo", "messages": [], "stream": False})
     assert r.json()["done_reason"] == "load"
@@ -213,21 +218,22 @@ def test_version_and_ps(gw: Gateway, client: ollama.Client) -> None:
 
 
 def test_options_map_to_openai_upstream(client: ollama.Client, fake_openai: FakeOpenAI) -> None:
-    client.chat(model="coder", messages=[{"role": "user", "content": "opts"}],
+    client.chat(model="coder", messages=[{"role": "user", "content": "opts"}], keep_alive=-1,
                 options={"temperature": 0.2, "top_p": 0.9, "top_k": 7, "num_predict": 50, "stop": ["END"],
                          "seed": 3, "num_ctx": 8192, "repeat_penalty": 1.1})
     body = fake_openai.last
     assert body["temperature"] == 0.2 and body["top_p"] == 0.9 and body["max_tokens"] == 50
     assert body["stop"] == ["END"] and body["seed"] == 3
     assert "tools" not in body, "ollama-python's empty tools list must not reach an OpenAI upstream"
-    assert not {"num_ctx", "options", "ollama:options", "repeat_penalty", "top_k"} & set(body)
+    assert not {"num_ctx", "options", "ollama:options", "repeat_penalty", "top_k", "keep_alive",
+                "ollama:keep_alive"} & set(body)
 
 
 def test_options_map_to_ollama_upstream(client: ollama.Client, fake_ollama: FakeOllama) -> None:
-    client.chat(model="local", messages=[{"role": "user", "content": "opts"}],
+    client.chat(model="local", messages=[{"role": "user", "content": "opts"}], keep_alive="1h",
                 options={"temperature": 0.2, "top_k": 7, "num_predict": 50, "stop": ["END"], "num_ctx": 8192})
     body = fake_ollama.last
-    assert body["stream"] is False
+    assert body["stream"] is False and body["keep_alive"] == "1h"
     assert body["options"] == {"temperature": 0.2, "top_k": 7, "num_predict": 50, "stop": ["END"], "num_ctx": 8192}
 
 

@@ -73,8 +73,12 @@ def _arguments(args: dict[str, Any] | str | None) -> str:
     return _encode(args).decode()
 
 
-def _params(options: wire.Options | None, format_: wire.Format, think: wire.Think) -> dict[str, Any]:
+def _params(options: wire.Options | None, format_: wire.Format, think: wire.Think,
+            keep_alive: wire.KeepAlive) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if keep_alive is not None:
+        extra["ollama:keep_alive"] = keep_alive
     if options is not None:
         o = options
         if o.num_predict is not None and o.num_predict > 0:  # -1 unlimited / -2 fill context: no cap
@@ -90,7 +94,7 @@ def _params(options: wire.Options | None, format_: wire.Format, think: wire.Thin
         ollama_only = {k: getattr(o, k) for k in ("num_ctx", "num_keep", "typical_p", "repeat_last_n", "min_p",
                                                   "repeat_penalty") if getattr(o, k) is not None}
         if ollama_only:
-            out["extra"] = {"ollama:options": ollama_only}
+            extra["ollama:options"] = ollama_only
     if isinstance(format_, dict):
         out["response_format"] = ResponseFormat(type="json_schema", schema=format_, name="response")
     elif format_ == "json":
@@ -104,6 +108,8 @@ def _params(options: wire.Options | None, format_: wire.Format, think: wire.Thin
             out["reasoning"] = Reasoning(enabled=True, effort="high" if think == "max" else think)
         else:
             raise invalid(f"think: expected true, false, \"low\", \"medium\" or \"high\", got {think!r}", "think")
+    if extra:
+        out["extra"] = extra
     return out
 
 
@@ -155,7 +161,7 @@ def chat_to_unified(body: wire.ChatRequest, stream: bool) -> Request:
         tools = [Tool(name=t.function.name, description=t.function.description, parameters=t.function.parameters)
                  for t in body.tools]
     return Request(model=body.model, messages=messages, stream=stream, tools=tools,
-                   **_params(body.options, body.format, body.think))
+                   **_params(body.options, body.format, body.think, body.keep_alive))
 
 
 def _pair(pending: list[list[Any]], call_id: str | None, name: str | None) -> str:
@@ -173,6 +179,8 @@ def _pair(pending: list[list[Any]], call_id: str | None, name: str | None) -> st
 
 
 def generate_to_unified(body: wire.GenerateRequest, stream: bool) -> Request:
+    if body.suffix:  # fill-in-the-middle has no counterpart in chat APIs; Ollama refuses it likewise
+        raise invalid(f'"{body.model}" does not support insert', "suffix")
     messages: list[Message] = []
     if body.system:
         messages.append(Message(role="system", content=[TextPart(text=body.system)]))
@@ -181,7 +189,7 @@ def generate_to_unified(body: wire.GenerateRequest, stream: bool) -> Request:
         parts.append(_image(img, f"images[{j}]"))
     messages.append(Message(role="user", content=parts))
     return Request(model=body.model, messages=messages, stream=stream,
-                   **_params(body.options, body.format, body.think))
+                   **_params(body.options, body.format, body.think, body.keep_alive))
 
 
 # ---------------------------------------------------------------------------------------------- <think> text
