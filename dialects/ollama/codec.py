@@ -40,9 +40,15 @@ _encode = msgspec.json.encode
 _THINK_LEVELS = ("low", "medium", "high")
 
 
+_second = [0, ""]  # the formatted whole second, reused by every line written within it
+
+
 def now_rfc3339() -> str:
     t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1_000_000):06d}Z"
+    sec = int(t)
+    if sec != _second[0]:
+        _second[0], _second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_second[1]}.{int((t - sec) * 1_000_000):06d}Z"
 
 
 # ---------------------------------------------------------------------------------------------- request
@@ -55,6 +61,8 @@ def _image(data: str, param: str) -> ImagePart:
         mime = header[5:].split(";", 1)[0] or None
     else:
         mime = None
+    if "\n" in data[:200]:  # line-wrapped base64 (76 columns): unwrap, upstreams want one line
+        data = "".join(data.split())
     head = data[: len(data) // 4 * 4][:64]
     try:
         if not head:
