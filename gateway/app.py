@@ -118,6 +118,7 @@ def create_app(cfg: Config) -> Sanic:
             providers[pname] = cls(pname, pcfg, cfg.provider_options(pname), app.ctx.http)
         app.ctx.providers = providers
         app.ctx.router = Router(cfg, providers)
+        app.add_task(system.watch_tasks(), name="llm_link_watch_tasks")
 
     @app.before_server_stop
     async def start_draining(app: Sanic) -> None:

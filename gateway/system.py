@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
@@ -9,6 +11,19 @@ from gateway import __version__
 from gateway.metrics import render
 
 blueprint = Blueprint("system")
+
+
+async def watch_tasks(interval: float = 1.0) -> None:
+    """Publish this worker's count of live asyncio tasks (`llm_link_worker_asyncio_tasks{pid}`), so a task
+    leak shows on /metrics (bench/soak.py watches it). Made here, in the worker, so the multiprocess value file
+    belongs to the worker's pid."""
+    from prometheus_client import Gauge
+
+    gauge = Gauge("llm_link_worker_asyncio_tasks", "Live asyncio tasks in this worker", registry=None,
+                  multiprocess_mode="liveall")
+    while True:
+        gauge.set(len(asyncio.all_tasks()))
+        await asyncio.sleep(interval)
 
 
 @blueprint.get("/health")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from gateway.errors import GatewayError
 from gateway.ids import mint
 from gateway.unified import (
     EmbedRequest,
@@ -168,6 +169,10 @@ class MockProvider(Provider):
 
     async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
         dims = request.dimensions or self.options.embedding_dimensions
+        # Bounded whatever a dialect let through: a huge value would spin this loop and block the worker.
+        if not 1 <= dims <= 4096 or dims * len(request.inputs) > 4_000_000:
+            raise GatewayError("invalid_request", "mock: dimensions must be 1..4096 and inputs x dimensions at most 4M",
+                               param="dimensions")
         vectors = []
         for text in request.inputs:
             raw = b""

@@ -3,7 +3,7 @@ the real server does; a wrong value type is a 400 naming the field."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -105,7 +105,7 @@ class EmbedRequest(msgspec.Struct):
     model: str = ""
     input: str | list[str] | None = None
     truncate: bool | None = None
-    dimensions: int | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=65536)] | None = None
     options: Options | None = None
     keep_alive: KeepAlive = None
 

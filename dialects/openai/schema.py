@@ -3,7 +3,7 @@ Unknown fields are tolerated, as compatible servers do; content parts are a tagg
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -137,7 +137,7 @@ class EmbeddingRequest(msgspec.Struct):
     model: str
     input: str | list[str | int | list[int]]
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=65536)] | None = None
     user: str | None = None
 
 
