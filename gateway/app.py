@@ -16,9 +16,10 @@ from sanic.handlers import ErrorHandler
 from sanic_ext import Extend
 
 from dialects import DIALECTS
-from gateway import openapi, system
+from gateway import openapi, shutdown, system
 from gateway.config import Config, dialect_settings
 from gateway.errors import GatewayError, kind_for_status
+from gateway.limits import shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router
 from providers import registry
@@ -68,10 +69,29 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level.upper())
 
 
+def make_guard(app: Sanic, cfg: Config) -> Any:
+    """The per-worker access check (keys, limits, per-key usage); None without `auth:`."""
+    if cfg.auth is None:
+        return None
+    from gateway.auth import Guard, KeyTable
+    from gateway.limits import Limiter, LocalLimiter
+
+    table = getattr(app.shared_ctx, "limit_table", None)
+    if table is None:  # not started by Sanic's worker manager
+        table = shared_table(len(cfg.auth.keys))
+    # A concurrency slot held by a worker that died frees itself after the longest a request may take.
+    lease = max([p.timeout for p in cfg.providers.values()] + [600.0]) + 60
+    redis_url = cfg.state.redis_url if cfg.state is not None else None
+    prefix = cfg.state.key_prefix if cfg.state is not None else "llm-link"
+    limiter = Limiter(LocalLimiter(table), redis_url, prefix, lease, app.ctx.metrics)
+    return Guard(cfg, KeyTable(cfg), limiter, app.ctx.metrics)
+
+
 def create_app(cfg: Config) -> Sanic:
     app = Sanic("llm_link")
     s = cfg.server
     app.config.REQUEST_MAX_SIZE = s.max_body_bytes
+    app.config.REQUEST_MAX_HEADER_SIZE = s.max_header_bytes
     app.config.REQUEST_TIMEOUT = s.request_timeout
     app.config.RESPONSE_TIMEOUT = 24 * 3600  # streams may be long; upstream timeouts bound them instead
     app.config.KEEP_ALIVE_TIMEOUT = s.keep_alive_timeout
@@ -119,13 +139,27 @@ def create_app(cfg: Config) -> Sanic:
         app.ctx.providers = providers
         app.ctx.router = Router(cfg, providers)
         app.add_task(system.watch_tasks(), name="llm_link_watch_tasks")
+        app.ctx.inflight = {}
+        app.ctx.guard = make_guard(app, cfg)
+
+    @app.main_process_start
+    async def share_limit_table(app: Sanic) -> None:
+        # Without Redis (or while it is down) the workers count limits in this one shared table.
+        if cfg.auth is not None:
+            app.shared_ctx.limit_table = shared_table(len(cfg.auth.keys))
+
+    @app.main_process_ready
+    async def refuse_on_signal(app: Sanic) -> None:
+        shutdown.refuse_new_connections(app)
 
     @app.before_server_stop
     async def start_draining(app: Sanic) -> None:
-        app.ctx.draining = True
+        shutdown.begin_drain(app)
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
+        if app.ctx.guard is not None:
+            await app.ctx.guard.limiter.close()
         await app.ctx.http.close()
         worker_exit()
 

@@ -17,7 +17,7 @@ class Call:
     __slots__ = (
         "request_id", "dialect", "model", "provider", "upstream_model", "status", "started",
         "upstream_seconds", "first_token", "input_tokens", "output_tokens", "attempts", "key_name",
-        "stream", "error", "target", "metrics",
+        "stream", "error", "target", "metrics", "allow", "limit_headers",
     )
 
     def __init__(self, request_id: str | None, dialect: str) -> None:
@@ -38,12 +38,17 @@ class Call:
         self.error: str | None = None
         self.target: str | None = None  # provider/upstream-model that answered
         self.metrics: Any = None
+        self.allow: Any = None  # the key's model-glob matcher (gateway.auth), None = every model
+        self.limit_headers: dict[str, str] | None = None  # x-ratelimit-* for the response (gateway.limits)
 
     def route_headers(self) -> dict[str, str]:
         """X-LLM-Link-Provider / -Attempts: which target answered, after how many upstream requests."""
         if self.target is None:
-            return {}
-        return {"X-LLM-Link-Provider": self.target, "X-LLM-Link-Attempts": str(self.attempts)}
+            return self.limit_headers or {}
+        headers = {"X-LLM-Link-Provider": self.target, "X-LLM-Link-Attempts": str(self.attempts)}
+        if self.limit_headers:
+            headers.update(self.limit_headers)
+        return headers
 
     def overhead_seconds(self, now: float) -> float:
         return max(0.0, (now - self.started) - self.upstream_seconds)

@@ -36,6 +36,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     graceful_timeout: float = 30.0
     request_timeout: float = 60.0  # seconds to receive a whole request
     keep_alive_timeout: float = 5.0
+    max_header_bytes: int = 8192  # request line + headers; larger gets 413 (Sanic caps this at 16384)
     openapi: bool = False
 
 
@@ -426,6 +427,11 @@ def _cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[
         problems.append(f"server.log_level: expected debug, info, warning, error or critical, got {s.log_level!r}")
     if s.max_body_bytes < 1024:
         problems.append("server.max_body_bytes: must be >= 1024")
+    if not 1024 <= s.max_header_bytes <= 16384:
+        problems.append("server.max_header_bytes: must be between 1024 and 16384")
+    for field in ("request_timeout", "keep_alive_timeout", "graceful_timeout"):
+        if getattr(s, field) <= 0:
+            problems.append(f"server.{field}: must be > 0 (seconds)")
     return problems
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.errors import GatewayError
 from gateway.router import Route, Target
@@ -202,6 +203,7 @@ async def _bounded(awaitable: Awaitable[T], deadline: float | None, route: Route
 
 
 async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Target]:
+    check_model_access(call, call.model or route.name)  # 403 before any upstream work
     call.model = route.name
 
     async def attempt(target: Target, req_: Request | None, deadline: float | None) -> tuple[Response, Target]:
@@ -227,6 +229,7 @@ async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Ta
 async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, AsyncIterator[Event], Target]:
     """Start the upstream stream and wait for its first content event (within `first_token_timeout`);
     returns the first event, an iterator over the rest, and the target that answered."""
+    check_model_access(call, call.model or route.name)  # 403 before any upstream work
     call.model = route.name
     call.stream = True
 
@@ -316,6 +319,7 @@ async def _close(events: AsyncIterator[Event]) -> None:
 
 
 async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
+    check_model_access(call, call.model or route.name)  # 403 before any upstream work
     call.model = route.name
 
     async def attempt(target: Target, _: Request | None, deadline: float | None) -> EmbedResponse:

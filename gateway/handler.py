@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from sanic import HTTPResponse, Request
 
+from gateway import shutdown
 from gateway.call import Call
 from gateway.errors import GatewayError
 
@@ -32,17 +33,32 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
             metrics = call.metrics = ctx.metrics
             gauge = metrics.child(metrics.in_flight, dialect)
             gauge.inc()
+            guard = ctx.guard  # gateway.auth.Guard, None without `auth:` in the config
+            ticket = None
+            cancelled = False
+            inflight = ctx.inflight  # for the drain deadline (gateway.shutdown)
+            task = asyncio.current_task()
+            inflight[task] = call
             response: HTTPResponse | None
             try:
+                if guard is not None:
+                    ticket = await guard.enter(request, call)
                 response = await fn(request, call, *args, **kwargs)
             except GatewayError as err:
                 call.status = err.status
                 call.error = err.message
                 response = render_error(err)
                 response.headers.update(err.headers)
-            except asyncio.CancelledError:
-                call.status = 499
-                raise
+            except asyncio.CancelledError as cancel:
+                if not shutdown.is_cut(cancel):
+                    call.status = 499
+                    cancelled = True
+                    raise
+                task.uncancel()  # type: ignore[union-attr]
+                err = shutdown.cut_error()
+                call.status = err.status
+                call.error = err.message
+                response = render_error(err)
             except Exception as err:  # noqa: BLE001 - never a traceback to the client
                 log.exception("request %s failed", call.request_id)
                 call.status = 500
@@ -50,10 +66,17 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                 response = render_error(GatewayError("api_error", "internal error"))
             finally:
                 gauge.dec()
+                del inflight[task]
+                if guard is not None:
+                    await guard.leave(call, ticket, cancelled)
+                if ctx.draining:
+                    request.stream.keep_alive = False  # type: ignore[union-attr]  # let the drain finish
                 call.finish(metrics)
             if response is not None:
                 headers = response.headers
                 headers["X-Request-ID"] = call.request_id
+                if call.limit_headers:
+                    headers.update(call.limit_headers)
                 if call.target is not None:
                     headers["X-LLM-Link-Provider"] = call.target
                     headers["X-LLM-Link-Attempts"] = str(call.attempts)

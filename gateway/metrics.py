@@ -50,6 +50,16 @@ class Metrics:
             "llm_link_circuit_open", "1 while a target's circuit is open (per worker)", ["provider", "model"],
             multiprocess_mode="max",
         )
+        # Per gateway key (gateway.auth / gateway.limits): usage by key name, never by the key itself.
+        self.key_requests = Counter("llm_link_key_requests_total", "Requests per gateway key",
+                                    ["key", "model", "status"])
+        self.key_tokens = Counter("llm_link_key_tokens_total", "Tokens per gateway key", ["key", "model", "direction"])
+        self.key_cost = Counter("llm_link_key_cost_total", "Cost per gateway key, from the models' `price` "
+                                "(per million tokens)", ["key", "model"])
+        self.rate_limited = Counter("llm_link_rate_limited_total", "Requests refused by a key's limits",
+                                    ["key", "limit"])
+        self.limiter_fallback = Counter("llm_link_limiter_fallback_total", "Limit checks counted in-process "
+                                        "because the shared state (Redis) was unreachable", ["reason"])
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sanic import Request
 
+from gateway import shutdown
 from gateway.call import Call
 from gateway.errors import GatewayError
 from gateway.unified import Event, StreamError
@@ -63,9 +64,15 @@ async def send_stream(
         call.status = err.status
         call.error = err.message
         await send(encoder.error(err))
-    except asyncio.CancelledError:
-        call.status = 499  # the client went away; the upstream request is closed by the generator's finally
-        raise
+    except asyncio.CancelledError as cancel:
+        if not shutdown.is_cut(cancel):
+            call.status = 499  # the client went away; the upstream request is closed by the generator's finally
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        err = shutdown.cut_error()  # the graceful shutdown deadline: end with the dialect's error event
+        call.status = err.status
+        call.error = err.message
+        await send(encoder.error(err))
     except Exception as err:  # noqa: BLE001 - a bug must end the stream cleanly, not hang the client
         log.exception("stream failed: %s", type(err).__name__)
         call.status = 500

@@ -1,0 +1,144 @@
+"""Gateway keys: who is calling, and which models they may use.
+
+The key table is built once from `auth.keys`: each entry is found by the sha256 of the key, so a key may be
+written in the config as `key_sha256` and the file holds no secret. A presented key is hashed and looked
+up in a dict, then confirmed with a constant-time compare; the key itself is never kept, logged or sent
+upstream (providers build their own headers) — only the entry's `name` is."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from fnmatch import translate
+from typing import Any
+
+from sanic import Request
+
+from gateway.call import Call
+from gateway.config import Config, KeyConfig, dialect_settings
+from gateway.errors import GatewayError
+from gateway.limits import Limiter, Ticket
+
+DIALECT_NAMES = ("openai", "anthropic", "ollama")
+
+
+class Key:
+    """One configured key, as the hot path needs it."""
+
+    __slots__ = ("name", "digest", "allow", "rpm", "tpm", "max_concurrency", "monthly_tokens", "limited", "index")
+
+    def __init__(self, cfg: KeyConfig, index: int) -> None:
+        self.name = cfg.name
+        self.index = index  # slot in the in-process limiter's shared table
+        self.digest = bytes.fromhex(cfg.key_sha256) if cfg.key_sha256 else hashlib.sha256(cfg.key.encode()).digest()  # type: ignore[union-attr]
+        # One compiled regex for all globs; None = every model. Case-sensitive, like model names upstream.
+        self.allow = re.compile("|".join(translate(p) for p in cfg.models)).match if cfg.models else None
+        self.rpm = cfg.rpm
+        self.tpm = cfg.tpm
+        self.max_concurrency = cfg.max_concurrency
+        self.monthly_tokens = cfg.monthly_tokens
+        self.limited = bool(cfg.rpm or cfg.tpm or cfg.max_concurrency or cfg.monthly_tokens)
+
+
+class KeyTable:
+    def __init__(self, cfg: Config) -> None:
+        assert cfg.auth is not None
+        self.keys = [Key(k, i) for i, k in enumerate(cfg.auth.keys)]
+        self.by_digest = {k.digest: k for k in self.keys}
+        # Dialects opened without a key (`dialects.<name>.auth: false`), e.g. Ollama for a local editor.
+        self.open_dialects = frozenset(d for d in DIALECT_NAMES if not dialect_settings(cfg, d).auth)
+
+    def lookup(self, presented: str) -> Key | None:
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        key = self.by_digest.get(digest)
+        if key is not None and hmac.compare_digest(key.digest, digest):
+            return key
+        return None
+
+    def authenticate(self, request: Request) -> Key:
+        """The caller's key from `Authorization: Bearer` or `x-api-key` (every dialect accepts both)."""
+        headers = request.headers
+        bearer = headers.get("authorization")
+        api_key = headers.get("x-api-key")
+        if bearer is None and api_key is None:
+            raise GatewayError(
+                "authentication",
+                "Missing API key: send your gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`.",
+            )
+        if bearer is not None:
+            scheme, _, token = bearer.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                key = self.lookup(token.strip())
+                if key is not None:
+                    return key
+        if api_key is not None and api_key.strip():
+            key = self.lookup(api_key.strip())
+            if key is not None:
+                return key
+        raise GatewayError("authentication", "Invalid API key: this key is not known to the gateway.")
+
+
+def check_model_access(call: Call, model: str) -> None:
+    """403 when the caller's key may not use `model` (globs match the name as the client wrote it,
+    `provider/model` included). Called by dispatch before any upstream work."""
+    allow = call.allow
+    if allow is not None and allow(model) is None:
+        raise GatewayError(
+            "permission",
+            f"The key {call.key_name!r} is not allowed to use the model `{model}`.",
+            param="model",
+            code="model_not_allowed",
+        )
+
+
+class Guard:
+    """The access check every dialect endpoint runs (gateway.handler): key, limits, then per-key usage."""
+
+    def __init__(self, cfg: Config, table: KeyTable, limiter: Limiter, metrics: Any) -> None:
+        self.table = table
+        self.limiter = limiter
+        self.metrics = metrics
+        self.open_dialects = table.open_dialects
+        # Per-token prices by model name, for the cost counter.
+        self.prices = {name: (m.price.input / 1e6, m.price.output / 1e6)
+                       for name, m in cfg.models.items() if m.price is not None}
+
+    async def enter(self, request: Request, call: Call) -> Ticket | None:
+        """Authenticate (401) and admit (429); returns the ticket to settle, if limits apply."""
+        if call.dialect in self.open_dialects:
+            return None
+        key = self.table.authenticate(request)
+        call.key_name = key.name
+        call.allow = key.allow
+        # Listings and metadata (GET) do not count against a key's limits: only model calls do.
+        if not key.limited or request.method == "GET":
+            return None
+        ticket, headers = await self.limiter.admit(key, call.request_id)
+        call.limit_headers = headers
+        return ticket
+
+    async def leave(self, call: Call, ticket: Ticket | None, cancelled: bool) -> None:
+        """After the response (for streams: after the last byte): usage metrics, tokens and slot back."""
+        name = call.key_name
+        if name is not None:
+            m = self.metrics
+            model = call.model or "-"
+            m.child(m.key_requests, name, model, str(call.status)).inc()
+            tin, tout = call.input_tokens, call.output_tokens
+            if tin:
+                m.child(m.key_tokens, name, model, "input").inc(tin)
+            if tout:
+                m.child(m.key_tokens, name, model, "output").inc(tout)
+            price = self.prices.get(call.model)
+            if price is not None and (tin or tout):
+                m.child(m.key_cost, name, model).inc(tin * price[0] + tout * price[1])
+        if ticket is None:
+            return
+        tokens = call.input_tokens + call.output_tokens
+        if cancelled:
+            self.limiter.settle_later(ticket, tokens)
+            return
+        pending = self.limiter.settle(ticket, tokens)
+        if pending is not None:
+            await pending
