@@ -334,3 +334,18 @@ async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
     response = await _attempts(call, route, None, attempt)
     call.input_tokens = response.input_tokens
     return response
+
+
+async def count_tokens(call: Call, route: Route, req: Request) -> int | None:
+    """Exact prompt tokens from the primary target where its upstream can count, else None (the dialect
+    estimates). The model's transforms apply, so a system prefix is counted too."""
+    check_model_access(call, call.model or route.name)
+    call.model = route.name
+    target = route.primary
+    call.provider = target.provider.name
+    call.upstream_model = target.model
+    t0 = time.perf_counter()
+    try:
+        return await target.provider.count_tokens(transform(route, req), target.model)
+    finally:
+        call.upstream_seconds += time.perf_counter() - t0

@@ -225,3 +225,10 @@ def test_bad_auth_config_names_each_problem() -> None:
     assert "auth.keys[2].models" in r.stderr
     assert "state.redis_url" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_count_tokens_respects_model_globs(gw: Gateway) -> None:
+    client = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key=TEAM_B, max_retries=0)
+    assert client.messages.count_tokens(model="claude-mini", messages=MSG).input_tokens > 0
+    with pytest.raises(anthropic.PermissionDeniedError):
+        client.messages.count_tokens(model="demo", messages=MSG)

@@ -6,7 +6,6 @@ forwarded: each provider uses its own configured credentials."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
@@ -76,17 +75,10 @@ def make_blueprint(prefix: str) -> Blueprint:
         if not body.messages:
             raise invalid("messages: at least one message is required", "messages")
         route = request.app.ctx.router.resolve(body.model)
-        req = dispatch.transform(route, codec.count_request(body))  # count the model's system prefix too
-        target = route.primary
-        call.provider = target.provider.name
-        call.upstream_model = target.model
-        t0 = time.perf_counter()
-        try:
-            count = await target.provider.count_tokens(req, target.model)
-        finally:
-            call.upstream_seconds += time.perf_counter() - t0
+        req = codec.count_request(body)
+        count = await dispatch.count_tokens(call, route, req)
         if count is None:
-            count = codec.estimate_input_tokens(req)
+            count = codec.estimate_input_tokens(dispatch.transform(route, req))  # the system prefix counts too
         return raw(_encode({"input_tokens": count}), content_type=JSON)
 
     @bp.get("/models")
