@@ -146,8 +146,9 @@ def test_provider_without_embeddings_is_a_clear_400(oai: openai.OpenAI, oll: oll
     ("/ollama/api/embed", {"model": "e-mock", "input": ["ok", ""]}, "input"),
     ("/ollama/api/embed", {"model": "e-mock", "input": 5}, "input"),
     ("/ollama/api/embed", {"input": "x"}, "model is required"),
+    ("/ollama/api/embed", {"model": "e-mock", "input": ["x"] * 2049}, "at most 2048"),
 ], ids=["openai-empty-list", "openai-empty-string", "openai-missing", "ollama-missing", "ollama-empty-string",
-        "ollama-type", "ollama-no-model"])
+        "ollama-type", "ollama-no-model", "ollama-too-many"])
 def test_bad_embedding_input_is_400(gw: Gateway, path: str, body: dict, fragment: str) -> None:
     r = httpx.post(gw.url + path, json=body)
     assert r.status_code == 400

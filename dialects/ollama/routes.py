@@ -168,6 +168,8 @@ def make_blueprint(prefix: str) -> Blueprint:
         inputs = [body.input] if isinstance(body.input, str) else body.input
         if any(not s for s in inputs):
             raise invalid("input: strings must not be empty", "input")
+        if len(inputs) > 2048:
+            raise invalid("input: at most 2048 inputs per request", "input")
         route = resolve(request.app.ctx.router, body.model)
         if not inputs:
             return raw(_encode({"model": body.model, "embeddings": []}), content_type=JSON)
