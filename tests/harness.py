@@ -28,7 +28,8 @@ class Gateway:
         self.config_path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
         self.log_path = Path(self.dir) / "gateway.log"
         self.workers = workers
-        self.env = {**os.environ, **(env or {})}
+        # The gateway under test is this checkout's code, whichever copy pip installed.
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.args = args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
