@@ -1,5 +1,13 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# Every gateway a test starts (`python -m gateway.cli ...`) runs this checkout's code, whichever copy of
+# the package pip installed last.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
+
 from collections.abc import Iterator
 
 import pytest
