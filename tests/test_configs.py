@@ -75,3 +75,11 @@ def test_glm_configs_serve_ollama_clients(name: str, fake_openai: FakeOpenAI) ->
         show = client.show("glm-4.6:latest")
         assert show.modelinfo["glm4.context_length"] == 200000  # type: ignore[index]
         assert "tools" in (show.capabilities or [])
+        keyless = ollama.Client(host=gw.url)
+        if name == "glm-ollama-auth.yaml":  # the key is required, and a wrong one is refused
+            for c in (keyless, ollama.Client(host=gw.url, headers={"Authorization": "Bearer wrong"})):
+                with pytest.raises(ollama.ResponseError) as info:
+                    c.chat(model="glm-4.6", messages=[{"role": "user", "content": "x"}])
+                assert info.value.status_code == 401
+        else:
+            assert keyless.chat(model="glm-4.6", messages=[{"role": "user", "content": "x"}]).message.content
