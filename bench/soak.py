@@ -1,9 +1,10 @@
 """Soak: a bounded run of mixed traffic against a real multi-worker gateway, watching for anything that grows.
 
-Traffic (seeded, so runs compare): the three dialects; half the requests streamed; a tenth of the streaming
-clients hang up after the first chunk; most requests go to the built-in `mock` provider (streams cut into
-chunks with a small delay) and an OpenAI-format upstream (tests/fakes/faulty_upstream.py) answering
-normally, a few to the same upstream's faults (truncated, reset, invalid JSON, in-stream error, stall).
+Traffic (seeded, so runs compare; `--requests` spread evenly over `--minutes`): the three dialects; half
+the requests streamed; a tenth of the streaming clients hang up after the first chunk; most requests go to
+the built-in `mock` provider (streams cut into chunks with a small delay) and an OpenAI-format upstream
+(tests/fakes/faulty_upstream.py) answering normally, a few to the same upstream's faults (truncated, reset,
+invalid JSON, in-stream error, stall).
 
 Sampled every `--interval` seconds per worker: RSS (/proc/PID/status VmRSS), open file descriptors
 (/proc/PID/fd), live asyncio tasks (the gateway's `llm_link_worker_asyncio_tasks{pid}` gauge), and the
@@ -135,7 +136,6 @@ def request_for(rng: random.Random, dialects: list[str]) -> tuple[str, str, dict
 async def one(session: aiohttp.ClientSession, url: str, rng: random.Random, dialects: list[str],
               tally: Tally) -> None:
     path, model, body, stream, hang_up, healthy = request_for(rng, dialects)
-    tally.sent += 1
     try:
         async with session.post(url + path, json=body, timeout=aiohttp.ClientTimeout(total=60)) as resp:
             status = resp.status
@@ -165,13 +165,21 @@ async def one(session: aiohttp.ClientSession, url: str, rng: random.Random, dial
 
 async def load(url: str, seconds: float, max_requests: int, concurrency: int, dialects: list[str],
                tally: Tally) -> None:
-    deadline = time.monotonic() + seconds
+    """Spread `max_requests` evenly over `seconds` (request k is due at k * seconds / max_requests), so the
+    run lasts its whole time; a gateway too slow for that rate just gets them back to back."""
+    start = time.monotonic()
+    deadline = start + seconds
+    spacing = seconds / max_requests
     connector = aiohttp.TCPConnector(limit=concurrency)
 
     async with aiohttp.ClientSession(connector=connector) as session:
         async def client(n: int) -> None:
             rng = random.Random(n)
             while time.monotonic() < deadline and tally.sent < max_requests:
+                due = start + tally.sent * spacing
+                tally.sent += 1
+                if due > time.monotonic():
+                    await asyncio.sleep(due - time.monotonic())
                 await one(session, url, rng, dialects, tally)
 
         await asyncio.gather(*(client(n) for n in range(concurrency)))

@@ -205,6 +205,8 @@ class FaultyUpstream:
                 if stream:
                     return await self._stream(request, wire, fault, model)
                 return await self._whole(request, wire, fault, model)
+            except ConnectionResetError:  # the gateway hung up (its client left, or it timed us out)
+                raise asyncio.CancelledError from None
             finally:
                 self.open_streams -= 1
 
