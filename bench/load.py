@@ -140,9 +140,12 @@ class HoldResult:
 
 
 async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: int, end_marker: bytes,
-                       on_all_open: Any = None, ramp_batch: int = 250, timeout: float = 300) -> HoldResult:
+                       on_all_open: Any = None, pending: int = 64, timeout: float = 300) -> HoldResult:
     """Open `streams` streaming requests (one connection each, raw sockets: light enough for 10,000 in one
-    process), call on_all_open() once every stream has delivered its first chunk, then read all to the end."""
+    process), call on_all_open() once every stream has delivered its first chunk, then read all to the end.
+
+    At most `pending` streams are connecting at once (waiting for their first chunk): the ramp follows the
+    server's pace, so its listen backlog never overflows (an overflow shows up as resets, not as memory)."""
     u = urlsplit(url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
     head = (f"POST {u.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
@@ -150,6 +153,7 @@ async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: 
     res = HoldResult(streams)
     live = 0
     all_open = asyncio.Event()
+    gate = asyncio.Semaphore(pending)
 
     def fail(kind: str) -> None:
         res.errors += 1
@@ -159,6 +163,8 @@ async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: 
         nonlocal live
         counted = False
         writer = None
+        await gate.acquire()
+        gated = True
         try:
             reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
             writer.write(head)
@@ -171,6 +177,8 @@ async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: 
                 fail("empty stream")
                 return
             res.opened += 1
+            gate.release()
+            gated = False
             live += 1
             counted = True
             res.peak_concurrent = max(res.peak_concurrent, live)
@@ -188,6 +196,8 @@ async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: 
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as err:
             fail(type(err).__name__ + (f" errno {err.errno}" if isinstance(err, OSError) and err.errno else ""))
         finally:
+            if gated:
+                gate.release()
             if counted:
                 live -= 1
             if res.opened + res.errors >= streams:
@@ -196,10 +206,7 @@ async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: 
                 writer.close()
 
     started = time.perf_counter()
-    tasks = []
-    for i in range(0, streams, ramp_batch):
-        tasks += [asyncio.create_task(one()) for _ in range(min(ramp_batch, streams - i))]
-        await asyncio.sleep(0.05)  # a gentle ramp: listen backlogs stay short, no SYN retries
+    tasks = [asyncio.create_task(one()) for _ in range(streams)]
     try:
         await asyncio.wait_for(all_open.wait(), timeout)
     except asyncio.TimeoutError:

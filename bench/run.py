@@ -121,7 +121,8 @@ def measure(system: System, sc: Scenario, seconds: float, tool: str, warmup: flo
     }
 
 
-def slow_streams(system: System, streams: int, slow_seconds: float, dialect: str = "openai") -> dict[str, Any]:
+def slow_streams(system: System, streams: int, slow_seconds: float, pending: int = 64,
+                 dialect: str = "openai") -> dict[str, Any]:
     """Hold `streams` slow streams (one chunk per second) open at once; RSS per stream of the whole tree."""
     route = system.route(dialect)
     assert route is not None
@@ -138,7 +139,7 @@ def slow_streams(system: System, streams: int, slow_seconds: float, dialect: str
     with RSSSampler(system.pid, 0.5) as rss:
         res = asyncio.run(load.hold_streams(f"http://127.0.0.1:{system.port}{route.path}", sc.body("slow"),
                                             route.headers, streams, sc.end_marker or b"", sample,
-                                            timeout=slow_seconds + 60))
+                                            pending=pending, timeout=slow_seconds + 30))
     peak = max(during + [rss.peak_total]) if during else rss.peak_total
     return {
         "streams": streams, "opened": res.opened, "completed": res.completed, "errors": res.errors,
@@ -311,6 +312,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--systems", help="comma-separated: direct,passthrough,llm-link,litellm,portkey")
     p.add_argument("--slow", help="comma-separated counts of idle slow streams (default 1000 quick / 1000,10000 full;"
                                   " 0 = none)")
+    p.add_argument("--slow-pending", type=int, default=64,
+                   help="idle streams connecting at once while ramping up (Sanic's default listen backlog is 100)")
     p.add_argument("--slow-seconds", type=int, help="length of a slow stream, one chunk per second")
     p.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto",
                    help="load generator: wrk when installed (auto), else the built-in Python one")
@@ -323,7 +326,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
-    seconds = a.seconds or (3 if a.quick else 4)
+    seconds = a.seconds or 3
     rounds = a.rounds or (1 if a.quick else 2)
     slow_counts = [int(x) for x in (a.slow or ("1000" if a.quick else "1000,10000")).split(",") if int(x) > 0]
     tool = a.tool if a.tool != "auto" else ("wrk" if load.have_wrk() else "python")
@@ -336,10 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out).resolve()  # servers run with their own working directory
     out.mkdir(parents=True, exist_ok=True)
     fd_limit = raise_fd_limit()
-    slow_seconds = a.slow_seconds or (15 if not slow_counts or max(slow_counts) <= 1000 else 25)
+    slow_seconds = a.slow_seconds or (15 if not slow_counts or max(slow_counts) <= 1000 else 30)
+    # Idle streams: a chunk every few seconds, so 10,000 of them stay mostly idle (and the client keeps up).
+    slow_delay = max(1.0, slow_seconds / 10)
 
     started = time.monotonic()
-    upstream = Upstream(out, chunks=a.chunks, slow_chunks=slow_seconds, slow_delay=1.0).start()
+    upstream = Upstream(out, chunks=a.chunks, slow_chunks=max(1, round(slow_seconds / slow_delay)),
+                        slow_delay=slow_delay).start()
     running: dict[str, System] = {}
     results: dict[str, Any] = {"scenarios": [], "baselines": {}, "slow": []}
     versions: dict[str, str] = {"python": platform.python_version()}
@@ -395,39 +401,44 @@ def main(argv: list[str] | None = None) -> int:
 
         # Idle slow streams: llm-link and the passthrough with ONE worker (fresh instances), peers as started.
         if slow_counts:
-            one_worker: dict[str, System] = {}
+            # llm-link and the passthrough: a fresh ONE-worker instance per count (a clean idle RSS);
+            # peers as started.
             for name in order:
-                if name == "direct":
-                    continue
                 if name in ("llm-link", "passthrough") and a.workers != 1:
                     running[name].stop()
-                    try:
-                        cls = LLMLink if name == "llm-link" else Passthrough
-                        one_worker[name] = cls(out, upstream.url, 1).start()
-                    except Exception as err:  # noqa: BLE001
-                        print(f"  {name} (1 worker) failed to start: {err}", flush=True)
-                else:
-                    one_worker[name] = running[name]
             for n in slow_counts:
                 need = 2 * n + 200
-                for name, system in one_worker.items():
+                for name in order:
+                    if name == "direct":
+                        continue
                     if n > 1000 and name in ("litellm", "portkey"):
                         results["slow"].append({"system": name, "streams": n, "skipped": "not run (peers: 1,000 only)"})
                         continue
-                    if probe(system, Scenario("slow-probe", "openai", True, 1)):
-                        results["slow"].append({"system": name, "streams": n, "skipped": "n/a"})
-                        continue
-                    if need > fd_limit:
-                        print(f"note: {n} proxied streams need ~{need} file descriptors in one process; "
-                              f"the limit here is {fd_limit}", flush=True)
-                    row = slow_streams(system, n, slow_seconds)
+                    fresh = name in ("llm-link", "passthrough") and a.workers != 1
+                    if fresh:
+                        cls = LLMLink if name == "llm-link" else Passthrough
+                        try:
+                            system = cls(out, upstream.url, 1).start()
+                        except Exception as err:  # noqa: BLE001
+                            print(f"  {name} (1 worker) failed to start: {err}", flush=True)
+                            continue
+                    else:
+                        system = running[name]
+                    try:
+                        if probe(system, Scenario("slow-probe", "openai", True, 1)):
+                            results["slow"].append({"system": name, "streams": n, "skipped": "n/a"})
+                            continue
+                        if need > fd_limit:
+                            print(f"note: {n} proxied streams need ~{need} file descriptors in one process; "
+                                  f"the limit here is {fd_limit}", flush=True)
+                        row = slow_streams(system, n, slow_seconds, a.slow_pending)
+                    finally:
+                        if fresh:
+                            system.stop()
                     row["system"] = name
                     results["slow"].append(row)
                     print(f"slow streams {n:6} {name:12} held {row['peak_concurrent']:6}  errors {row['errors']:5}"
                           f"  {row['rss_per_stream_kb']:.1f} KB/stream  {row['error_kinds'] or ''}", flush=True)
-            for name, system in one_worker.items():
-                if name in ("llm-link", "passthrough") and system is not running[name]:
-                    system.stop()
     finally:
         for system in running.values():
             system.stop()
@@ -439,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Linux {platform.release()}",
         "tool": tool, "seconds": seconds, "rounds": rounds, "versions": versions, "fd_limit": fd_limit,
         "wall_seconds": round(time.monotonic() - started, 1), "slow_stream_seconds": slow_seconds,
+        "slow_chunk_every_s": slow_delay,
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     md = markdown(results, wanted)

@@ -261,7 +261,10 @@ class Upstream(asyncio.Protocol):
             return
         head, events = r.streams[key]
         delay = self.slow_delay if slow else self.chunk_delay
-        parts = [head + _chunk(events[0])] + [_chunk(e) for e in events[1:-1]] + [_chunk(events[-1]) + _LAST_CHUNK]
+        # The opening event and the first text go out at once: a gateway that waits for the first token
+        # before answering (to turn early errors into plain HTTP errors) is not held up by the drip.
+        parts = ([head + _chunk(events[0]) + _chunk(events[1])] + [_chunk(e) for e in events[2:-1]]
+                 + [_chunk(events[-1]) + _LAST_CHUNK])
         self._drip(parts, 0, delay, self.latency)
 
     def _drip(self, parts: list[bytes], i: int, delay: float, first: float) -> None:
