@@ -19,6 +19,7 @@ from dialects import DIALECTS
 from gateway import openapi, shutdown, system
 from gateway.config import Config, dialect_settings
 from gateway.errors import GatewayError, kind_for_status
+from gateway.ids import mint
 from gateway.limits import shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router
@@ -56,7 +57,10 @@ class DialectErrorHandler(ErrorHandler):
             if path.startswith(prefix):
                 render = renderer
                 break
-        return render(err)
+        response = render(err)
+        if request is not None:  # errors before any handler still carry the request id
+            response.headers["X-Request-ID"] = request.headers.get("x-request-id") or mint("req_", 24)
+        return response
 
 
 def configure_logging(level: str) -> None:

@@ -265,11 +265,31 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
                 EXTRA_HEADERS.reset(token)
         return buffered, events, target, t0
 
+    started = time.monotonic()
     buffered, events, target, t0 = await _attempts(call, route, req, attempt)
     if call.first_token is None and any(isinstance(e, _CONTENT[:3]) for e in buffered):
         call.first_token = time.perf_counter()
+    if route.timeout:  # the whole-request deadline also bounds the stream after its first byte
+        events = _until_deadline(events, started + route.timeout, route)
     rest = _timed(call, target, t0, buffered[1:], events, route)
     return buffered[0], rest, target
+
+
+async def _until_deadline(events: AsyncIterator[Event], deadline: float, route: Route) -> AsyncIterator[Event]:
+    loop_deadline = asyncio.get_running_loop().time() + (deadline - time.monotonic())
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(loop_deadline):
+                    event = await anext(events)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise GatewayError("timeout", f"request deadline of {route.timeout:g}s for model {route.name!r} "
+                                              "exceeded mid-stream", status=504) from None
+            yield event
+    finally:
+        await _close(events)
 
 
 async def _until_content(events: AsyncIterator[Event], buffered: list[Event]) -> None:

@@ -16,7 +16,7 @@ from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
 DEPLOYMENTS = ["fts", "sp_a", "sp_b", "rl", "ft_a", "ft_b", "rf_ok", "dr", "w_a", "w_b", "br_a", "br_b", "dl",
-               "bq", "tf", "dead_only"]
+               "bq", "tf", "dead_only", "st"]
 
 
 def _config(url: str) -> dict:
@@ -46,6 +46,7 @@ def _config(url: str) -> dict:
                         "retries": 1},
             "deadline": single("dl", retries=5, timeout=1),
             "badreq": single("bq", retries=3),
+            "stalled-stream": single("st", retries=2, timeout=1),
             "shaped": single("tf", defaults={"temperature": 0.2}, overrides={"max_tokens": 100},
                              system_prefix="Answer in English.", headers={"X-Tenant": "acme"}),
         },
@@ -215,3 +216,23 @@ def test_check_prints_routing_table(upstream: ScriptedUpstream, tmp_path: object
     assert "fallbacks ['first-token-backup']" in out
     assert "system_prefix 'Answer in English.'" in out
     assert "overrides {'max_tokens': 100}" in out
+
+
+def test_deadline_bounds_a_stream_after_its_first_byte(gateway: Gateway, upstream: ScriptedUpstream) -> None:
+    upstream.script("st", ["stall"])
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
+    got = []
+    t0 = time.monotonic()
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(model="stalled-stream", stream=True,
+                                                    messages=[{"role": "user", "content": "hi"}]):
+            got.append(chunk.choices[0].delta.content if chunk.choices else None)
+    assert "from st" in got and "deadline" in str(info.value)
+    assert time.monotonic() - t0 < 5
+    assert upstream.hits["st"] == 1  # the stream had started: not retried
+
+
+def test_unknown_route_carries_request_id(gateway: Gateway) -> None:
+    r = httpx.get(gateway.url + "/v1/nothing-here", headers={"X-Request-ID": "abc-123"})
+    assert r.status_code == 404 and r.headers["x-request-id"] == "abc-123"
+    assert httpx.get(gateway.url + "/v1/nothing-here").headers["x-request-id"].startswith("req_")

@@ -7,6 +7,7 @@ deployment follows its script one step per request, then repeats its last step. 
   "429"           429 with Retry-After: 1
   "slow:S"        answer after S seconds (stream: the first token comes after S seconds)
   "drop"          stream one chunk, then cut the connection
+  "stall"         stream one chunk, then go silent for 3 s
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class ScriptedUpstream:
         await resp.write(chunk({"role": "assistant", "content": ""}))
         await asyncio.sleep(delay)
         await resp.write(chunk({"content": text}))
+        if step == "stall":
+            await asyncio.sleep(3)
         if step == "drop":
             await asyncio.sleep(0.05)
             assert request.transport is not None
