@@ -23,6 +23,7 @@ from gateway.ids import mint
 from gateway.limits import shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router
+from gateway.streaming import Pinger
 from providers import registry
 
 log = logging.getLogger("llm_link")
@@ -143,6 +144,8 @@ def create_app(cfg: Config) -> Sanic:
         app.ctx.providers = providers
         app.ctx.router = Router(cfg, providers)
         app.add_task(system.watch_tasks(), name="llm_link_watch_tasks")
+        app.ctx.pinger = Pinger()
+        app.add_task(app.ctx.pinger.run(), name="llm_link_pinger")
         app.ctx.inflight = {}
         app.ctx.guard = make_guard(app, cfg)
 

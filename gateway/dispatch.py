@@ -25,6 +25,7 @@ from gateway.unified import (
     EmbedResponse,
     Event,
     Finish,
+    Flush,
     Message,
     Request,
     Response,
@@ -296,6 +297,8 @@ async def _until_content(events: AsyncIterator[Event], buffered: list[Event]) ->
     async for event in events:
         if isinstance(event, StreamError):
             raise GatewayError(event.kind, event.message, status=event.status)
+        if isinstance(event, Flush):
+            continue
         buffered.append(event)
         if isinstance(event, _CONTENT):
             return

@@ -15,7 +15,7 @@ from sanic import Request
 from gateway import shutdown
 from gateway.call import Call
 from gateway.errors import GatewayError
-from gateway.unified import Event, StreamError
+from gateway.unified import Event, Flush, StreamError
 
 log = logging.getLogger("llm_link")
 
@@ -42,25 +42,52 @@ async def send_stream(
     events: AsyncIterator[Event],
     encoder: StreamEncoder,
     headers: dict[str, str],
-    ping_interval: float = 10.0,
 ) -> None:
     headers = {**SSE_HEADERS, **headers, "X-Request-ID": call.request_id, **call.route_headers()}
     response = await request.respond(headers=headers, content_type=encoder.content_type)
     send = response.send
-    state = {"last": time.monotonic()}
-    pinger = asyncio.create_task(_pinger(response, encoder, state, ping_interval)) if encoder.ping() else None
+    pinger: Pinger | None = getattr(request.app.ctx, "pinger", None)
+    ping = encoder.ping()
+    idle = [time.monotonic()]  # when this stream last wrote; the pinger reads it
+    key = id(response)
+    if pinger is not None and ping:
+        pinger.streams[key] = (response, ping, idle)
+    # Encoded events wait in `pending` until the provider says the upstream has nothing more buffered
+    # (a Flush), so a burst is one write. Until the first Flush every event is written at once, which keeps
+    # a provider that never flushes correct.
+    pending: list[bytes] = []
+    batching = False
     try:
         data = encoder.feed(first)
         if data:
             await send(data)
         async for event in events:
+            if isinstance(event, Flush):
+                batching = True
+                if pending:
+                    idle[0] = time.monotonic()
+                    await send(b"".join(pending) if len(pending) > 1 else pending[0])
+                    pending.clear()
+                continue
             if isinstance(event, StreamError):
                 raise GatewayError(event.kind, event.message, status=event.status)
             data = encoder.feed(event)
             if data:
-                state["last"] = time.monotonic()
+                if batching:
+                    pending.append(data)
+                    if len(pending) < 256:
+                        continue
+                    data = b"".join(pending)
+                    pending.clear()
+                idle[0] = time.monotonic()
                 await send(data)
+        if pending:
+            await send(b"".join(pending))
+            pending.clear()
     except GatewayError as err:
+        if pending:
+            await send(b"".join(pending))
+            pending.clear()
         call.status = err.status
         call.error = err.message
         await send(encoder.error(err))
@@ -80,7 +107,7 @@ async def send_stream(
         await send(encoder.error(GatewayError("api_error", "internal error while streaming")))
     finally:
         if pinger is not None:
-            pinger.cancel()
+            pinger.streams.pop(key, None)
         # Close the upstream now (not when the generator is collected) if we stopped early.
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
@@ -88,13 +115,22 @@ async def send_stream(
     await response.eof()
 
 
-async def _pinger(response: Any, encoder: StreamEncoder, state: dict[str, float], interval: float) -> None:
-    ping = encoder.ping()
-    while True:
-        await asyncio.sleep(interval)
-        if time.monotonic() - state["last"] >= interval and ping:
-            try:
-                await response.send(ping)
-            except Exception:  # noqa: BLE001 - connection gone: the main task handles it
-                return
-            state["last"] = time.monotonic()
+class Pinger:
+    """One task per worker sends keep-alives to every stream whose upstream has been silent for
+    `interval` seconds (thinking models, model loads), instead of a timer task per stream."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self.streams: dict[int, tuple[Any, bytes, list[float]]] = {}
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.interval))
+            now = time.monotonic()
+            for response, ping, idle in list(self.streams.values()):
+                if now - idle[0] >= self.interval:
+                    idle[0] = now
+                    try:
+                        await response.send(ping)
+                    except Exception:  # noqa: BLE001 - connection gone: its own task cleans up
+                        pass

@@ -193,6 +193,14 @@ class Finish(msgspec.Struct, tag="finish"):
     stop_sequence: str | None = None
 
 
+class Flush(msgspec.Struct, tag="flush"):
+    """A hint, not content: the upstream has nothing more buffered right now, so what the dialect has
+    encoded so far should be written out. Lets a burst of upstream events reach the client in one write."""
+
+
+FLUSH = Flush()
+
+
 class StreamError(msgspec.Struct, tag="error"):
     """A failure after the stream began; dialects end the client's stream with their own error event."""
 
@@ -201,7 +209,7 @@ class StreamError(msgspec.Struct, tag="error"):
     status: int = 502
 
 
-Event = Start | TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | Finish | StreamError
+Event = Start | TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | Finish | StreamError | Flush
 
 
 # ---------------------------------------------------------------------------------------------- embeddings

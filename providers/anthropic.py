@@ -19,6 +19,7 @@ import msgspec
 from gateway.errors import GatewayError, invalid
 from gateway.ids import mint
 from gateway.unified import (
+    FLUSH,
     DocumentPart,
     Event,
     Finish,
@@ -468,6 +469,9 @@ class AnthropicProvider(Provider):
         calls: dict[int, int] = {}  # block index -> tool-call index
         args_seen: set[int] = set()  # tool calls that received a non-empty argument fragment
         async for _, data in iter_sse(resp, self.name):
+            if not data:
+                yield FLUSH
+                continue
             try:
                 ev = _decode_event(data)
             except (msgspec.DecodeError, msgspec.ValidationError):

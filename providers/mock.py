@@ -23,6 +23,7 @@ from gateway.unified import (
     EmbedRequest,
     EmbedResponse,
     Event,
+    FLUSH,
     Finish,
     ImagePart,
     Request,
@@ -154,11 +155,13 @@ class MockProvider(Provider):
         thinking, text, calls, stop, usage = self._plan(request)
         yield Start(id=mint("mock-"), model=model)
         if opts.latency:
+            yield FLUSH
             await asyncio.sleep(opts.latency)
         if thinking:
             yield ThinkingDelta(text=thinking)
         for i, piece in enumerate(_split(text, opts.chunks) if text else []):
             if i and opts.chunk_delay:
+                yield FLUSH  # what came so far goes out before the pause
                 await asyncio.sleep(opts.chunk_delay)
             yield TextDelta(text=piece)
         for i, call in enumerate(calls):

@@ -15,6 +15,7 @@ import msgspec
 from gateway.errors import GatewayError
 from gateway.ids import mint
 from gateway.unified import (
+    FLUSH,
     DocumentPart,
     EmbedRequest,
     EmbedResponse,
@@ -295,6 +296,9 @@ class OllamaProvider(Provider):
             started = False
             calls = 0
             async for raw in iter_ndjson(resp, self.name):
+                if not raw:
+                    yield FLUSH
+                    continue
                 try:
                     line = _decode_line(raw)
                 except (msgspec.DecodeError, msgspec.ValidationError):

@@ -16,6 +16,7 @@ from gateway.unified import (
     EmbedRequest,
     EmbedResponse,
     Event,
+    FLUSH,
     Finish,
     ImagePart,
     Message,
@@ -370,6 +371,9 @@ class OpenAIProvider(Provider):
         calls: dict[int, int] = {}
         done = False
         async for _, data in iter_sse(resp, self.name):
+            if not data:
+                yield FLUSH
+                continue
             if data.startswith(b"[DONE]"):
                 done = True
                 break

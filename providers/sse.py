@@ -14,6 +14,9 @@ from gateway.errors import GatewayError
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
+_FLUSH_MARK: tuple[str | None, bytes] = (None, b"")
+
+
 async def _chunks(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[bytes]:
     try:
         async for chunk in resp.content.iter_any():
@@ -26,9 +29,11 @@ async def _chunks(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[byte
 
 async def iter_sse(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[tuple[str | None, bytes]]:
     """Yield (event name, data) per SSE event; comments and id/retry lines are skipped, several data
-    lines are joined with a newline."""
+    lines are joined with a newline. After the events of each network read comes (None, b""): the caller
+    turns it into a unified Flush, so a burst goes to the client in one write."""
     buf = b""
     crlf = False
+    yielded = False
     async for chunk in _chunks(resp, name):
         # Only the new bytes (plus 3 for a separator split across chunks) are searched: no rescans.
         start = max(0, len(buf) - 3)
@@ -44,8 +49,12 @@ async def iter_sse(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[tup
             block, buf = buf[:end], buf[end + 2 :]
             start = 0
             event = _parse_block(block)
-            if event is not None:
+            if event is not None and event[1]:
+                yielded = True
                 yield event
+        if yielded:
+            yielded = False
+            yield _FLUSH_MARK
         if len(buf) > MAX_EVENT_BYTES:
             raise _oversized(name)
     if buf.strip():
@@ -73,11 +82,13 @@ def _parse_block(block: bytes) -> tuple[str | None, bytes] | None:
 
 
 async def iter_ndjson(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[bytes]:
-    """Yield each non-empty line; lines may be far longer than aiohttp's readline limit."""
+    """Yield each non-empty line; lines may be far longer than aiohttp's readline limit. After the lines
+    of each network read comes b"" (the caller's cue for a unified Flush)."""
     buf = b""
     async for chunk in _chunks(resp, name):
         start = len(buf)
         buf += chunk
+        yielded = False
         while True:
             end = buf.find(b"\n", start)
             if end < 0:
@@ -85,7 +96,10 @@ async def iter_ndjson(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[
             line, buf = buf[:end].strip(), buf[end + 1 :]
             start = 0
             if line:
+                yielded = True
                 yield line
+        if yielded:
+            yield b""
         if len(buf) > MAX_EVENT_BYTES:
             raise _oversized(name)
     if buf.strip():
