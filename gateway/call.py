@@ -17,7 +17,7 @@ class Call:
     __slots__ = (
         "request_id", "dialect", "model", "provider", "upstream_model", "status", "started",
         "upstream_seconds", "first_token", "input_tokens", "output_tokens", "attempts", "key_name",
-        "stream", "error", "target", "metrics", "allow", "limit_headers",
+        "stream", "error", "target", "metrics", "batch_writes", "allow", "limit_headers",
     )
 
     def __init__(self, request_id: str | None, dialect: str) -> None:
@@ -38,6 +38,7 @@ class Call:
         self.error: str | None = None
         self.target: str | None = None  # provider/upstream-model that answered
         self.metrics: Any = None
+        self.batch_writes = False  # the answering provider marks bursts with Flush (see gateway.streaming)
         self.allow: Any = None  # the key's model-glob matcher (gateway.auth), None = every model
         self.limit_headers: dict[str, str] | None = None  # x-ratelimit-* for the response (gateway.limits)
 

@@ -22,7 +22,7 @@ class Circuit:
     """closed -> open after `threshold` consecutive failures -> half-open after `cooldown` (one real client
     request is the probe) -> closed on its success, open again on its failure."""
 
-    __slots__ = ("threshold", "cooldown", "failures", "opened_at", "state", "probing")
+    __slots__ = ("threshold", "cooldown", "failures", "opened_at", "state", "probing", "reported_open")
 
     def __init__(self, threshold: int = 5, cooldown: float = 30.0) -> None:
         self.threshold = threshold
@@ -31,6 +31,7 @@ class Circuit:
         self.opened_at = 0.0
         self.state = "closed"
         self.probing = False
+        self.reported_open = False  # what the circuit gauge last said
 
     def available(self, now: float) -> bool:
         if self.state == "closed":

@@ -108,8 +108,9 @@ def serve(cfg: Config) -> None:
     loader = AppLoader(factory=partial(create_app, cfg))
     app = loader.load()
     s = cfg.server
+    # A listen backlog above Sanic's default of 100, so connection bursts queue instead of being reset.
     app.prepare(host=s.host, port=s.port, workers=s.workers, access_log=False, motd=False,
-                single_process=False)
+                single_process=False, backlog=1024)
     Sanic.serve(primary=app, app_loader=loader)
 
 

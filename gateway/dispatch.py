@@ -172,9 +172,6 @@ async def _attempts(call: Call, route: Route, req: Request | None,
 def _record(call: Call, target: Target, err: GatewayError) -> None:
     if counts_as_failure(err):
         target.circuit.failure(time.monotonic())
-        metrics = getattr(call, "metrics", None)
-        if metrics is not None and target.circuit.is_open:
-            metrics.child(metrics.circuit_state, target.provider.name, target.model).set(1)
     else:
         target.circuit.release()
     _observe_attempt(call, target, err.kind)
@@ -185,8 +182,10 @@ def _observe_attempt(call: Call, target: Target, outcome: str) -> None:
     if metrics is None:
         return
     metrics.child(metrics.attempts, target.provider.name, target.model, outcome).inc()
-    if outcome == "ok" and target.circuit.failures == 0:
-        metrics.child(metrics.circuit_state, target.provider.name, target.model).set(0)
+    circuit = target.circuit
+    if circuit.is_open != circuit.reported_open:  # the gauge is written on changes only
+        circuit.reported_open = circuit.is_open
+        metrics.child(metrics.circuit_state, target.provider.name, target.model).set(1 if circuit.is_open else 0)
 
 
 async def _bounded(awaitable: Awaitable[T], deadline: float | None, route: Route, call: Call) -> T:
@@ -272,6 +271,7 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
         call.first_token = time.perf_counter()
     if route.timeout:  # the whole-request deadline also bounds the stream after its first byte
         events = _until_deadline(events, started + route.timeout, route)
+    call.batch_writes = target.provider.flushes
     rest = _timed(call, target, t0, buffered[1:], events, route)
     return buffered[0], rest, target
 

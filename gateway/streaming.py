@@ -52,18 +52,16 @@ async def send_stream(
     key = id(response)
     if pinger is not None and ping:
         pinger.streams[key] = (response, ping, idle)
-    # Encoded events wait in `pending` until the provider says the upstream has nothing more buffered
-    # (a Flush), so a burst is one write. Until the first Flush every event is written at once, which keeps
-    # a provider that never flushes correct.
+    # With a provider that marks bursts, encoded events wait in `pending` until it says the upstream has
+    # nothing more buffered (a Flush), so a burst is one write; other providers' events go out one by one.
     pending: list[bytes] = []
-    batching = False
+    batching = call.batch_writes
     try:
         data = encoder.feed(first)
         if data:
             await send(data)
         async for event in events:
             if isinstance(event, Flush):
-                batching = True
                 if pending:
                     idle[0] = time.monotonic()
                     await send(b"".join(pending) if len(pending) > 1 else pending[0])

@@ -328,6 +328,7 @@ def _trim_prefill(turns: list[dict[str, Any]]) -> None:
 
 class AnthropicProvider(Provider):
     type: ClassVar[str] = "anthropic"
+    flushes: ClassVar[bool] = True
     Options = AnthropicOptions
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
 
@@ -432,7 +433,7 @@ class AnthropicProvider(Provider):
 
     async def chat(self, request: Request, model: str) -> Response:
         body = _encode(self.encode_request(request, model, stream=False))
-        resp = await self.post(self.prefix + "/messages", body, self.headers)
+        resp = await self.post(self.prefix + "/messages", body, self.headers_for())
         data: _Message = await self.read_json(resp, _Message)
         content: list[Part] = []
         for b in data.content:
@@ -453,7 +454,7 @@ class AnthropicProvider(Provider):
 
     async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
         body = _encode(self.encode_request(request, model, stream=True))
-        resp = await self.post(self.prefix + "/messages", body, {**self.headers, "Accept": "text/event-stream"},
+        resp = await self.post(self.prefix + "/messages", body, self.headers_for("text/event-stream"),
                                stream=True)
         try:
             async for event in self._events(resp, model):
@@ -559,7 +560,7 @@ class AnthropicProvider(Provider):
         thinking = self._thinking(request)
         if thinking is not None:
             body["thinking"] = thinking
-        resp = await self.post(self.prefix + "/messages/count_tokens", _encode(body), self.headers)
+        resp = await self.post(self.prefix + "/messages/count_tokens", _encode(body), self.headers_for())
         data: _Count = await self.read_json(resp, _Count)
         return data.input_tokens
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import aiohttp
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.errors import GatewayError, upstream_status_error
 from gateway.unified import EmbedRequest, EmbedResponse, Event, Request, Response
@@ -39,6 +40,9 @@ class Provider:
 
     type: ClassVar[str]
     Options: ClassVar[type[msgspec.Struct] | None] = None
+    # True when stream() yields a Flush whenever the upstream has nothing more buffered (our SSE/NDJSON
+    # readers make that cue); the client's writes are then batched up to each Flush.
+    flushes: ClassVar[bool] = False
     default_base_url: ClassVar[str | None] = None
 
     def __init__(self, name: str, config: Any, options: Any, session: aiohttp.ClientSession | None) -> None:
@@ -47,6 +51,8 @@ class Provider:
         self.options = options
         self.session = session
         self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
+        self.headers: dict[str, str] = {}  # set by each provider: auth, content type, config `headers`
+        self._wire_headers: dict[str, CIMultiDictProxy[str]] = {}
         self.timeout = aiohttp.ClientTimeout(total=config.timeout, connect=config.connect_timeout,
                                              sock_read=getattr(config, "read_timeout", None))
 
@@ -76,12 +82,20 @@ class Provider:
 
     # ------------------------------------------------------------------------------------------- plumbing
 
+    def headers_for(self, accept: str = "application/json") -> CIMultiDictProxy[str]:
+        """The provider's request headers with this Accept, built once: aiohttp would otherwise turn a
+        plain dict into a multidict on every request."""
+        built = self._wire_headers.get(accept)
+        if built is None:
+            built = self._wire_headers[accept] = CIMultiDictProxy(CIMultiDict({**self.headers, "Accept": accept}))
+        return built
+
     def describe_error(self, status: int, body: bytes) -> str:
         """The upstream's own message from an error body; providers with odd shapes override this."""
         return error_message_from_body(body) or f"upstream returned HTTP {status}"
 
     async def post(
-        self, path: str, body: bytes, headers: dict[str, str], *, stream: bool = False
+        self, path: str, body: bytes, headers: Mapping[str, str], *, stream: bool = False
     ) -> aiohttp.ClientResponse:
         """POST to the upstream; on an error status raise a GatewayError with the upstream's message.
         The caller owns the returned response and must release it."""
@@ -89,7 +103,8 @@ class Provider:
         url = self.base_url + path
         extra = EXTRA_HEADERS.get()
         if extra:
-            headers = {**headers, **extra}
+            headers = CIMultiDict(headers)
+            headers.update(extra)
         try:
             resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout)
         except asyncio.TimeoutError:

@@ -85,6 +85,7 @@ def _example_args(schema: dict[str, Any] | None, text: str) -> dict[str, Any]:
 
 class MockProvider(Provider):
     type: ClassVar[str] = "mock"
+    flushes: ClassVar[bool] = True
     Options = MockOptions
     default_base_url: ClassVar[str | None] = ""
 

@@ -138,6 +138,7 @@ def _args_text(arguments: Any) -> str:
 
 class OllamaProvider(Provider):
     type: ClassVar[str] = "ollama"
+    flushes: ClassVar[bool] = True
     Options = OllamaOptions
     default_base_url: ClassVar[str | None] = "http://localhost:11434"
 
@@ -273,7 +274,7 @@ class OllamaProvider(Provider):
 
     async def chat(self, request: Request, model: str) -> Response:
         body = _encode(await self.encode_request(request, model, stream=False))
-        resp = await self.post("/api/chat", body, self.headers)
+        resp = await self.post("/api/chat", body, self.headers_for())
         data: _ChatLine = await self.read_json(resp, _ChatLine)
         if data.error:
             raise GatewayError("api_error", data.error, status=502)
@@ -291,7 +292,7 @@ class OllamaProvider(Provider):
 
     async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
         body = _encode(await self.encode_request(request, model, stream=True))
-        resp = await self.post("/api/chat", body, {**self.headers, "Accept": "application/x-ndjson"}, stream=True)
+        resp = await self.post("/api/chat", body, self.headers_for("application/x-ndjson"), stream=True)
         try:
             started = False
             calls = 0
@@ -334,7 +335,7 @@ class OllamaProvider(Provider):
             body["dimensions"] = request.dimensions
         if self.options.keep_alive is not None:
             body["keep_alive"] = self.options.keep_alive
-        resp = await self.post("/api/embed", _encode(body), self.headers)
+        resp = await self.post("/api/embed", _encode(body), self.headers_for())
         data: _Embed = await self.read_json(resp, _Embed)
         return EmbedResponse(model=data.model or model, vectors=data.embeddings,
                              input_tokens=data.prompt_eval_count or 0)

@@ -179,6 +179,7 @@ def _text_of(content: Any) -> str:
 
 class OpenAIProvider(Provider):
     type: ClassVar[str] = "openai"
+    flushes: ClassVar[bool] = True
     Options = OpenAIOptions
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
 
@@ -327,7 +328,7 @@ class OpenAIProvider(Provider):
 
     async def chat(self, request: Request, model: str) -> Response:
         body = _encode(self.encode_request(request, model, stream=False))
-        resp = await self.post("/chat/completions", body, self.headers)
+        resp = await self.post("/chat/completions", body, self.headers_for())
         data: _Completion = await self.read_json(resp, _Completion)
         if data.error is not None:
             raise _in_body_error(data.error)
@@ -356,7 +357,7 @@ class OpenAIProvider(Provider):
 
     async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
         body = _encode(self.encode_request(request, model, stream=True))
-        resp = await self.post("/chat/completions", body, {**self.headers, "Accept": "text/event-stream"}, stream=True)
+        resp = await self.post("/chat/completions", body, self.headers_for("text/event-stream"), stream=True)
         try:
             async for event in self._events(resp, model):
                 yield event
@@ -422,7 +423,7 @@ class OpenAIProvider(Provider):
         body: dict[str, Any] = {"model": model, "input": request.inputs, "encoding_format": "float"}
         if request.dimensions:
             body["dimensions"] = request.dimensions
-        resp = await self.post("/embeddings", _encode(body), self.headers)
+        resp = await self.post("/embeddings", _encode(body), self.headers_for())
         data: _Embeddings = await self.read_json(resp, _Embeddings)
         vectors = [e.embedding for e in sorted(data.data, key=lambda e: e.index)]
         return EmbedResponse(model=data.model or model, vectors=vectors,
