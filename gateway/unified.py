@@ -49,6 +49,18 @@ class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):
     cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
 
 
+def arguments_object(arguments: str) -> dict[str, Any]:
+    """A call's argument text as the JSON object Anthropic and Ollama want; never fails: empty text is {},
+    invalid JSON from a misbehaving model is kept as {"_raw": text}, a non-object as {"_value": ...}."""
+    if not arguments or not arguments.strip():
+        return {}
+    try:
+        value = msgspec.json.decode(arguments)
+    except msgspec.DecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_value": value}
+
+
 class ToolResultPart(msgspec.Struct, tag="tool_result", omit_defaults=True):
     tool_call_id: str
     content: list[TextPart | ImagePart] = []

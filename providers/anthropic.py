@@ -39,6 +39,7 @@ from gateway.unified import (
     ToolCallStart,
     ToolResultPart,
     Usage,
+    arguments_object,
 )
 from providers.base import ModelInfo, Provider
 from providers.sse import iter_sse
@@ -157,16 +158,6 @@ def tool_id(raw: str) -> str:
     return _BAD_ID_CHARS.sub("_", raw) if raw else "toolu_empty"
 
 
-def _object(arguments: str) -> dict[str, Any]:
-    if not arguments or not arguments.strip():
-        return {}
-    try:
-        value = msgspec.json.decode(arguments)
-    except msgspec.DecodeError:
-        return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"_value": value}
-
-
 def usage_from(u: _Usage | None) -> Usage:
     """Anthropic's input_tokens excludes cache reads and writes; the unified figure includes them."""
     if u is None:
@@ -246,7 +237,7 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
             if p.text:
                 out.append(_cc({"type": "text", "text": p.text}, p))
         elif isinstance(p, ToolCallPart):
-            out.append(_cc({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": _object(p.arguments)}, p))
+            out.append(_cc({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": arguments_object(p.arguments)}, p))
         elif isinstance(p, ToolResultPart):
             out.append(_result(p))
         elif isinstance(p, ImagePart):

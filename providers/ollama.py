@@ -36,6 +36,7 @@ from gateway.unified import (
     ToolCallStart,
     ToolResultPart,
     Usage,
+    arguments_object,
 )
 from providers.base import ModelInfo, Provider
 from providers.sse import iter_ndjson
@@ -118,16 +119,6 @@ def _stop(done_reason: str | None, saw_calls: bool) -> StopReason:
     return "tool_calls" if saw_calls else "stop"  # Ollama says "stop" for tool calls too
 
 
-def _args_object(arguments: str) -> dict[str, Any]:
-    if not arguments.strip():
-        return {}
-    try:
-        value = msgspec.json.decode(arguments)
-    except msgspec.DecodeError:
-        return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"value": value}
-
-
 def _args_text(arguments: Any) -> str:
     if arguments is None:
         return "{}"
@@ -191,7 +182,7 @@ class OllamaProvider(Provider):
                     if isinstance(p, ToolCallPart):
                         names[p.id] = p.name
                         calls.append({"id": p.id, "function": {"index": len(calls), "name": p.name,
-                                                               "arguments": _args_object(p.arguments)}})
+                                                               "arguments": arguments_object(p.arguments)}})
                 if calls:
                     msg["tool_calls"] = calls
                 out.append(msg)

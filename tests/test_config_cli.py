@@ -160,7 +160,6 @@ def two_workers() -> Gateway:
 
 def test_two_workers_metrics_count_every_request(two_workers: Gateway) -> None:
     n = 40
-    pids = set()
     for i in range(n):
         # A fresh connection per request lets the kernel spread them over both workers.
         with httpx.Client() as c:

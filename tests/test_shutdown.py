@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from typing import Any
 
 import httpx

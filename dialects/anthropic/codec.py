@@ -37,6 +37,7 @@ from gateway.unified import (
     ToolChoice,
     ToolResultPart,
     Usage,
+    arguments_object,
 )
 
 STOP_REASON = {
@@ -58,17 +59,6 @@ def tool_id(raw: str) -> str:
     if not raw:
         return mint("toolu_", 24)
     return _BAD_ID_CHARS.sub("_", raw)
-
-
-def tool_input(arguments: str) -> dict[str, Any]:
-    """OpenAI-style argument text -> the JSON object Anthropic wants; never fails."""
-    if not arguments or not arguments.strip():
-        return {}
-    try:
-        value = _decode(arguments)
-    except msgspec.DecodeError:
-        return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"_value": value}
 
 
 # ---------------------------------------------------------------------------------------------- request
@@ -305,7 +295,7 @@ def from_unified(resp: Response, client_model: str) -> bytes:
                 content.append({"type": "text", "text": p.text})
         elif isinstance(p, ToolCallPart):
             saw_call = True
-            content.append({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": tool_input(p.arguments)})
+            content.append({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": arguments_object(p.arguments)})
         elif isinstance(p, ThinkingPart):
             if p.redacted:
                 content.append({"type": "redacted_thinking", "data": p.redacted})

@@ -34,6 +34,7 @@ from gateway.unified import (
     ToolCallStart,
     ToolResultPart,
     Usage,
+    arguments_object,
 )
 
 _encode = msgspec.json.encode
@@ -258,20 +259,9 @@ def split_think(text: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------- response
 
 
-def _args_object(arguments: str) -> dict[str, Any]:
-    """Ollama clients need an object; invalid JSON from a misbehaving model is kept as `_raw`."""
-    if not arguments.strip():
-        return {}
-    try:
-        value = msgspec.json.decode(arguments)
-    except msgspec.DecodeError:
-        return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"value": value}
-
-
 def tool_calls_json(calls: list[ToolCallPart]) -> list[dict[str, Any]]:
     return [{"id": c.id, "type": "function",
-             "function": {"index": i, "name": c.name, "arguments": _args_object(c.arguments)}}
+             "function": {"index": i, "name": c.name, "arguments": arguments_object(c.arguments)}}
             for i, c in enumerate(calls)]
 
 
