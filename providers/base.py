@@ -53,7 +53,9 @@ class Provider:
         self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
         self.headers: dict[str, str] = {}  # set by each provider: auth, content type, config `headers`
         self._wire_headers: dict[str, CIMultiDictProxy[str]] = {}
-        self.timeout = aiohttp.ClientTimeout(total=config.timeout, connect=config.connect_timeout,
+        # sock_connect, not connect: with an unlimited pool there is no wait for a free connection, and
+        # `connect` would arm one more timer on every request even when a kept-alive connection is reused.
+        self.timeout = aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout,
                                              sock_read=getattr(config, "read_timeout", None))
 
     @classmethod
