@@ -17,6 +17,7 @@ from sanic_ext import Extend
 
 from dialects import DIALECTS
 from gateway import openapi, shutdown, system
+from gateway.accesslog import AccessLog
 from gateway.config import Config, dialect_settings
 from gateway.errors import GatewayError, kind_for_status
 from gateway.ids import mint
@@ -133,6 +134,7 @@ def create_app(cfg: Config) -> Sanic:
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
         app.ctx.metrics = Metrics()
+        app.ctx.access_log = AccessLog()
         app.ctx.started = time.time()
         app.ctx.draining = False
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
@@ -168,6 +170,7 @@ def create_app(cfg: Config) -> Sanic:
         if app.ctx.guard is not None:
             await app.ctx.guard.limiter.close()
         await app.ctx.http.close()
+        app.ctx.access_log.flush()
         worker_exit()
 
     return app

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 import orjson
 
+from gateway.accesslog import AccessLog
 from gateway.ids import mint
 
-access_log = logging.getLogger("llm_link.access")
 
 
 class Call:
@@ -54,7 +53,7 @@ class Call:
     def overhead_seconds(self, now: float) -> float:
         return max(0.0, (now - self.started) - self.upstream_seconds)
 
-    def finish(self, metrics: Any) -> None:
+    def finish(self, metrics: Any, log: AccessLog | None = None) -> None:
         now = time.perf_counter()
         total = now - self.started
         model = self.model or "-"
@@ -72,7 +71,7 @@ class Call:
                 m.child(m.tokens, model, provider, "input").inc(self.input_tokens)
             if self.output_tokens:
                 m.child(m.tokens, model, provider, "output").inc(self.output_tokens)
-        if access_log.isEnabledFor(logging.INFO):
+        if log is not None and log.enabled:
             record: dict[str, Any] = {
                 "request_id": self.request_id,
                 "dialect": self.dialect,
@@ -93,4 +92,4 @@ class Call:
                 record["key"] = self.key_name
             if self.error:
                 record["error"] = self.error[:300]
-            access_log.info(orjson.dumps(record).decode())
+            log.write(orjson.dumps(record).decode())

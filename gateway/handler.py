@@ -71,7 +71,7 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                     await guard.leave(call, ticket, cancelled)
                 if ctx.draining:
                     request.stream.keep_alive = False  # type: ignore[union-attr]  # let the drain finish
-                call.finish(metrics)
+                call.finish(metrics, ctx.access_log)
             if response is not None:
                 headers = response.headers
                 headers["X-Request-ID"] = call.request_id
