@@ -20,7 +20,7 @@ from gateway import openapi, shutdown, system
 from gateway.accesslog import AccessLog
 from gateway.config import Config, dialect_settings
 from gateway.errors import GatewayError, kind_for_status
-from gateway.ids import mint
+from gateway.call import Call
 from gateway.limits import shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router
@@ -33,7 +33,7 @@ log = logging.getLogger("llm_link")
 class DialectErrorHandler(ErrorHandler):
     """Errors Sanic raises before a handler runs, in the shape of the dialect whose prefix matched."""
 
-    def __init__(self, renderers: list[tuple[str, Any]], fallback: Any) -> None:
+    def __init__(self, renderers: list[tuple[str, str, Any]], fallback: Any) -> None:
         super().__init__()
         # Longest prefix first so "/anthropic/v1" wins over "" (the OpenAI default).
         self.renderers = sorted(renderers, key=lambda r: len(r[0]), reverse=True)
@@ -54,14 +54,22 @@ class DialectErrorHandler(ErrorHandler):
             self.log(request, exception)
             err = GatewayError("api_error", "internal error")
         path = request.path if request is not None else ""
-        render = self.fallback
-        for prefix, renderer in self.renderers:
+        render, dialect = self.fallback, "system"
+        for prefix, name, renderer in self.renderers:
             if path.startswith(prefix):
-                render = renderer
+                render, dialect = renderer, name
                 break
         response = render(err)
-        if request is not None:  # errors before any handler still carry the request id
-            response.headers["X-Request-ID"] = request.headers.get("x-request-id") or mint("req_", 24)
+        if request is not None:
+            # These requests never reached an endpoint: they still get a request id, a log line and a count.
+            call = Call(request.headers.get("x-request-id"), dialect)
+            call.status = err.status
+            call.error = err.message
+            ctx = request.app.ctx
+            metrics = getattr(ctx, "metrics", None)
+            if metrics is not None:
+                call.finish(metrics, getattr(ctx, "access_log", None))
+            response.headers["X-Request-ID"] = call.request_id
         return response
 
 
@@ -125,7 +133,7 @@ def create_app(cfg: Config) -> Sanic:
             continue
         prefix = (settings.prefix or "").rstrip("/")
         app.blueprint(module.make_blueprint(prefix))
-        renderers.append((prefix + ("/v1" if name != "ollama" else "/api"), module.render_error))
+        renderers.append((prefix + ("/v1" if name != "ollama" else "/api"), name, module.render_error))
     app.error_handler = DialectErrorHandler(renderers, fallback)
     app.blueprint(system.blueprint)
     if s.openapi:  # off by default: the document maps the whole surface

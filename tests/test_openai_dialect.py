@@ -360,3 +360,11 @@ def test_api_key_never_in_logs_or_errors(openai_gateway: Gateway, client: openai
     assert API_KEY not in str(info.value.body)
     assert API_KEY not in openai_gateway.log()
     assert "request_id" in openai_gateway.log()
+
+
+def test_requests_refused_before_an_endpoint_are_logged_and_counted(openai_gateway: Gateway) -> None:
+    r = httpx.post(openai_gateway.url + "/v1/chat/completions", headers={"X-Request-ID": "too-big-1"},
+                   json={"model": "demo", "messages": [{"role": "user", "content": "x" * 300_000}]})
+    assert r.status_code == 413 and r.headers["x-request-id"] == "too-big-1"
+    assert 'status="413"' in httpx.get(openai_gateway.url + "/metrics").text
+    assert '"request_id":"too-big-1"' in openai_gateway.log() and '"status":413' in openai_gateway.log()
