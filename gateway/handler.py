@@ -80,10 +80,9 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                 if call.target is not None:
                     headers["X-LLM-Link-Provider"] = call.target
                     headers["X-LLM-Link-Attempts"] = str(call.attempts)
-                if call.provider:
-                    response.headers["X-LLM-Link-Overhead-Ms"] = (
-                        f"{call.overhead_seconds(time.perf_counter()) * 1000:.3f}"
-                    )
+                # Every non-streaming answer says what the gateway itself cost (all of it when no upstream
+                # was involved, as for listings and errors).
+                headers["X-LLM-Link-Overhead-Ms"] = f"{call.overhead_seconds(time.perf_counter()) * 1000:.3f}"
             return response
 
         return wrapped

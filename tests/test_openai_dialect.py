@@ -368,3 +368,9 @@ def test_requests_refused_before_an_endpoint_are_logged_and_counted(openai_gatew
     assert r.status_code == 413 and r.headers["x-request-id"] == "too-big-1"
     assert 'status="413"' in httpx.get(openai_gateway.url + "/metrics").text
     assert '"request_id":"too-big-1"' in openai_gateway.log() and '"status":413' in openai_gateway.log()
+
+
+def test_every_non_streaming_answer_reports_overhead(openai_gateway: Gateway) -> None:
+    for r in (httpx.get(openai_gateway.url + "/v1/models"),
+              httpx.post(openai_gateway.url + "/v1/chat/completions", json={"model": "nope", "messages": []})):
+        assert float(r.headers["x-llm-link-overhead-ms"]) >= 0
