@@ -18,7 +18,7 @@ import msgspec
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.errors import GatewayError
-from gateway.router import Route, Target
+from gateway.router import Route, Router, Target
 from gateway.circuit import counts_as_failure
 from gateway.unified import (
     EmbedRequest,
@@ -35,7 +35,7 @@ from gateway.unified import (
     ThinkingDelta,
     ToolCallStart,
 )
-from providers.base import EXTRA_HEADERS
+from providers.base import EXTRA_HEADERS, ModelInfo
 
 T = TypeVar("T")
 
@@ -372,3 +372,12 @@ async def count_tokens(call: Call, route: Route, req: Request) -> int | None:
         return await target.provider.count_tokens(transform(route, req), target.model)
     finally:
         call.upstream_seconds += time.perf_counter() - t0
+
+
+async def list_models(call: Call, router: Router) -> list[tuple[str, str, ModelInfo]]:
+    """What this caller may use: the router's listing, less the models outside the key's globs."""
+    listing = await router.list_models()
+    allow = call.allow
+    if allow is None:
+        return listing
+    return [entry for entry in listing if allow(entry[0]) is not None]

@@ -161,8 +161,9 @@ def test_anthropic_forbidden_model_is_403(gw: Gateway) -> None:
 @pytest.fixture(scope="module")
 def ollama_locked(fake_openai: FakeOpenAI) -> Iterator[Gateway]:
     """Ollama behind a key (the default once `auth:` is set)."""
-    config = {"providers": {"mock": {"type": "mock"}}, "models": {"demo": "mock/demo"},
-              "auth": {"keys": [{"name": "editor", "key": TEAM_A}]}}
+    config = {"providers": {"mock": {"type": "mock"}}, "models": {"demo": "mock/demo", "other": "mock/other"},
+              "auth": {"keys": [{"name": "editor", "key": TEAM_A},
+                                {"name": "narrow", "key": TEAM_B, "models": ["demo"]}]}}
     with Gateway(config) as g:
         yield g
 
@@ -232,3 +233,24 @@ def test_count_tokens_respects_model_globs(gw: Gateway) -> None:
     assert client.messages.count_tokens(model="claude-mini", messages=MSG).input_tokens > 0
     with pytest.raises(anthropic.PermissionDeniedError):
         client.messages.count_tokens(model="demo", messages=MSG)
+
+
+def test_listings_show_only_the_models_a_key_may_use(gw: Gateway) -> None:
+    ids = {m.id for m in oai(gw, TEAM_B).models.list()}
+    assert ids == {"claude-mini"}  # team-b's globs: claude-*
+    with pytest.raises(openai.PermissionDeniedError):
+        oai(gw, TEAM_B).models.retrieve("demo")
+    anth = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key=TEAM_B, max_retries=0)
+    assert [m.id for m in anth.models.list()] == ["claude-mini"]
+    assert {"demo", "gpt-test"} <= {m.id for m in oai(gw, OPS).models.list()}  # no globs: everything
+
+
+def test_ollama_tags_and_show_respect_model_globs(ollama_locked: Gateway) -> None:
+    narrow = ollama.Client(host=ollama_locked.url + "/ollama", headers={"Authorization": f"Bearer {TEAM_B}"})
+    assert [m.model for m in narrow.list().models] == ["demo:latest"]
+    assert narrow.show("demo").capabilities
+    with pytest.raises(ollama.ResponseError) as info:
+        narrow.show("other")
+    assert info.value.status_code == 403
+    editor = ollama.Client(host=ollama_locked.url + "/ollama", headers={"Authorization": f"Bearer {TEAM_A}"})
+    assert {m.model for m in editor.list().models} >= {"demo:latest", "other:latest"}

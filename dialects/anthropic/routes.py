@@ -17,6 +17,7 @@ from dialects.anthropic import codec
 from dialects.anthropic import schema as wire
 from dialects.anthropic.errors import render_error
 from gateway import dispatch
+from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.errors import GatewayError, invalid
 from gateway.handler import decode_body, endpoint
@@ -87,7 +88,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         limit = _int_arg(request, "limit", 20, 1, 1000)
         after_id = request.args.get("after_id")
         before_id = request.args.get("before_id")
-        listing = await request.app.ctx.router.list_models()
+        listing = await dispatch.list_models(call, request.app.ctx.router)
         started = request.app.ctx.started
         names = [name for name, _, _ in listing]
         created = {name: info.created or started for name, _, info in listing}
@@ -114,6 +115,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     @on
     async def model(request: Request, call: Call, model_id: str) -> HTTPResponse:
         name = unquote(model_id)
+        check_model_access(call, name)
         router = request.app.ctx.router
         started = request.app.ctx.started
         for listed, _, info in await router.list_models():

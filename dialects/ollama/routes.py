@@ -16,6 +16,7 @@ from dialects.ollama import codec, models
 from dialects.ollama import schema as wire
 from dialects.ollama.errors import render_error
 from gateway import dispatch
+from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.errors import GatewayError, invalid
 from gateway.handler import decode_body, endpoint
@@ -118,7 +119,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     async def tags(request: Request, call: Call) -> HTTPResponse:
         router: Router = request.app.ctx.router
         started = request.app.ctx.started
-        listing = await router.list_models()
+        listing = await dispatch.list_models(call, router)
         by_name = {n: info for n, _, info in listing}
         entries = []
         for name, _, info in listing:
@@ -129,9 +130,10 @@ def make_blueprint(prefix: str) -> Blueprint:
             entries.append(models.tag_entry(name, info, started))
         return raw(_encode({"models": entries}), content_type=JSON)
 
-    async def _show(request: Request, name: str | None) -> HTTPResponse:
+    async def _show(request: Request, call: Call, name: str | None) -> HTTPResponse:
         if not name:
             raise invalid("model is required", "model")
+        check_model_access(call, name)
         info = await describe(request.app.ctx.router, name)
         if info is None:
             raise not_found(name)
@@ -141,12 +143,12 @@ def make_blueprint(prefix: str) -> Blueprint:
     @on
     async def show(request: Request, call: Call) -> HTTPResponse:
         body: wire.ShowRequest = decode_body(request, wire.ShowRequest, _show_decoder)
-        return await _show(request, body.model or body.name)
+        return await _show(request, call, body.model or body.name)
 
     @bp.get("/api/show/<model:path>")
     @on
     async def show_get(request: Request, call: Call, model: str) -> HTTPResponse:
-        return await _show(request, unquote(model))
+        return await _show(request, call, unquote(model))
 
     @bp.get("/api/version")
     @on

@@ -12,6 +12,7 @@ from dialects.openai import codec
 from dialects.openai import schema as wire
 from dialects.openai.errors import render_error
 from gateway import dispatch
+from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.errors import invalid, model_not_found
 from gateway.handler import decode_body, endpoint
@@ -47,7 +48,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.get("/models")
     @on
     async def models(request: Request, call: Call) -> HTTPResponse:
-        listing = await request.app.ctx.router.list_models()
+        listing = await dispatch.list_models(call, request.app.ctx.router)
         created = int(request.app.ctx.started)
         data = [
             {"id": name, "object": "model", "created": info.created or created, "owned_by": provider}
@@ -59,6 +60,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     @on
     async def model(request: Request, call: Call, model: str) -> HTTPResponse:
         name = unquote(model)
+        check_model_access(call, name)
         router = request.app.ctx.router
         created = int(request.app.ctx.started)
         route = router.find(name)
