@@ -17,7 +17,7 @@ LOGGER = logging.getLogger("llm_link.access")  # its level switches the access l
 
 
 class AccessLog:
-    def __init__(self, stream: IO[str] | None = None, interval: float = 0.05) -> None:
+    def __init__(self, stream: IO[str] | None = None, interval: float = 0.01) -> None:
         self.stream = stream or sys.stdout
         self.interval = interval
         self.pending: list[str] = []

@@ -155,7 +155,7 @@ def two_workers() -> Gateway:
     gw = Gateway({"providers": {"m": {"type": "mock"}}, "models": {"demo": "m/demo"}}, workers=2)
     gw.start()
     yield gw
-    gw.stop()
+    assert gw.stop() == 0  # SIGTERM drains both workers and exits cleanly
 
 
 def test_two_workers_metrics_count_every_request(two_workers: Gateway) -> None:

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -32,11 +33,19 @@ def sse_lines(gw: Gateway, out: list[str], started: threading.Event) -> None:
                 started.set()
 
 
-def ready_refused(gw: Gateway) -> bool:
-    try:
-        return httpx.get(gw.url + "/ready", timeout=2).status_code == 503
-    except httpx.ConnectError:
-        return True
+def ready_refused(gw: Gateway, within: float = 1.0) -> bool:
+    """/ready answers 503 or the port refuses, within a moment of SIGTERM (the main process relays the
+    signal to the workers; a connection accepted in between may still be answered)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(gw.url + "/ready", timeout=2).status_code == 503:
+                return True
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
 
 
 def test_sigterm_drains_a_stream_in_flight_and_exits_zero() -> None:
