@@ -1,5 +1,5 @@
-"""Inbound APIs. Each dialect package offers `make_blueprint(prefix)` and `render_error(err)`; the app
-finds them through DIALECTS, so adding a dialect is one package and one line."""
+"""Inbound APIs. Each dialect package offers `make_blueprint(prefix)`, `render_error(err)` and `API_ROOT`;
+the app finds them through DIALECTS, so adding a dialect is one package and one line."""
 
 DIALECTS: dict[str, str] = {
     "openai": "dialects.openai",

@@ -133,7 +133,7 @@ def create_app(cfg: Config) -> Sanic:
             continue
         prefix = (settings.prefix or "").rstrip("/")
         app.blueprint(module.make_blueprint(prefix))
-        renderers.append((prefix + ("/v1" if name != "ollama" else "/api"), name, module.render_error))
+        renderers.append((prefix + module.API_ROOT, name, module.render_error))
     app.error_handler = DialectErrorHandler(renderers, fallback)
     app.blueprint(system.blueprint)
     if s.openapi:  # off by default: the document maps the whole surface

@@ -3,4 +3,8 @@
 from dialects.openai.errors import render_error
 from dialects.openai.routes import make_blueprint
 
-__all__ = ["make_blueprint", "render_error"]
+# Paths under the dialect's prefix where its API lives: errors raised before an endpoint (unknown route,
+# body too large) on these paths are rendered in this dialect's shape.
+API_ROOT = "/v1"
+
+__all__ = ["API_ROOT", "make_blueprint", "render_error"]
