@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 @dataclass
 class LoadResult:
-    requests: int = 0          # completed requests (any status)
-    errors: int = 0            # connect/read/write errors, timeouts, non-2xx, truncated streams
+    requests: int = 0  # completed requests (any status)
+    errors: int = 0  # connect/read/write errors, timeouts, non-2xx, truncated streams
     seconds: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
@@ -57,8 +57,20 @@ def run_wrk(url: str, body: bytes, headers: dict[str, str], concurrency: int, se
         f.write(_LUA % (_lua_string(body.decode()), hdr))
         script = f.name
     threads = 1 if concurrency < 128 else 2
-    cmd = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
-           "-s", script, url]
+    cmd = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        script,
+        url,
+    ]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     finally:
@@ -66,10 +78,17 @@ def run_wrk(url: str, body: bytes, headers: dict[str, str], concurrency: int, se
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
-    d = json.loads(line[len("BENCHJSON "):])
+    d = json.loads(line[len("BENCHJSON ") :])
     errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
-    return LoadResult(requests=d["requests"], errors=errors, seconds=d["duration_us"] / 1e6,
-                      p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000, tool="wrk", detail=d)
+    return LoadResult(
+        requests=d["requests"],
+        errors=errors,
+        seconds=d["duration_us"] / 1e6,
+        p50_ms=d["p50_us"] / 1000,
+        p99_ms=d["p99_us"] / 1000,
+        tool="wrk",
+        detail=d,
+    )
 
 
 def _percentile(sorted_ms: list[float], q: float) -> float:
@@ -78,8 +97,15 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[min(len(sorted_ms) - 1, int(q / 100 * len(sorted_ms)))]
 
 
-async def _python_load(url: str, body: bytes, headers: dict[str, str], concurrency: int, seconds: float,
-                       max_requests: int | None, end_marker: bytes | None) -> LoadResult:
+async def _python_load(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    max_requests: int | None,
+    end_marker: bytes | None,
+) -> LoadResult:
     import aiohttp
 
     latencies: list[float] = []
@@ -96,7 +122,7 @@ async def _python_load(url: str, body: bytes, headers: dict[str, str], concurren
                 async with session.post(url, data=body, headers=headers) as resp:
                     data = await resp.read()
                     ok = resp.status < 300 and (end_marker is None or end_marker in data[-400:])
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 ok = False
             latencies.append((time.perf_counter() - t0) * 1000)
             if not ok:
@@ -108,18 +134,39 @@ async def _python_load(url: str, body: bytes, headers: dict[str, str], concurren
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return LoadResult(requests=len(latencies), errors=errors, seconds=elapsed, p50_ms=_percentile(latencies, 50),
-                      p99_ms=_percentile(latencies, 99), tool="python")
+    return LoadResult(
+        requests=len(latencies),
+        errors=errors,
+        seconds=elapsed,
+        p50_ms=_percentile(latencies, 50),
+        p99_ms=_percentile(latencies, 99),
+        tool="python",
+    )
 
 
-def run_python(url: str, body: bytes, headers: dict[str, str], concurrency: int, seconds: float,
-               max_requests: int | None = None, end_marker: bytes | None = None) -> LoadResult:
+def run_python(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    max_requests: int | None = None,
+    end_marker: bytes | None = None,
+) -> LoadResult:
     """Bounded by time and (optionally) count; also checks each stream reached its end marker."""
     return asyncio.run(_python_load(url, body, headers, concurrency, seconds, max_requests, end_marker))
 
 
-def run_load(url: str, body: bytes, headers: dict[str, str], concurrency: int, seconds: float,
-             tool: str = "auto", end_marker: bytes | None = None, max_requests: int | None = None) -> LoadResult:
+def run_load(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    tool: str = "auto",
+    end_marker: bytes | None = None,
+    max_requests: int | None = None,
+) -> LoadResult:
     if tool == "wrk" or (tool == "auto" and have_wrk()):
         return run_wrk(url, body, headers, concurrency, seconds)
     return run_python(url, body, headers, concurrency, seconds, max_requests, end_marker)
@@ -131,16 +178,24 @@ def run_load(url: str, body: bytes, headers: dict[str, str], concurrency: int, s
 @dataclass
 class HoldResult:
     streams: int
-    opened: int = 0            # got response headers and a first chunk
-    completed: int = 0         # read to the end marker
+    opened: int = 0  # got response headers and a first chunk
+    completed: int = 0  # read to the end marker
     errors: int = 0
     peak_concurrent: int = 0
     ramp_seconds: float = 0.0
     error_kinds: dict[str, int] = field(default_factory=dict)
 
 
-async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: int, end_marker: bytes,
-                       on_all_open: Any = None, pending: int = 64, timeout: float = 300) -> HoldResult:
+async def hold_streams(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    streams: int,
+    end_marker: bytes,
+    on_all_open: Any = None,
+    pending: int = 64,
+    timeout: float = 300,  # noqa: ASYNC109 - one bound for the whole hold, not a per-call timeout
+) -> HoldResult:
     """Open `streams` streaming requests (one connection each, raw sockets: light enough for 10,000 in one
     process), call on_all_open() once every stream has delivered its first chunk, then read all to the end.
 
@@ -148,8 +203,11 @@ async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: 
     server's pace, so its listen backlog never overflows (an overflow shows up as resets, not as memory)."""
     u = urlsplit(url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
-    head = (f"POST {u.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
-            + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode() + body
+    head = (
+        f"POST {u.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        + "\r\n"
+    ).encode() + body
     res = HoldResult(streams)
     live = 0
     all_open = asyncio.Event()
@@ -209,7 +267,7 @@ async def hold_streams(url: str, body: bytes, headers: dict[str, str], streams: 
     tasks = [asyncio.create_task(one()) for _ in range(streams)]
     try:
         await asyncio.wait_for(all_open.wait(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     res.ramp_seconds = time.perf_counter() - started
     if on_all_open is not None:

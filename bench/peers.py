@@ -55,33 +55,55 @@ class LiteLLM(System):
             print(f"  installing LiteLLM proxy into {venv} (pip, a few minutes the first time) ...", flush=True)
             _run([sys.executable, "-m", "venv", str(venv)], home, home / "install.log")
             _run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], home, home / "install.log")
-        out = subprocess.run([str(venv / "bin" / "python"), "-c",
-                              "import importlib.metadata as m; print(m.version('litellm'))"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return out.stdout.strip()
 
     def command(self) -> list[str]:
-        return [str(self.venv / "bin" / "litellm"), "--config", str(self.config_path), "--host", "127.0.0.1",
-                "--port", str(self.port), "--num_workers", str(self.workers)]
+        return [
+            str(self.venv / "bin" / "litellm"),
+            "--config",
+            str(self.config_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--num_workers",
+            str(self.workers),
+        ]
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False", NO_DOCS="True")
         return env
 
-    def start(self, timeout: float = 180) -> "System":
+    def start(self, timeout: float = 180) -> System:
         self.version = self.install()
         self.workdir.mkdir(parents=True, exist_ok=True)
         base = self.upstream + "/v1"
-        self.config_path.write_text(yaml.safe_dump({
-            "model_list": [
-                {"model_name": name, "litellm_params": {"model": f"openai/{name}", "api_base": base,
-                                                        "api_key": "sk-bench-upstream"}}
-                for name in ("bench", "slow")
-            ],
-            "litellm_settings": {"telemetry": False},
-            "general_settings": {"master_key": self.master_key},
-        }))
+        self.config_path.write_text(
+            yaml.safe_dump(
+                {
+                    "model_list": [
+                        {
+                            "model_name": name,
+                            "litellm_params": {
+                                "model": f"openai/{name}",
+                                "api_base": base,
+                                "api_key": "sk-bench-upstream",
+                            },
+                        }
+                        for name in ("bench", "slow")
+                    ],
+                    "litellm_settings": {"telemetry": False},
+                    "general_settings": {"master_key": self.master_key},
+                }
+            )
+        )
         return super().start(timeout)
 
     def ready_path(self) -> str:
@@ -126,7 +148,7 @@ class Portkey(System):
     def env(self) -> dict[str, str]:
         return {**os.environ, "NODE_ENV": "production"}
 
-    def start(self, timeout: float = 60) -> "System":
+    def start(self, timeout: float = 60) -> System:
         self.version = self.install()
         return super().start(timeout)
 

@@ -21,7 +21,7 @@ def _stat(pid: int) -> list[str] | None:
     except OSError:
         return None
     # The command name may hold spaces and parentheses; fields restart after the last ')'.
-    return raw[raw.rfind(")") + 2:].split()
+    return raw[raw.rfind(")") + 2 :].split()
 
 
 def tree(root: int) -> list[int]:
@@ -93,7 +93,7 @@ class RSSSampler:
             self.peak_total = max(self.peak_total, total)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RSSSampler":
+    def __enter__(self) -> RSSSampler:
         self._thread.start()
         return self
 

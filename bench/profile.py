@@ -83,12 +83,31 @@ def main(argv: list[str] | None = None) -> int:
         url = f"http://127.0.0.1:{gw.port}{route.path}"
         load.run_load(url, sc.body(), route.headers, sc.concurrency, 1, "auto", sc.end_marker)  # warm-up
         raw = out / f"profile-{sc.name}.txt"
-        spy = subprocess.Popen(["py-spy", "record", "--pid", str(worker), "--duration", str(a.seconds), "--rate",
-                                str(a.rate), "--format", "raw", "--output", str(raw), "--nonblocking"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(worker),
+                "--duration",
+                str(a.seconds),
+                "--rate",
+                str(a.rate),
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         res: dict[str, load.LoadResult] = {}
-        t = threading.Thread(target=lambda: res.update(r=load.run_load(
-            url, sc.body(), route.headers, sc.concurrency, a.seconds, "auto", sc.end_marker)))
+        t = threading.Thread(
+            target=lambda: res.update(
+                r=load.run_load(url, sc.body(), route.headers, sc.concurrency, a.seconds, "auto", sc.end_marker)
+            )
+        )
         t.start()
         t.join()
         _, err = spy.communicate(timeout=60)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load
-from bench.procstat import RSSSampler, TreeCPU, tree, rss_bytes
+from bench.procstat import RSSSampler, TreeCPU, rss_bytes, tree
 from bench.systems import LLMLink, Passthrough, System, Upstream
 
 HERE = Path(__file__).resolve().parent
@@ -115,14 +115,22 @@ def measure(system: System, sc: Scenario, seconds: float, tool: str, warmup: flo
     after = cpu.sample()
     cpu_s = TreeCPU.delta(before, after)
     return {
-        "rps": res.rps, "requests": res.requests, "errors": res.errors, "p50_ms": res.p50_ms, "p99_ms": res.p99_ms,
-        "cpu_us": cpu_s / res.requests * 1e6 if res.requests else None, "cpu_s": cpu_s,
-        "rss_worker_mb": rss.peak_worker() / 2**20, "processes": len(after), "tool": res.tool,
+        "rps": res.rps,
+        "requests": res.requests,
+        "errors": res.errors,
+        "p50_ms": res.p50_ms,
+        "p99_ms": res.p99_ms,
+        "cpu_us": cpu_s / res.requests * 1e6 if res.requests else None,
+        "cpu_s": cpu_s,
+        "rss_worker_mb": rss.peak_worker() / 2**20,
+        "processes": len(after),
+        "tool": res.tool,
     }
 
 
-def slow_streams(system: System, streams: int, slow_seconds: float, pending: int = 64,
-                 dialect: str = "openai") -> dict[str, Any]:
+def slow_streams(
+    system: System, streams: int, slow_seconds: float, pending: int = 64, dialect: str = "openai"
+) -> dict[str, Any]:
     """Hold `streams` slow streams (one chunk per second) open at once; RSS per stream of the whole tree."""
     route = system.route(dialect)
     assert route is not None
@@ -137,14 +145,29 @@ def slow_streams(system: System, streams: int, slow_seconds: float, pending: int
             await asyncio.sleep(0.5)
 
     with RSSSampler(system.pid, 0.5) as rss:
-        res = asyncio.run(load.hold_streams(f"http://127.0.0.1:{system.port}{route.path}", sc.body("slow"),
-                                            route.headers, streams, sc.end_marker or b"", sample,
-                                            pending=pending, timeout=slow_seconds + 30))
+        res = asyncio.run(
+            load.hold_streams(
+                f"http://127.0.0.1:{system.port}{route.path}",
+                sc.body("slow"),
+                route.headers,
+                streams,
+                sc.end_marker or b"",
+                sample,
+                pending=pending,
+                timeout=slow_seconds + 30,
+            )
+        )
     peak = max(during + [rss.peak_total]) if during else rss.peak_total
     return {
-        "streams": streams, "opened": res.opened, "completed": res.completed, "errors": res.errors,
-        "error_kinds": res.error_kinds, "peak_concurrent": res.peak_concurrent, "ramp_s": res.ramp_seconds,
-        "rss_idle_mb": idle_total / 2**20, "rss_peak_mb": peak / 2**20,
+        "streams": streams,
+        "opened": res.opened,
+        "completed": res.completed,
+        "errors": res.errors,
+        "error_kinds": res.error_kinds,
+        "peak_concurrent": res.peak_concurrent,
+        "ramp_s": res.ramp_seconds,
+        "rss_idle_mb": idle_total / 2**20,
+        "rss_peak_mb": peak / 2**20,
         "rss_per_stream_kb": (peak - idle_total) / max(1, res.peak_concurrent) / 1024,
         "rss_worker_mb": rss.peak_worker() / 2**20,
     }
@@ -155,8 +178,9 @@ def raise_fd_limit() -> int:
     want = hard if hard != resource.RLIM_INFINITY else 1 << 20
     for target in (max(want, 65536), want):
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard) if hard != resource.RLIM_INFINITY
-                                                        else hard))
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (target, max(target, hard) if hard != resource.RLIM_INFINITY else hard)
+            )
             break
         except (ValueError, OSError):
             continue
@@ -168,9 +192,16 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if not ok:
         return {}
     med = lambda k: statistics.median(r[k] for r in ok)  # noqa: E731
-    return {"rps": med("rps"), "p50_ms": med("p50_ms"), "p99_ms": max(r["p99_ms"] for r in ok),
-            "errors": sum(r["errors"] for r in ok), "requests": sum(r["requests"] for r in ok),
-            "cpu_us": med("cpu_us"), "rss_worker_mb": max(r["rss_worker_mb"] for r in ok), "rounds": len(ok)}
+    return {
+        "rps": med("rps"),
+        "p50_ms": med("p50_ms"),
+        "p99_ms": max(r["p99_ms"] for r in ok),
+        "errors": sum(r["errors"] for r in ok),
+        "requests": sum(r["requests"] for r in ok),
+        "cpu_us": med("cpu_us"),
+        "rss_worker_mb": max(r["rss_worker_mb"] for r in ok),
+        "rounds": len(ok),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -181,9 +212,11 @@ def fmt(v: Any, spec: str = ".0f") -> str:
 
 
 def table(results: dict[str, Any], systems: list[str]) -> str:
-    lines = ["| scenario | system | req/s | p50 ms | p99 ms | errors | CPU µs/req | x passthrough CPU | "
-             "+p50 ms vs direct | req/s vs direct | peak RSS/proc MB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| scenario | system | req/s | p50 ms | p99 ms | errors | CPU µs/req | x passthrough CPU | "
+        "+p50 ms vs direct | req/s vs direct | peak RSS/proc MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for sc in results["scenarios"]:
         name = sc["name"]
         per = sc["systems"]
@@ -201,21 +234,27 @@ def table(results: dict[str, Any], systems: list[str]) -> str:
             added = s["p50_ms"] - direct["p50_ms"] if direct and sys_name != "direct" else None
             rps_ratio = s["rps"] / direct["rps"] if direct.get("rps") and sys_name != "direct" else None
             cpu = "(mock) " + fmt(s["cpu_us"]) if sys_name == "direct" else fmt(s["cpu_us"])
-            lines.append(f"| {name} | {sys_name} | {fmt(s['rps'])} | {fmt(s['p50_ms'], '.2f')} | "
-                         f"{fmt(s['p99_ms'], '.2f')} | {s['errors']} | {cpu} | {fmt(ratio, '.2f')} | "
-                         f"{fmt(added, '+.2f')} | {fmt(rps_ratio, '.2f')} | {fmt(s['rss_worker_mb'], '.0f')} |")
+            lines.append(
+                f"| {name} | {sys_name} | {fmt(s['rps'])} | {fmt(s['p50_ms'], '.2f')} | "
+                f"{fmt(s['p99_ms'], '.2f')} | {s['errors']} | {cpu} | {fmt(ratio, '.2f')} | "
+                f"{fmt(added, '+.2f')} | {fmt(rps_ratio, '.2f')} | {fmt(s['rss_worker_mb'], '.0f')} |"
+            )
     out = "\n".join(lines)
     if results.get("slow"):
-        out += ("\n\n| idle slow streams | system | held at once | errors | RSS idle MB | RSS peak MB | "
-                "RSS per stream KB | ramp s |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+        out += (
+            "\n\n| idle slow streams | system | held at once | errors | RSS idle MB | RSS peak MB | "
+            "RSS per stream KB | ramp s |\n|---|---|---:|---:|---:|---:|---:|---:|\n"
+        )
         for row in results["slow"]:
             if "skipped" in row:
                 out += f"| {row['streams']} | {row['system']} | {row['skipped']} ||||||\n"
                 continue
             kinds = ", ".join(f"{k}: {v}" for k, v in row["error_kinds"].items())
-            out += (f"| {row['streams']} | {row['system']} | {row['peak_concurrent']} | {row['errors']}"
-                    f"{' (' + kinds + ')' if kinds else ''} | {row['rss_idle_mb']:.0f} | {row['rss_peak_mb']:.0f} | "
-                    f"{row['rss_per_stream_kb']:.1f} | {row['ramp_s']:.1f} |\n")
+            out += (
+                f"| {row['streams']} | {row['system']} | {row['peak_concurrent']} | {row['errors']}"
+                f"{' (' + kinds + ')' if kinds else ''} | {row['rss_idle_mb']:.0f} | {row['rss_peak_mb']:.0f} | "
+                f"{row['rss_per_stream_kb']:.1f} | {row['ramp_s']:.1f} |\n"
+            )
     return out
 
 
@@ -236,8 +275,13 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         if ours is None or pt is None:
             out.append((f"{name}: CPU <= {limit}x passthrough", "not measured", None))
         else:
-            out.append((f"{name}: CPU <= {limit}x passthrough", f"{ours:.0f} µs vs {pt:.0f} µs = {ours / pt:.2f}x",
-                        ours / pt <= limit))
+            out.append(
+                (
+                    f"{name}: CPU <= {limit}x passthrough",
+                    f"{ours:.0f} µs vs {pt:.0f} µs = {ours / pt:.2f}x",
+                    ours / pt <= limit,
+                )
+            )
     ours, direct = summ("openai-nonstream-c1", "llm-link"), summ("openai-nonstream-c1", "direct")
     if ours and direct:
         added = ours["p50_ms"] - direct["p50_ms"]
@@ -248,19 +292,29 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             out.append((f"{name}: no errors", f"{s['errors']} errors", s["errors"] == 0))
     for row in results.get("slow", []):
         if row["system"] == "llm-link" and "skipped" not in row:
-            out.append((f"{row['streams']} idle streams in one worker without errors",
-                        f"{row['peak_concurrent']} held, {row['errors']} errors, "
-                        f"{row['rss_per_stream_kb']:.1f} KB/stream",
-                        row["errors"] == 0 and row["peak_concurrent"] >= row["streams"]))
+            out.append(
+                (
+                    f"{row['streams']} idle streams in one worker without errors",
+                    f"{row['peak_concurrent']} held, {row['errors']} errors, {row['rss_per_stream_kb']:.1f} KB/stream",
+                    row["errors"] == 0 and row["peak_concurrent"] >= row["streams"],
+                )
+            )
     return out
 
 
 def markdown(results: dict[str, Any], systems: list[str]) -> str:
     m = results["meta"]
-    lines = [f"Run {m['date']} on {m['machine']}; command `{m['command']}`; load tool {m['tool']}; "
-             f"{m['seconds']} s per measurement x {m['rounds']} round(s), systems alternating.", "",
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), "",
-             table(results, systems), "", "Targets (llm-link):", ""]
+    lines = [
+        f"Run {m['date']} on {m['machine']}; command `{m['command']}`; load tool {m['tool']}; "
+        f"{m['seconds']} s per measurement x {m['rounds']} round(s), systems alternating.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "",
+        table(results, systems),
+        "",
+        "Targets (llm-link):",
+        "",
+    ]
     for what, measured, met in targets(results):
         lines.append(f"- {'MET' if met else ('MISSED' if met is False else 'n/a')}: {what} — {measured}")
     return "\n".join(lines) + "\n"
@@ -283,8 +337,16 @@ def plot(results: dict[str, Any], systems: list[str], path: Path) -> bool:
         bars = ax.bar([x + i * width for x in range(len(names))], vals, width, label=s)
         for b, v in zip(bars, vals):
             if v:
-                ax.annotate(f"{v:.0f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=7,
-                            rotation=90, xytext=(0, 2), textcoords="offset points")
+                ax.annotate(
+                    f"{v:.0f}",
+                    (b.get_x() + b.get_width() / 2, v),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    rotation=90,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
     ax.set_yscale("log")
     ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the value labels above the tallest bars
     ax.set_ylabel("server CPU µs per request (log scale, lower is better)")
@@ -302,8 +364,9 @@ def plot(results: dict[str, Any], systems: list[str], path: Path) -> bool:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="short runs, one round, 1,000 slow streams only")
     p.add_argument("--peers", action="store_true", help="also install and measure LiteLLM proxy and Portkey")
     p.add_argument("--seconds", type=float, help="seconds per measurement (default 3 quick / 5 full)")
@@ -311,15 +374,25 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="rounds, systems alternating within each (default 1 quick / 2 full)")
     p.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     p.add_argument("--systems", help="comma-separated: direct,passthrough,llm-link,litellm,portkey")
-    p.add_argument("--slow", help="comma-separated counts of idle slow streams (default 1000 quick / 1000,10000 full;"
-                                  " 0 = none)")
-    p.add_argument("--slow-pending", type=int, default=64,
-                   help="idle streams connecting at once while ramping up (Sanic's default listen backlog is 100)")
+    p.add_argument(
+        "--slow", help="comma-separated counts of idle slow streams (default 1000 quick / 1000,10000 full; 0 = none)"
+    )
+    p.add_argument(
+        "--slow-pending",
+        type=int,
+        default=64,
+        help="idle streams connecting at once while ramping up (Sanic's default listen backlog is 100)",
+    )
     p.add_argument("--slow-seconds", type=int, help="length of a slow stream, one chunk per second")
-    p.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto",
-                   help="load generator: wrk when installed (auto), else the built-in Python one")
-    p.add_argument("--workers", type=int, default=2,
-                   help="workers of llm-link and the passthrough (idle streams always use 1)")
+    p.add_argument(
+        "--tool",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator: wrk when installed (auto), else the built-in Python one",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="workers of llm-link and the passthrough (idle streams always use 1)"
+    )
     p.add_argument("--chunks", type=int, default=20, help="chunks per mock stream")
     p.add_argument("--out", default=str(HERE / "out"), help="directory for results.json/.md/.png and logs")
     return p.parse_args(argv)
@@ -332,11 +405,17 @@ def main(argv: list[str] | None = None) -> int:
     slow_counts = [int(x) for x in (a.slow or ("1000" if a.quick else "1000,10000")).split(",") if int(x) > 0]
     tool = a.tool if a.tool != "auto" else ("wrk" if load.have_wrk() else "python")
     if a.tool == "auto" and tool == "python":
-        print("wrk not found (apt-get install wrk): using the built-in Python load generator, which itself needs"
-              " CPU; numbers are comparable within this run only.", flush=True)
+        print(
+            "wrk not found (apt-get install wrk): using the built-in Python load generator, which itself needs"
+            " CPU; numbers are comparable within this run only.",
+            flush=True,
+        )
     scenarios = [s for s in SCENARIOS if not a.scenarios or s.name in a.scenarios.split(",")]
-    wanted = a.systems.split(",") if a.systems else ["direct", "passthrough", "llm-link"] + (
-        ["litellm", "portkey"] if a.peers else [])
+    wanted = (
+        a.systems.split(",")
+        if a.systems
+        else ["direct", "passthrough", "llm-link"] + (["litellm", "portkey"] if a.peers else [])
+    )
     out = Path(a.out).resolve()  # servers run with their own working directory
     out.mkdir(parents=True, exist_ok=True)
     fd_limit = raise_fd_limit()
@@ -345,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     slow_delay = max(1.0, slow_seconds / 10)
 
     started = time.monotonic()
-    upstream = Upstream(out, chunks=a.chunks, slow_chunks=max(1, round(slow_seconds / slow_delay)),
-                        slow_delay=slow_delay).start()
+    upstream = Upstream(
+        out, chunks=a.chunks, slow_chunks=max(1, round(slow_seconds / slow_delay)), slow_delay=slow_delay
+    ).start()
     running: dict[str, System] = {}
     results: dict[str, Any] = {"scenarios": [], "baselines": {}, "slow": []}
     versions: dict[str, str] = {"python": platform.python_version()}
@@ -367,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"starting {name} ...", flush=True)
                 try:
                     running[name] = factories[name]().start()
-                except Exception as err:  # noqa: BLE001 - a peer that fails to start is reported, not fatal
+                except Exception as err:
                     print(f"  {name} failed to start: {err}", flush=True)
                     results.setdefault("failed", {})[name] = str(err)[:500]
                     continue
@@ -387,13 +467,16 @@ def main(argv: list[str] | None = None) -> int:
                     live.append(name)
             for r in range(rounds):
                 # Alternate: each round visits every system, starting one later each time.
-                for name in live[r % len(live):] + live[: r % len(live)] if live else []:
+                for name in live[r % len(live) :] + live[: r % len(live)] if live else []:
                     row = measure(running[name], sc, seconds, tool, a.warmup)
                     entry["systems"][name]["runs"].append(row)
-                    print(f"{sc.name:24} {name:12} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
-                          f"p99 {row['p99_ms']:7.2f} ms  err {row['errors']:4}  CPU "
-                          f"{fmt(row['cpu_us']):>6} µs/req", flush=True)
-            for name, e in entry["systems"].items():
+                    print(
+                        f"{sc.name:24} {name:12} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
+                        f"p99 {row['p99_ms']:7.2f} ms  err {row['errors']:4}  CPU "
+                        f"{fmt(row['cpu_us']):>6} µs/req",
+                        flush=True,
+                    )
+            for e in entry["systems"].values():
                 e["summary"] = summarize(e["runs"])
             results["scenarios"].append(entry)
             pt = entry["systems"].get("passthrough", {}).get("summary")
@@ -420,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
                         cls = LLMLink if name == "llm-link" else Passthrough
                         try:
                             system = cls(out, upstream.url, 1).start()
-                        except Exception as err:  # noqa: BLE001
+                        except Exception as err:
                             print(f"  {name} (1 worker) failed to start: {err}", flush=True)
                             continue
                     else:
@@ -430,16 +513,22 @@ def main(argv: list[str] | None = None) -> int:
                             results["slow"].append({"system": name, "streams": n, "skipped": "n/a"})
                             continue
                         if need > fd_limit:
-                            print(f"note: {n} proxied streams need ~{need} file descriptors in one process; "
-                                  f"the limit here is {fd_limit}", flush=True)
+                            print(
+                                f"note: {n} proxied streams need ~{need} file descriptors in one process; "
+                                f"the limit here is {fd_limit}",
+                                flush=True,
+                            )
                         row = slow_streams(system, n, slow_seconds, a.slow_pending)
                     finally:
                         if fresh:
                             system.stop()
                     row["system"] = name
                     results["slow"].append(row)
-                    print(f"slow streams {n:6} {name:12} held {row['peak_concurrent']:6}  errors {row['errors']:5}"
-                          f"  {row['rss_per_stream_kb']:.1f} KB/stream  {row['error_kinds'] or ''}", flush=True)
+                    print(
+                        f"slow streams {n:6} {name:12} held {row['peak_concurrent']:6}  errors {row['errors']:5}"
+                        f"  {row['rss_per_stream_kb']:.1f} KB/stream  {row['error_kinds'] or ''}",
+                        flush=True,
+                    )
     finally:
         for system in running.values():
             system.stop()
@@ -447,10 +536,16 @@ def main(argv: list[str] | None = None) -> int:
 
     cmd = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
     results["meta"] = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": cmd.strip(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": cmd.strip(),
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, Linux {platform.release()}",
-        "tool": tool, "seconds": seconds, "rounds": rounds, "versions": versions, "fd_limit": fd_limit,
-        "wall_seconds": round(time.monotonic() - started, 1), "slow_stream_seconds": slow_seconds,
+        "tool": tool,
+        "seconds": seconds,
+        "rounds": rounds,
+        "versions": versions,
+        "fd_limit": fd_limit,
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "slow_stream_seconds": slow_seconds,
         "slow_chunk_every_s": slow_delay,
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))

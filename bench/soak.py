@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -72,7 +73,7 @@ class Tally:
 # ---------------------------------------------------------------------------------------------- gateway side
 
 
-_METRIC = re.compile(r'^(llm_link_in_flight_requests|llm_link_worker_asyncio_tasks)\{([^}]*)\} ([0-9.eE+-]+)$')
+_METRIC = re.compile(r"^(llm_link_in_flight_requests|llm_link_worker_asyncio_tasks)\{([^}]*)\} ([0-9.eE+-]+)$")
 
 
 async def scrape(session: aiohttp.ClientSession, url: str) -> tuple[float, dict[int, float]]:
@@ -124,17 +125,34 @@ def request_for(rng: random.Random, dialects: list[str]) -> tuple[str, str, dict
     hang_up = stream and rng.random() < 0.1
     messages = [{"role": "user", "content": f"soak {rng.randrange(10**6)} " + "x" * rng.randrange(200)}]
     if dialect == "openai":
-        return "/v1/chat/completions", model, {"model": model, "messages": messages, "stream": stream}, stream, \
-            hang_up, model in HEALTHY
+        return (
+            "/v1/chat/completions",
+            model,
+            {"model": model, "messages": messages, "stream": stream},
+            stream,
+            hang_up,
+            model in HEALTHY,
+        )
     if dialect == "anthropic":
-        return "/anthropic/v1/messages", model, {"model": model, "max_tokens": 64, "messages": messages,
-                                                 "stream": stream}, stream, hang_up, model in HEALTHY
-    return "/ollama/api/chat", model, {"model": model, "messages": messages, "stream": stream}, stream, hang_up, \
-        model in HEALTHY
+        return (
+            "/anthropic/v1/messages",
+            model,
+            {"model": model, "max_tokens": 64, "messages": messages, "stream": stream},
+            stream,
+            hang_up,
+            model in HEALTHY,
+        )
+    return (
+        "/ollama/api/chat",
+        model,
+        {"model": model, "messages": messages, "stream": stream},
+        stream,
+        hang_up,
+        model in HEALTHY,
+    )
 
 
-async def one(session: aiohttp.ClientSession, url: str, rng: random.Random, dialects: list[str],
-              tally: Tally) -> None:
+async def one(session: aiohttp.ClientSession, url: str, rng: random.Random, dialects: list[str], tally: Tally) -> None:
     path, model, body, stream, hang_up, healthy = request_for(rng, dialects)
     try:
         async with session.post(url + path, json=body, timeout=aiohttp.ClientTimeout(total=60)) as resp:
@@ -148,7 +166,7 @@ async def one(session: aiohttp.ClientSession, url: str, rng: random.Random, dial
                     tally.count("hung_up")
                     return
             data = await resp.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+    except (TimeoutError, aiohttp.ClientError) as err:
         tally.count("client_error")
         if healthy:
             tally.bad.append(f"{path} {model}: {type(err).__name__}")
@@ -163,8 +181,9 @@ async def one(session: aiohttp.ClientSession, url: str, rng: random.Random, dial
         tally.bad.append(f"{path} {model}: 500 from our own code: {data[:200]!r}")
 
 
-async def load(url: str, seconds: float, max_requests: int, concurrency: int, dialects: list[str],
-               tally: Tally) -> None:
+async def load(
+    url: str, seconds: float, max_requests: int, concurrency: int, dialects: list[str], tally: Tally
+) -> None:
     """Spread `max_requests` evenly over `seconds` (request k is due at k * seconds / max_requests), so the
     run lasts its whole time; a gateway too slow for that rate just gets them back to back."""
     start = time.monotonic()
@@ -173,6 +192,7 @@ async def load(url: str, seconds: float, max_requests: int, concurrency: int, di
     connector = aiohttp.TCPConnector(limit=concurrency)
 
     async with aiohttp.ClientSession(connector=connector) as session:
+
         async def client(n: int) -> None:
             rng = random.Random(n)
             while time.monotonic() < deadline and tally.sent < max_requests:
@@ -195,7 +215,9 @@ def growth(samples: list[Sample], pid: int, key: str) -> tuple[float, float]:
     return statistics.median(values[:third]), statistics.median(values[-third:])
 
 
-def verdict(samples: list[Sample], warmup: float, pids: list[int], settle: list[Sample]) -> tuple[list[str], list[dict[str, Any]]]:
+def verdict(
+    samples: list[Sample], warmup: float, pids: list[int], settle: list[Sample]
+) -> tuple[list[str], list[dict[str, Any]]]:
     problems: list[str] = []
     rows: list[dict[str, Any]] = []
     steady = [s for s in samples if s.t >= warmup]
@@ -206,11 +228,14 @@ def verdict(samples: list[Sample], warmup: float, pids: list[int], settle: list[
             allowed = max(RSS_SLACK_MB, first * RSS_SLACK_FRAC) if slack is None else slack
             row[key] = (first, last, allowed)
             if last - first > allowed:
-                problems.append(f"worker {pid}: {key} grew from {first:.1f} to {last:.1f} after warm-up "
-                                f"(allowed +{allowed:.1f})")
+                problems.append(
+                    f"worker {pid}: {key} grew from {first:.1f} to {last:.1f} after warm-up (allowed +{allowed:.1f})"
+                )
         rows.append(row)
     if not settle or settle[-1].in_flight != 0:
-        problems.append(f"in-flight did not return to 0 after the load (last: {settle[-1].in_flight if settle else '?'})")
+        problems.append(
+            f"in-flight did not return to 0 after the load (last: {settle[-1].in_flight if settle else '?'})"
+        )
     alive = [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
     if len(alive) != len(pids):
         problems.append(f"workers died: {sorted(set(pids) - set(alive))}")
@@ -220,8 +245,14 @@ def verdict(samples: list[Sample], warmup: float, pids: list[int], settle: list[
 # ---------------------------------------------------------------------------------------------- run
 
 
-async def soak(url: str, minutes: float, max_requests: int, concurrency: int, interval: float, dialects: list[str],
-               ) -> tuple[Tally, list[Sample], list[Sample], float]:
+async def soak(
+    url: str,
+    minutes: float,
+    max_requests: int,
+    concurrency: int,
+    interval: float,
+    dialects: list[str],
+) -> tuple[Tally, list[Sample], list[Sample], float]:
     tally = Tally()
     samples: list[Sample] = []
     t0 = time.monotonic()
@@ -231,7 +262,7 @@ async def soak(url: str, minutes: float, max_requests: int, concurrency: int, in
             samples.append(await sample(monitor, url, t0, tally))
             try:
                 await asyncio.wait_for(asyncio.shield(loader), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         await loader
         load_seconds = time.monotonic() - t0
@@ -256,8 +287,11 @@ def plot(samples: list[Sample], settle: list[Sample], warmup: float, path: Path)
     allsamples = samples + settle
     pids = sorted({pid for s in allsamples for pid in s.workers})
     fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
-    for ax, key, title in ((axes[0][0], "rss_mb", "RSS per worker (MB)"), (axes[0][1], "fds", "open fds per worker"),
-                           (axes[1][0], "tasks", "asyncio tasks per worker")):
+    for ax, key, title in (
+        (axes[0][0], "rss_mb", "RSS per worker (MB)"),
+        (axes[0][1], "fds", "open fds per worker"),
+        (axes[1][0], "tasks", "asyncio tasks per worker"),
+    ):
         for i, pid in enumerate(pids):
             pts = [(s.t, s.workers[pid][key]) for s in allsamples if pid in s.workers]
             ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"worker {i + 1}")
@@ -269,8 +303,13 @@ def plot(samples: list[Sample], settle: list[Sample], warmup: float, path: Path)
     ax.plot([s.t for s in allsamples], [s.in_flight for s in allsamples], label="in flight", color="tab:red")
     ax.set_title("in-flight requests (all workers) and throughput")
     rate = ax.twinx()
-    rate.plot([b.t for b in samples[1:]], [(b.done - a.done) / max(1e-9, b.t - a.t) for a, b in zip(samples, samples[1:])],
-              color="tab:green", linewidth=0.8, label="req/s")
+    rate.plot(
+        [b.t for b in samples[1:]],
+        [(b.done - a.done) / max(1e-9, b.t - a.t) for a, b in itertools.pairwise(samples)],
+        color="tab:green",
+        linewidth=0.8,
+        label="req/s",
+    )
     rate.set_ylabel("req/s")
     ax.legend(loc="upper left", fontsize=8)
     for row in axes:
@@ -282,8 +321,17 @@ def plot(samples: list[Sample], settle: list[Sample], warmup: float, path: Path)
     return True
 
 
-def report(args: argparse.Namespace, tally: Tally, samples: list[Sample], settle: list[Sample], seconds: float,
-           problems: list[str], rows: list[dict[str, Any]], warmup: float, png: bool) -> str:
+def report(
+    args: argparse.Namespace,
+    tally: Tally,
+    samples: list[Sample],
+    settle: list[Sample],
+    seconds: float,
+    problems: list[str],
+    rows: list[dict[str, Any]],
+    warmup: float,
+    png: bool,
+) -> str:
     lines = [
         "# Soak results",
         "",
@@ -305,9 +353,14 @@ def report(args: argparse.Namespace, tally: Tally, samples: list[Sample], settle
         lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
     idle = settle[-1] if settle else None
     if idle is not None:
-        lines += ["", f"After the load: in-flight {idle.in_flight:g} after {idle.t - seconds:.1f} s; per worker "
-                  + "; ".join(f"RSS {w['rss_mb']:.1f} MB, {w['fds']:.0f} fds, {w['tasks']:.0f} tasks"
-                              for w in idle.workers.values()) + "."]
+        lines += [
+            "",
+            f"After the load: in-flight {idle.in_flight:g} after {idle.t - seconds:.1f} s; per worker "
+            + "; ".join(
+                f"RSS {w['rss_mb']:.1f} MB, {w['fds']:.0f} fds, {w['tasks']:.0f} tasks" for w in idle.workers.values()
+            )
+            + ".",
+        ]
     if problems:
         lines += ["", "Problems:", *[f"- {p}" for p in problems]]
     if tally.bad:
@@ -336,16 +389,25 @@ def main(argv: list[str] | None = None) -> int:
         "server": {"log_level": "warning"},
         "providers": {
             "mock": {"type": "mock", "options": {"chunks": 8, "chunk_delay": 0.002}},
-            "up": {"type": "openai", "base_url": server.url + "/v1", "api_key": "sk-soak", "timeout": 30,
-                   "read_timeout": 2},
+            "up": {
+                "type": "openai",
+                "base_url": server.url + "/v1",
+                "api_key": "sk-soak",
+                "timeout": 30,
+                "read_timeout": 2,
+            },
         },
-        "models": {"demo": "mock/demo", "up-ok": {"provider": "up", "model": "ok", "retries": 0},
-                   **{f"up-{f}": {"provider": "up", "model": f, "retries": 0} for f in FAULTS}},
+        "models": {
+            "demo": "mock/demo",
+            "up-ok": {"provider": "up", "model": "ok", "retries": 0},
+            **{f"up-{f}": {"provider": "up", "model": f, "retries": 0} for f in FAULTS},
+        },
     }
     gw = Gateway(config, workers=args.workers).start()
     try:
         tally, samples, settle, seconds = asyncio.run(
-            soak(gw.url, args.minutes, args.requests, args.concurrency, args.interval, dialects))
+            soak(gw.url, args.minutes, args.requests, args.concurrency, args.interval, dialects)
+        )
         warmup = seconds * args.warmup
         pids = sorted({pid for s in samples for pid in s.workers})
         problems, rows = verdict(samples, warmup, pids, settle)
@@ -360,9 +422,19 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     args.out.mkdir(parents=True, exist_ok=True)
     png = plot(samples, settle, warmup, args.out / "soak.png")
-    (args.out / "soak.json").write_text(json.dumps({
-        "args": {k: str(v) for k, v in vars(args).items()}, "seconds": seconds, "tally": vars(tally),
-        "samples": [vars(s) for s in samples], "settle": [vars(s) for s in settle], "problems": problems}, indent=1))
+    (args.out / "soak.json").write_text(
+        json.dumps(
+            {
+                "args": {k: str(v) for k, v in vars(args).items()},
+                "seconds": seconds,
+                "tally": vars(tally),
+                "samples": [vars(s) for s in samples],
+                "settle": [vars(s) for s in settle],
+                "problems": problems,
+            },
+            indent=1,
+        )
+    )
     text = report(args, tally, samples, settle, seconds, problems, rows, warmup, png)
     (args.out / "soak_results.md").write_text(text)
     print(text)

@@ -69,17 +69,25 @@ class System:
     def ready_path(self) -> str:
         return "/health"
 
-    def start(self, timeout: float = 90) -> "System":
+    def start(self, timeout: float = 90) -> System:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env(),
-                                     cwd=self.workdir, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            cwd=self.workdir,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log {self.log_path}:\n"
-                                       + self.log_path.read_text(errors="replace")[-3000:])
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.proc.returncode}; log {self.log_path}:\n"
+                        + self.log_path.read_text(errors="replace")[-3000:]
+                    )
                 if self._ready():
                     return self
                 time.sleep(0.2)
@@ -121,11 +129,20 @@ class Upstream(System):
 
     name = "direct"
 
-    def __init__(self, workdir: Path, chunks: int = 20, slow_chunks: int = 20, slow_delay: float = 1.0,
-                 latency: float = 0.0) -> None:
+    def __init__(
+        self, workdir: Path, chunks: int = 20, slow_chunks: int = 20, slow_delay: float = 1.0, latency: float = 0.0
+    ) -> None:
         super().__init__(workdir)
-        self.args = ["--chunks", str(chunks), "--slow-chunks", str(slow_chunks), "--slow-delay", str(slow_delay),
-                     "--latency", str(latency)]
+        self.args = [
+            "--chunks",
+            str(chunks),
+            "--slow-chunks",
+            str(slow_chunks),
+            "--slow-delay",
+            str(slow_delay),
+            "--latency",
+            str(latency),
+        ]
 
     @property
     def url(self) -> str:
@@ -153,8 +170,17 @@ class Passthrough(System):
         self.version = f"sanic {sanic.__version__}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "bench.passthrough", "--upstream", self.upstream, "--port", str(self.port),
-                "--workers", str(self.workers)]
+        return [
+            sys.executable,
+            "-m",
+            "bench.passthrough",
+            "--upstream",
+            self.upstream,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -178,26 +204,46 @@ class LLMLink(System):
         self.version = __version__
         try:
             # -dirty: gateway files were being edited in the checkout while the bench ran
-            self.version += "@" + subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
-                                                 capture_output=True, text=True, timeout=5).stdout.strip()
+            self.version += (
+                "@"
+                + subprocess.run(
+                    ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=5
+                ).stdout.strip()
+            )
         except (OSError, subprocess.SubprocessError):
             pass
         self.config_path = workdir / f"llm-link-{self.port}.yaml"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "gateway.cli", "serve", "-c", str(self.config_path), "--port", str(self.port),
-                "--workers", str(self.workers)]
+        return [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "-c",
+            str(self.config_path),
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "PYTHONPATH": str(ROOT)}
 
-    def start(self, timeout: float = 90) -> "System":
+    def start(self, timeout: float = 90) -> System:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(yaml.safe_dump({
-            "server": {"host": "127.0.0.1", "port": self.port, "workers": self.workers, "log_level": "info"},
-            "providers": {"up": {"type": "openai", "base_url": self.upstream + "/v1", "api_key": "sk-bench-upstream"}},
-            "models": {"bench": "up/bench", "slow": "up/slow"},
-        }))
+        self.config_path.write_text(
+            yaml.safe_dump(
+                {
+                    "server": {"host": "127.0.0.1", "port": self.port, "workers": self.workers, "log_level": "info"},
+                    "providers": {
+                        "up": {"type": "openai", "base_url": self.upstream + "/v1", "api_key": "sk-bench-upstream"}
+                    },
+                    "models": {"bench": "up/bench", "slow": "up/slow"},
+                }
+            )
+        )
         return super().start(timeout)
 
     def ready_path(self) -> str:

@@ -34,13 +34,23 @@ def _json(obj: Any) -> bytes:
 
 
 def _http(status: str, ctype: bytes, body: bytes) -> bytes:
-    return (b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: " + ctype + b"\r\ncontent-length: "
-            + str(len(body)).encode() + b"\r\nconnection: keep-alive\r\n\r\n" + body)
+    return (
+        b"HTTP/1.1 "
+        + status.encode()
+        + b"\r\ncontent-type: "
+        + ctype
+        + b"\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: keep-alive\r\n\r\n"
+        + body
+    )
 
 
 def _stream_head(ctype: bytes) -> bytes:
-    return (b"HTTP/1.1 200 OK\r\ncontent-type: " + ctype + b"\r\ncache-control: no-cache\r\n"
-            b"transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n")
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: " + ctype + b"\r\ncache-control: no-cache\r\n"
+        b"transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n"
+    )
 
 
 def _chunk(data: bytes) -> bytes:
@@ -63,8 +73,9 @@ def openai_events(n: int, usage: bool) -> list[bytes]:
         return b"data: " + _json(obj) + b"\n\n"
 
     out = [ev([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])]
-    out += [ev([{"index": 0, "delta": {"content": f"tok{i} "}, "logprobs": None, "finish_reason": None}])
-            for i in range(n)]
+    out += [
+        ev([{"index": 0, "delta": {"content": f"tok{i} "}, "logprobs": None, "finish_reason": None}]) for i in range(n)
+    ]
     out.append(ev([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
     if usage:
         out.append(ev([], usage={"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n}))
@@ -73,47 +84,106 @@ def openai_events(n: int, usage: bool) -> list[bytes]:
 
 
 def openai_body(n: int) -> bytes:
-    return _json({
-        "id": "chatcmpl-bench", "object": "chat.completion", "created": _CREATED, "model": "bench",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(f"tok{i} " for i in range(n))},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n},
-    })
+    return _json(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": _CREATED,
+            "model": "bench",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(f"tok{i} " for i in range(n))},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n},
+        }
+    )
 
 
 def anthropic_events(n: int) -> list[bytes]:
     def ev(obj: dict[str, Any]) -> bytes:
         return b"event: " + obj["type"].encode() + b"\ndata: " + _json(obj) + b"\n\n"
 
-    out = [ev({"type": "message_start", "message": {
-        "id": "msg_bench", "type": "message", "role": "assistant", "model": "bench", "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 1}}}),
-        ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})]
-    out += [ev({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"tok{i} "}})
-            for i in range(n)]
-    out += [ev({"type": "content_block_stop", "index": 0}),
-            ev({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": n}}),
-            ev({"type": "message_stop"})]
+    out = [
+        ev(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_bench",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "bench",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 12, "output_tokens": 1},
+                },
+            }
+        ),
+        ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    out += [
+        ev({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": f"tok{i} "}})
+        for i in range(n)
+    ]
+    out += [
+        ev({"type": "content_block_stop", "index": 0}),
+        ev(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": n},
+            }
+        ),
+        ev({"type": "message_stop"}),
+    ]
     return out
 
 
 def anthropic_body(n: int) -> bytes:
-    return _json({"id": "msg_bench", "type": "message", "role": "assistant", "model": "bench",
-                  "content": [{"type": "text", "text": "".join(f"tok{i} " for i in range(n))}],
-                  "stop_reason": "end_turn", "stop_sequence": None,
-                  "usage": {"input_tokens": 12, "output_tokens": n}})
+    return _json(
+        {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": "bench",
+            "content": [{"type": "text", "text": "".join(f"tok{i} " for i in range(n))}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": n},
+        }
+    )
 
 
 def _responses_object(n: int, done: bool) -> dict[str, Any]:
     text = "".join(f"tok{i} " for i in range(n))
-    item = {"id": "msg_bench", "type": "message", "status": "completed", "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": []}]}
-    return {"id": "resp_bench", "object": "response", "created_at": _CREATED, "model": "bench",
-            "status": "completed" if done else "in_progress", "output": [item] if done else [],
-            "usage": {"input_tokens": 12, "output_tokens": n, "total_tokens": 12 + n,
-                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
-            if done else None}
+    item = {
+        "id": "msg_bench",
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+    return {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": _CREATED,
+        "model": "bench",
+        "status": "completed" if done else "in_progress",
+        "output": [item] if done else [],
+        "usage": {
+            "input_tokens": 12,
+            "output_tokens": n,
+            "total_tokens": 12 + n,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
+        if done
+        else None,
+    }
 
 
 def responses_events(n: int) -> list[bytes]:
@@ -127,33 +197,77 @@ def responses_events(n: int) -> list[bytes]:
     text = "".join(f"tok{i} " for i in range(n))
     ids = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
     part = {"type": "output_text", "text": text, "annotations": []}
-    out = [ev({"type": "response.created", "response": _responses_object(n, False)}),
-           ev({"type": "response.in_progress", "response": _responses_object(n, False)}),
-           ev({"type": "response.output_item.added", "output_index": 0, "item": {
-               "id": "msg_bench", "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
-           ev({"type": "response.content_part.added", **ids, "part": {**part, "text": ""}})]
+    out = [
+        ev({"type": "response.created", "response": _responses_object(n, False)}),
+        ev({"type": "response.in_progress", "response": _responses_object(n, False)}),
+        ev(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {
+                    "id": "msg_bench",
+                    "type": "message",
+                    "status": "in_progress",
+                    "role": "assistant",
+                    "content": [],
+                },
+            }
+        ),
+        ev({"type": "response.content_part.added", **ids, "part": {**part, "text": ""}}),
+    ]
     out += [ev({"type": "response.output_text.delta", **ids, "delta": f"tok{i} "}) for i in range(n)]
     done = _responses_object(n, True)
-    out += [ev({"type": "response.output_text.done", **ids, "text": text}),
-            ev({"type": "response.content_part.done", **ids, "part": part}),
-            ev({"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]}),
-            ev({"type": "response.completed", "response": done})]
+    out += [
+        ev({"type": "response.output_text.done", **ids, "text": text}),
+        ev({"type": "response.content_part.done", **ids, "part": part}),
+        ev({"type": "response.output_item.done", "output_index": 0, "item": done["output"][0]}),
+        ev({"type": "response.completed", "response": done}),
+    ]
     return out
 
 
 def ollama_events(n: int) -> list[bytes]:
-    out = [_json({"model": "bench", "created_at": "2025-01-01T00:00:00Z",
-                  "message": {"role": "assistant", "content": f"tok{i} "}, "done": False}) + b"\n" for i in range(n)]
-    out.append(_json({"model": "bench", "created_at": "2025-01-01T00:00:00Z",
-                      "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
-                      "prompt_eval_count": 12, "eval_count": n}) + b"\n")
+    out = [
+        _json(
+            {
+                "model": "bench",
+                "created_at": "2025-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": f"tok{i} "},
+                "done": False,
+            }
+        )
+        + b"\n"
+        for i in range(n)
+    ]
+    out.append(
+        _json(
+            {
+                "model": "bench",
+                "created_at": "2025-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 12,
+                "eval_count": n,
+            }
+        )
+        + b"\n"
+    )
     return out
 
 
 def ollama_body(n: int) -> bytes:
-    return _json({"model": "bench", "created_at": "2025-01-01T00:00:00Z",
-                  "message": {"role": "assistant", "content": "".join(f"tok{i} " for i in range(n))},
-                  "done": True, "done_reason": "stop", "prompt_eval_count": 12, "eval_count": n})
+    return _json(
+        {
+            "model": "bench",
+            "created_at": "2025-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": "".join(f"tok{i} " for i in range(n))},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": 12,
+            "eval_count": n,
+        }
+    )
 
 
 class Replies:
@@ -176,10 +290,12 @@ class Replies:
             self.streams[(b"/api/chat", False, slow)] = (_stream_head(nd), ollama_events(n))
             self.streams[(b"/v1/responses", False, slow)] = (_stream_head(sse), responses_events(n))
         # Fast streams go out in one write: the mock's cost per request stays one syscall.
-        self.blobs = {k: head + b"".join(_chunk(e) for e in evs) + _LAST_CHUNK
-                      for k, (head, evs) in self.streams.items()}
-        models = _json({"object": "list", "data": [{"id": "bench", "object": "model", "created": _CREATED,
-                                                     "owned_by": "bench"}]})
+        self.blobs = {
+            k: head + b"".join(_chunk(e) for e in evs) + _LAST_CHUNK for k, (head, evs) in self.streams.items()
+        }
+        models = _json(
+            {"object": "list", "data": [{"id": "bench", "object": "model", "created": _CREATED, "owned_by": "bench"}]}
+        )
         self.gets = {
             b"/v1/models": _http("200 OK", js, models),
             b"/api/tags": _http("200 OK", js, _json({"models": [{"name": "bench", "model": "bench"}]})),
@@ -218,10 +334,10 @@ class Upstream(asyncio.Protocol):
             at = lower.find(b"\r\ncontent-length:")
             if at >= 0:
                 stop = lower.find(b"\r\n", at + 2)
-                length = int(lower[at + 17: stop if stop >= 0 else None])
+                length = int(lower[at + 17 : stop if stop >= 0 else None])
             if len(buf) < end + 4 + length:
                 return
-            body = bytes(buf[end + 4: end + 4 + length])
+            body = bytes(buf[end + 4 : end + 4 + length])
             del buf[: end + 4 + length]
             line = head.split(b"\r\n", 1)[0].split(b" ")
             self.answer(line[0], line[1].split(b"?", 1)[0] if len(line) > 1 else b"/", body)
@@ -263,8 +379,11 @@ class Upstream(asyncio.Protocol):
         delay = self.slow_delay if slow else self.chunk_delay
         # The opening event and the first text go out at once: a gateway that waits for the first token
         # before answering (to turn early errors into plain HTTP errors) is not held up by the drip.
-        parts = ([head + _chunk(events[0]) + _chunk(events[1])] + [_chunk(e) for e in events[2:-1]]
-                 + [_chunk(events[-1]) + _LAST_CHUNK])
+        parts = (
+            [head + _chunk(events[0]) + _chunk(events[1])]
+            + [_chunk(e) for e in events[2:-1]]
+            + [_chunk(events[-1]) + _LAST_CHUNK]
+        )
         self._drip(parts, 0, delay, self.latency)
 
     def _drip(self, parts: list[bytes], i: int, delay: float, first: float) -> None:

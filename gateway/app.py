@@ -18,9 +18,9 @@ from sanic_ext import Extend
 from dialects import DIALECTS
 from gateway import openapi, shutdown, system
 from gateway.accesslog import AccessLog
+from gateway.call import Call
 from gateway.config import Config, dialect_settings
 from gateway.errors import GatewayError, kind_for_status
-from gateway.call import Call
 from gateway.limits import shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router

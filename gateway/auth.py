@@ -26,7 +26,7 @@ DIALECT_NAMES = ("openai", "anthropic", "ollama")
 class Key:
     """One configured key, as the hot path needs it."""
 
-    __slots__ = ("name", "digest", "allow", "rpm", "tpm", "max_concurrency", "monthly_tokens", "limited", "index")
+    __slots__ = ("allow", "digest", "index", "limited", "max_concurrency", "monthly_tokens", "name", "rpm", "tpm")
 
     def __init__(self, cfg: KeyConfig, index: int) -> None:
         self.name = cfg.name
@@ -101,8 +101,9 @@ class Guard:
         self.metrics = metrics
         self.open_dialects = table.open_dialects
         # Per-token prices by model name, for the cost counter.
-        self.prices = {name: (m.price.input / 1e6, m.price.output / 1e6)
-                       for name, m in cfg.models.items() if m.price is not None}
+        self.prices = {
+            name: (m.price.input / 1e6, m.price.output / 1e6) for name, m in cfg.models.items() if m.price is not None
+        }
 
     async def enter(self, request: Request, call: Call) -> Ticket | None:
         """Authenticate (401) and admit (429); returns the ticket to settle, if limits apply."""

@@ -11,12 +11,28 @@ from gateway.accesslog import AccessLog
 from gateway.ids import mint
 
 
-
 class Call:
     __slots__ = (
-        "request_id", "dialect", "model", "provider", "upstream_model", "status", "started",
-        "upstream_seconds", "first_token", "input_tokens", "output_tokens", "attempts", "key_name",
-        "stream", "error", "target", "metrics", "batch_writes", "allow", "limit_headers",
+        "allow",
+        "attempts",
+        "batch_writes",
+        "dialect",
+        "error",
+        "first_token",
+        "input_tokens",
+        "key_name",
+        "limit_headers",
+        "metrics",
+        "model",
+        "output_tokens",
+        "provider",
+        "request_id",
+        "started",
+        "status",
+        "stream",
+        "target",
+        "upstream_model",
+        "upstream_seconds",
     )
 
     def __init__(self, request_id: str | None, dialect: str) -> None:

@@ -22,7 +22,7 @@ class Circuit:
     """closed -> open after `threshold` consecutive failures -> half-open after `cooldown` (one real client
     request is the probe) -> closed on its success, open again on its failure."""
 
-    __slots__ = ("threshold", "cooldown", "failures", "opened_at", "state", "probing", "reported_open")
+    __slots__ = ("cooldown", "failures", "opened_at", "probing", "reported_open", "state", "threshold")
 
     def __init__(self, threshold: int = 5, cooldown: float = 30.0) -> None:
         self.threshold = threshold
@@ -72,7 +72,7 @@ class ConcurrencyCap:
     """At most `limit` upstream requests in flight per provider in this worker; a request over the cap waits
     briefly for a slot, then gets a 429."""
 
-    __slots__ = ("limit", "in_flight", "_waiters", "wait")
+    __slots__ = ("_waiters", "in_flight", "limit", "wait")
 
     def __init__(self, limit: int | None, wait: float = 2.0) -> None:
         self.limit = limit
@@ -90,9 +90,10 @@ class ConcurrencyCap:
             try:
                 async with self._waiters:
                     await asyncio.wait_for(self._waiters.wait_for(lambda: self.in_flight < (self.limit or 0)), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise GatewayError(
-                    "rate_limit", f"provider {provider!r} is at its concurrency limit ({self.limit}); try again",
+                    "rate_limit",
+                    f"provider {provider!r} is at its concurrency limit ({self.limit}); try again",
                     headers={"Retry-After": "1"},
                 ) from None
         self.in_flight += 1

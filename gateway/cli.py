@@ -16,7 +16,9 @@ from gateway.config import Config, ConfigError, load
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llm-link", description="One gateway for OpenAI, Anthropic and Ollama clients.")
+    parser = argparse.ArgumentParser(
+        prog="llm-link", description="One gateway for OpenAI, Anthropic and Ollama clients."
+    )
     parser.add_argument("--version", action="version", version=f"llm-link {__version__}")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the gateway (default)")
@@ -39,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             cfg = load(args.config)
             return check(cfg)
-        cfg = load(args.config, {"host": args.host, "port": args.port, "workers": args.workers,
-                                 "log_level": args.log_level})
+        cfg = load(
+            args.config, {"host": args.host, "port": args.port, "workers": args.workers, "log_level": args.log_level}
+        )
     except ConfigError as err:
         print("llm-link: invalid configuration:", file=sys.stderr)
         for problem in err.problems:
@@ -54,7 +57,9 @@ def check(cfg: Config) -> int:
     from gateway.router import Router
     from providers import registry
 
-    providers = {n: registry.provider_class(p.type)(n, p, cfg.provider_options(n), None) for n, p in cfg.providers.items()}
+    providers = {
+        n: registry.provider_class(p.type)(n, p, cfg.provider_options(n), None) for n, p in cfg.providers.items()
+    }
     router = Router(cfg, providers)
     print(f"config: {cfg.source}: OK")
     s = cfg.server
@@ -64,7 +69,9 @@ def check(cfg: Config) -> int:
         print(f"  {name}: {p.type}" + (f" at {providers[name].base_url}" if providers[name].base_url else ""))
     print("models:")
     for row in router.describe():
-        targets = ", ".join(f"{label}" + (f" (weight {w:g})" if len(row["targets"]) > 1 else "") for label, w in row["targets"])
+        targets = ", ".join(
+            f"{label}" + (f" (weight {w:g})" if len(row["targets"]) > 1 else "") for label, w in row["targets"]
+        )
         line = f"  {row['model']} -> {targets}"
         extras = []
         if row["fallbacks"]:
@@ -109,8 +116,9 @@ def serve(cfg: Config) -> None:
     app = loader.load()
     s = cfg.server
     # A listen backlog above Sanic's default of 100, so connection bursts queue instead of being reset.
-    app.prepare(host=s.host, port=s.port, workers=s.workers, access_log=False, motd=False,
-                single_process=False, backlog=1024)
+    app.prepare(
+        host=s.host, port=s.port, workers=s.workers, access_log=False, motd=False, single_process=False, backlog=1024
+    )
     Sanic.serve(primary=app, app_loader=loader)
 
 

@@ -209,7 +209,9 @@ def _convert(value: Any, type_: Any, path: str, problems: list[str]) -> Any:
             except msgspec.ValidationError as err:
                 problems.append(_msgspec_problem(f"{path}.{key}", err))
                 ok = False
-        missing = [f.encode_name for f in fields.values() if f.required and f.name not in kwargs and f.encode_name not in value]
+        missing = [
+            f.encode_name for f in fields.values() if f.required and f.name not in kwargs and f.encode_name not in value
+        ]
         for name in missing:
             problems.append(f"{path}.{name}: required")
         if not ok or missing:
@@ -279,7 +281,9 @@ def parse(raw: Any, source: str) -> Config:
         if p is None:
             continue
         if p.type not in registry.types():
-            problems.append(f"{path}.type: unknown provider type {p.type!r} (expected one of: {', '.join(registry.types())})")
+            problems.append(
+                f"{path}.type: unknown provider type {p.type!r} (expected one of: {', '.join(registry.types())})"
+            )
             continue
         for problem in registry.check_options(p.type, p.options):
             problems.append(f"{path}.options{problem}")
@@ -322,8 +326,11 @@ def parse(raw: Any, source: str) -> Config:
     state = None
     if raw.get("state") is not None:
         state = _convert(raw["state"], StateConfig, "state", problems)
-        if state is not None and state.redis_url is not None and not state.redis_url.startswith(
-                ("redis://", "rediss://", "unix://")):
+        if (
+            state is not None
+            and state.redis_url is not None
+            and not state.redis_url.startswith(("redis://", "rediss://", "unix://"))
+        ):
             problems.append("state.redis_url: expected redis://, rediss:// or unix:// URL")
     cfg = Config(
         server=server,

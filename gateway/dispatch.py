@@ -17,9 +17,9 @@ import msgspec
 
 from gateway.auth import check_model_access
 from gateway.call import Call
+from gateway.circuit import counts_as_failure
 from gateway.errors import GatewayError
 from gateway.router import Route, Router, Target
-from gateway.circuit import counts_as_failure
 from gateway.unified import (
     EmbedRequest,
     EmbedResponse,
@@ -117,12 +117,19 @@ def _backoff(attempt: int, err: GatewayError | None, same_target: bool, deadline
 
 def _deadline_error(route: Route, attempts: int, last: GatewayError | None) -> GatewayError:
     detail = f" (last error: {last.message})" if last is not None else ""
-    return GatewayError("timeout", f"request deadline of {route.timeout:g}s for model {route.name!r} exceeded after "
-                                   f"{attempts} attempt(s){detail}", status=504)
+    return GatewayError(
+        "timeout",
+        f"request deadline of {route.timeout:g}s for model {route.name!r} exceeded after {attempts} attempt(s){detail}",
+        status=504,
+    )
 
 
-async def _attempts(call: Call, route: Route, req: Request | None,
-                    attempt: Callable[[Target, Request | None, float | None], Awaitable[T]]) -> T:
+async def _attempts(
+    call: Call,
+    route: Route,
+    req: Request | None,
+    attempt: Callable[[Target, Request | None, float | None], Awaitable[T]],
+) -> T:
     """Try the route's targets, then each fallback model's, until one answers."""
     metrics = getattr(call, "metrics", None)
     deadline = time.monotonic() + route.timeout if route.timeout else None
@@ -195,8 +202,9 @@ async def _bounded(awaitable: Awaitable[T], deadline: float | None, route: Route
         async with asyncio.timeout_at(asyncio.get_running_loop().time() + (deadline - time.monotonic())):
             return await awaitable
     except TimeoutError:
-        raise GatewayError("timeout", f"request deadline of {route.timeout:g}s exceeded", status=504,
-                           retryable=False) from None
+        raise GatewayError(
+            "timeout", f"request deadline of {route.timeout:g}s exceeded", status=504, retryable=False
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------- entry points
@@ -233,8 +241,9 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
     call.model = route.name
     call.stream = True
 
-    async def attempt(target: Target, req_: Request | None, deadline: float | None
-                      ) -> tuple[list[Event], AsyncIterator[Event], Target, float]:
+    async def attempt(
+        target: Target, req_: Request | None, deadline: float | None
+    ) -> tuple[list[Event], AsyncIterator[Event], Target, float]:
         assert req_ is not None
         await target.cap.acquire(target.provider.name, deadline)
         token = EXTRA_HEADERS.set(route.headers) if route.headers else None
@@ -253,8 +262,9 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
                     async with asyncio.timeout(limit):
                         await _until_content(events, buffered)
                 except TimeoutError:
-                    raise GatewayError("timeout", f"no first token from {target.label} within {limit:g}s",
-                                       status=504) from None
+                    raise GatewayError(
+                        "timeout", f"no first token from {target.label} within {limit:g}s", status=504
+                    ) from None
         except BaseException:
             call.upstream_seconds += time.perf_counter() - t0
             await _close(events)
@@ -286,8 +296,11 @@ async def _until_deadline(events: AsyncIterator[Event], deadline: float, route: 
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise GatewayError("timeout", f"request deadline of {route.timeout:g}s for model {route.name!r} "
-                                              "exceeded mid-stream", status=504) from None
+                raise GatewayError(
+                    "timeout",
+                    f"request deadline of {route.timeout:g}s for model {route.name!r} exceeded mid-stream",
+                    status=504,
+                ) from None
             yield event
     finally:
         await _close(events)
@@ -306,8 +319,9 @@ async def _until_content(events: AsyncIterator[Event], buffered: list[Event]) ->
         raise GatewayError("api_error", "upstream ended the stream before sending anything", status=502)
 
 
-async def _timed(call: Call, target: Target, t0: float, head: list[Event], events: AsyncIterator[Event],
-                 route: Route) -> AsyncIterator[Event]:
+async def _timed(
+    call: Call, target: Target, t0: float, head: list[Event], events: AsyncIterator[Event], route: Route
+) -> AsyncIterator[Event]:
     """Pass events on, noting the first token and the final usage; upstream time is the stream's life."""
     try:
         for event in head:
@@ -337,7 +351,7 @@ async def _close(events: AsyncIterator[Event]) -> None:
     if aclose is not None:
         try:
             await aclose()
-        except Exception:  # noqa: BLE001 - closing a broken upstream stream must not mask the real error
+        except Exception:
             pass
 
 

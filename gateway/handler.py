@@ -59,7 +59,7 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                 call.status = err.status
                 call.error = err.message
                 response = render_error(err)
-            except Exception as err:  # noqa: BLE001 - never a traceback to the client
+            except Exception as err:
                 log.exception("request %s failed", call.request_id)
                 call.status = 500
                 call.error = type(err).__name__

@@ -121,10 +121,19 @@ return 1
 class Verdict:
     """What one admission found: the refusal code (OK = admitted) and the numbers for the headers."""
 
-    __slots__ = ("code", "r_used", "r_reset", "r_retry", "t_used", "t_reset", "t_retry", "month")
+    __slots__ = ("code", "month", "r_reset", "r_retry", "r_used", "t_reset", "t_retry", "t_used")
 
-    def __init__(self, code: int, r_used: float, r_reset: float, r_retry: float, t_used: float,
-                 t_reset: float, t_retry: float, month: float) -> None:
+    def __init__(
+        self,
+        code: int,
+        r_used: float,
+        r_reset: float,
+        r_retry: float,
+        t_used: float,
+        t_reset: float,
+        t_retry: float,
+        month: float,
+    ) -> None:
         self.code = code
         self.r_used, self.r_reset, self.r_retry = r_used, r_reset, r_retry  # resets in seconds
         self.t_used, self.t_reset, self.t_retry = t_used, t_reset, t_retry
@@ -134,7 +143,7 @@ class Verdict:
 class Ticket:
     """An admitted request: what to give back when it is done."""
 
-    __slots__ = ("key", "slot", "month", "remote")
+    __slots__ = ("key", "month", "remote", "slot")
 
     def __init__(self, key: Any, slot: str, month: str, remote: bool) -> None:
         self.key = key
@@ -286,8 +295,13 @@ class Limiter:
             from redis.backoff import NoBackoff
 
             # Short timeouts and no retries: a missing Redis must cost a request milliseconds, not seconds.
-            self.redis = Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5,
-                                        retry=Retry(NoBackoff(), 0), decode_responses=False)
+            self.redis = Redis.from_url(
+                redis_url,
+                socket_connect_timeout=0.5,
+                socket_timeout=0.5,
+                retry=Retry(NoBackoff(), 0),
+                decode_responses=False,
+            )
             self._admit = self.redis.register_script(_ADMIT)
             self._settle = self.redis.register_script(_SETTLE)
 
@@ -297,7 +311,7 @@ class Limiter:
         if self.redis is not None:
             try:
                 await self.redis.aclose()
-            except Exception:  # noqa: BLE001 - closing a dead connection
+            except Exception:
                 pass
 
     def _names(self, key: Any, month: str) -> tuple[str, str, str, str]:
@@ -317,8 +331,9 @@ class Limiter:
             self.metrics.child(self.metrics.limiter_fallback, "redis_unreachable").inc()
         if not self.down:
             self.down = True
-            log.warning("limits: Redis unreachable (%s); counting in this process group until it is back",
-                        type(err).__name__)
+            log.warning(
+                "limits: Redis unreachable (%s); counting in this process group until it is back", type(err).__name__
+            )
 
     def _recovered(self) -> None:
         if self.down:
@@ -338,12 +353,22 @@ class Limiter:
                 self._seq += 1
                 slot = f"{request_id}:{self._seq}"
             try:
-                raw = await self._admit(keys=names, args=[key.rpm or 0, key.tpm or 0, key.max_concurrency or 0,
-                                                         key.monthly_tokens or 0, slot, self.lease])
+                raw = await self._admit(
+                    keys=names,
+                    args=[
+                        key.rpm or 0,
+                        key.tpm or 0,
+                        key.max_concurrency or 0,
+                        key.monthly_tokens or 0,
+                        slot,
+                        self.lease,
+                    ],
+                )
                 self._recovered()
-                verdict = Verdict(int(raw[0]), raw[1], raw[2] / 1000, raw[3] / 1000, raw[4], raw[5] / 1000,
-                                  raw[6] / 1000, raw[7])
-            except Exception as err:  # noqa: BLE001 - fail open: any Redis trouble means count locally
+                verdict = Verdict(
+                    int(raw[0]), raw[1], raw[2] / 1000, raw[3] / 1000, raw[4], raw[5] / 1000, raw[6] / 1000, raw[7]
+                )
+            except Exception as err:
                 self._failed(err)
         remote = verdict is not None
         if verdict is None:
@@ -371,9 +396,11 @@ class Limiter:
         key = ticket.key
         names = self._names(key, ticket.month)
         try:
-            await self._settle(keys=(names[1], names[2], names[3]), args=[
-                tokens, ticket.slot, "1" if key.tpm else "0", "1" if key.monthly_tokens else "0", 40 * 86400])
-        except Exception as err:  # noqa: BLE001 - the lease frees the slot; keep the tokens locally
+            await self._settle(
+                keys=(names[1], names[2], names[3]),
+                args=[tokens, ticket.slot, "1" if key.tpm else "0", "1" if key.monthly_tokens else "0", 40 * 86400],
+            )
+        except Exception as err:
             self._failed(err)
             self.local.settle(key, tokens, ticket.month, False)
 
@@ -390,20 +417,27 @@ class Limiter:
             self.metrics.child(self.metrics.rate_limited, key.name, LIMIT_NAMES[v.code]).inc()
         if v.code == QUOTA:
             retry = until_next_month
-            message = (f"Monthly token quota of {key.monthly_tokens} for key {key.name!r} is used up "
-                       f"({int(v.month)} tokens this month); it renews at the start of next month (UTC).")
+            message = (
+                f"Monthly token quota of {key.monthly_tokens} for key {key.name!r} is used up "
+                f"({int(v.month)} tokens this month); it renews at the start of next month (UTC)."
+            )
         elif v.code == CONCURRENCY:
             retry = 1.0
-            message = (f"Too many concurrent requests for key {key.name!r}: at most {key.max_concurrency} "
-                       "at a time. Retry when one finishes.")
+            message = (
+                f"Too many concurrent requests for key {key.name!r}: at most {key.max_concurrency} "
+                "at a time. Retry when one finishes."
+            )
         elif v.code == RPM:
             retry = v.r_retry
-            message = (f"Rate limit reached for key {key.name!r}: {key.rpm} requests per minute. "
-                       f"Retry in {duration(retry)}.")
+            message = (
+                f"Rate limit reached for key {key.name!r}: {key.rpm} requests per minute. Retry in {duration(retry)}."
+            )
         else:
             retry = v.t_retry
-            message = (f"Rate limit reached for key {key.name!r}: {key.tpm} tokens per minute "
-                       f"(used {int(v.t_used)}). Retry in {duration(retry)}.")
+            message = (
+                f"Rate limit reached for key {key.name!r}: {key.tpm} tokens per minute "
+                f"(used {int(v.t_used)}). Retry in {duration(retry)}."
+            )
         headers = {**headers, "Retry-After": str(max(1, math.ceil(retry)))}
         code = "insufficient_quota" if v.code == QUOTA else "rate_limit_exceeded"
         return GatewayError("rate_limit", message, code=code, headers=headers, retryable=False)

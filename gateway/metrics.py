@@ -8,8 +8,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -24,18 +31,24 @@ class Metrics:
             "llm_link_requests_total", "Requests answered", ["dialect", "model", "provider", "status"]
         )
         self.request_duration = Histogram(
-            "llm_link_request_duration_seconds", "Whole request time", ["dialect", "model", "provider"],
+            "llm_link_request_duration_seconds",
+            "Whole request time",
+            ["dialect", "model", "provider"],
             buckets=LATENCY_BUCKETS,
         )
         self.upstream_duration = Histogram(
             "llm_link_upstream_duration_seconds", "Upstream call time", ["provider", "model"], buckets=LATENCY_BUCKETS
         )
         self.ttft = Histogram(
-            "llm_link_time_to_first_token_seconds", "Time to the first streamed token",
-            ["dialect", "model", "provider"], buckets=LATENCY_BUCKETS,
+            "llm_link_time_to_first_token_seconds",
+            "Time to the first streamed token",
+            ["dialect", "model", "provider"],
+            buckets=LATENCY_BUCKETS,
         )
         self.overhead = Histogram(
-            "llm_link_overhead_seconds", "Gateway time: total minus upstream time", ["dialect"],
+            "llm_link_overhead_seconds",
+            "Gateway time: total minus upstream time",
+            ["dialect"],
             buckets=OVERHEAD_BUCKETS,
         )
         self.tokens = Counter("llm_link_tokens_total", "Tokens", ["model", "provider", "direction"])
@@ -47,19 +60,29 @@ class Metrics:
         )
         self.retries = Counter("llm_link_retries_total", "Retries and fallbacks", ["model", "kind", "reason"])
         self.circuit_state = Gauge(
-            "llm_link_circuit_open", "1 while a target's circuit is open (per worker)", ["provider", "model"],
+            "llm_link_circuit_open",
+            "1 while a target's circuit is open (per worker)",
+            ["provider", "model"],
             multiprocess_mode="max",
         )
         # Per gateway key (gateway.auth / gateway.limits): usage by key name, never by the key itself.
-        self.key_requests = Counter("llm_link_key_requests_total", "Requests per gateway key",
-                                    ["key", "model", "status"])
+        self.key_requests = Counter(
+            "llm_link_key_requests_total", "Requests per gateway key", ["key", "model", "status"]
+        )
         self.key_tokens = Counter("llm_link_key_tokens_total", "Tokens per gateway key", ["key", "model", "direction"])
-        self.key_cost = Counter("llm_link_key_cost_total", "Cost per gateway key, from the models' `price` "
-                                "(per million tokens)", ["key", "model"])
-        self.rate_limited = Counter("llm_link_rate_limited_total", "Requests refused by a key's limits",
-                                    ["key", "limit"])
-        self.limiter_fallback = Counter("llm_link_limiter_fallback_total", "Limit checks counted in-process "
-                                        "because the shared state (Redis) was unreachable", ["reason"])
+        self.key_cost = Counter(
+            "llm_link_key_cost_total",
+            "Cost per gateway key, from the models' `price` (per million tokens)",
+            ["key", "model"],
+        )
+        self.rate_limited = Counter(
+            "llm_link_rate_limited_total", "Requests refused by a key's limits", ["key", "limit"]
+        )
+        self.limiter_fallback = Counter(
+            "llm_link_limiter_fallback_total",
+            "Limit checks counted in-process because the shared state (Redis) was unreachable",
+            ["reason"],
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:

@@ -27,16 +27,30 @@ ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
     "openai": {
         "type": "object",
         "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["message", "type"], "properties": {
-            "message": {"type": "string"}, "type": {"type": "string"},
-            "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}},
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                },
+            }
+        },
     },
     "anthropic": {
         "type": "object",
         "required": ["type", "error"],
-        "properties": {"type": {"const": "error"}, "error": {"type": "object", "required": ["type", "message"],
-                                                               "properties": {"type": {"type": "string"},
-                                                                              "message": {"type": "string"}}}},
+        "properties": {
+            "type": {"const": "error"},
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
     },
     "ollama": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
 }
@@ -53,24 +67,47 @@ class Op(msgspec.Struct, frozen=True):
 
 OPERATIONS: dict[str, list[Op]] = {
     "openai": [
-        Op("post", "/v1/chat/completions", "Chat completion (SSE with stream: true)",
-           "dialects.openai.schema:ChatRequest", "dialects.openai.schema:ChatCompletion", "text/event-stream"),
+        Op(
+            "post",
+            "/v1/chat/completions",
+            "Chat completion (SSE with stream: true)",
+            "dialects.openai.schema:ChatRequest",
+            "dialects.openai.schema:ChatCompletion",
+            "text/event-stream",
+        ),
         Op("get", "/v1/models", "List models"),
         Op("get", "/v1/models/{model}", "One model"),
         Op("post", "/v1/embeddings", "Embeddings", "dialects.openai.schema:EmbeddingRequest"),
     ],
     "anthropic": [
-        Op("post", "/v1/messages", "Messages (SSE with stream: true)", "dialects.anthropic.schema:MessagesRequest",
-           None, "text/event-stream"),
-        Op("post", "/v1/messages/count_tokens", "Count input tokens",
-           "dialects.anthropic.schema:CountTokensRequest"),
+        Op(
+            "post",
+            "/v1/messages",
+            "Messages (SSE with stream: true)",
+            "dialects.anthropic.schema:MessagesRequest",
+            None,
+            "text/event-stream",
+        ),
+        Op("post", "/v1/messages/count_tokens", "Count input tokens", "dialects.anthropic.schema:CountTokensRequest"),
         Op("get", "/v1/models", "List models"),
     ],
     "ollama": [
-        Op("post", "/api/chat", "Chat (NDJSON unless stream: false)", "dialects.ollama.schema:ChatRequest",
-           None, "application/x-ndjson"),
-        Op("post", "/api/generate", "Generate (NDJSON unless stream: false)",
-           "dialects.ollama.schema:GenerateRequest", None, "application/x-ndjson"),
+        Op(
+            "post",
+            "/api/chat",
+            "Chat (NDJSON unless stream: false)",
+            "dialects.ollama.schema:ChatRequest",
+            None,
+            "application/x-ndjson",
+        ),
+        Op(
+            "post",
+            "/api/generate",
+            "Generate (NDJSON unless stream: false)",
+            "dialects.ollama.schema:GenerateRequest",
+            None,
+            "application/x-ndjson",
+        ),
         Op("get", "/api/tags", "List models"),
         Op("post", "/api/show", "Model details", "dialects.ollama.schema:ShowRequest"),
         Op("get", "/api/show/{model}", "Model details"),
@@ -83,8 +120,13 @@ OPERATIONS: dict[str, list[Op]] = {
 
 SYSTEM: list[tuple[str, str]] = [("/health", "Liveness"), ("/ready", "Readiness"), ("/metrics", "Prometheus metrics")]
 
-REQUEST_ID = {"name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"},
-              "description": "Echoed back; made up when absent"}
+REQUEST_ID = {
+    "name": "X-Request-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Echoed back; made up when absent",
+}
 
 
 def _load(ref: str) -> type | None:
@@ -97,8 +139,10 @@ def _load(ref: str) -> type | None:
 
 def _error_responses(dialect: str) -> dict[str, Any]:
     body = {"content": {JSON: {"schema": {"$ref": f"#/components/schemas/{dialect}_error"}}}}
-    return {"4XX": {"description": f"Client error in the {dialect} error shape", **body},
-            "5XX": {"description": "Upstream failure (502/504/503) in the same shape", **body}}
+    return {
+        "4XX": {"description": f"Client error in the {dialect} error shape", **body},
+        "5XX": {"description": "Upstream failure (502/504/503) in the same shape", **body},
+    }
 
 
 def build(cfg: Config) -> dict[str, Any]:
@@ -114,8 +158,10 @@ def build(cfg: Config) -> dict[str, Any]:
                 continue  # that dialect is not part of this build
             ops.append((dialect, prefix + op.path, op))
 
-    structs = sorted({t for _, _, op in ops for ref in (op.body, op.response) if ref and (t := _load(ref))},
-                     key=lambda t: f"{t.__module__}.{t.__qualname__}")
+    structs = sorted(
+        {t for _, _, op in ops for ref in (op.body, op.response) if ref and (t := _load(ref))},
+        key=lambda t: f"{t.__module__}.{t.__qualname__}",
+    )
     refs, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     ref_of = dict(zip(structs, refs))
     for dialect in OPERATIONS:
@@ -139,19 +185,29 @@ def build(cfg: Config) -> dict[str, Any]:
             "responses": {"200": {"description": "Success", "content": success}, **_error_responses(dialect)},
         }
         if op.body:
-            operation["requestBody"] = {"required": True,
-                                        "content": {JSON: {"schema": ref_of[_load(op.body)]}}}  # type: ignore[index]
+            operation["requestBody"] = {"required": True, "content": {JSON: {"schema": ref_of[_load(op.body)]}}}  # type: ignore[index]
         paths.setdefault(path, {})[op.method] = operation
     for path, summary in SYSTEM:
         media = "text/plain" if path == "/metrics" else JSON
-        paths[path] = {"get": {"operationId": "system" + path.replace("/", "_"), "summary": summary, "tags": ["system"],
-                               "responses": {"200": {"description": "Success", "content": {media: {"schema": {}}}},
-                                             "503": {"description": "Draining (/ready)"}}}}
+        paths[path] = {
+            "get": {
+                "operationId": "system" + path.replace("/", "_"),
+                "summary": summary,
+                "tags": ["system"],
+                "responses": {
+                    "200": {"description": "Success", "content": {media: {"schema": {}}}},
+                    "503": {"description": "Draining (/ready)"},
+                },
+            }
+        }
 
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "llm-link", "version": __version__,
-                 "description": "One gateway for OpenAI, Anthropic and Ollama clients, in front of any provider."},
+        "info": {
+            "title": "llm-link",
+            "version": __version__,
+            "description": "One gateway for OpenAI, Anthropic and Ollama clients, in front of any provider.",
+        },
         "paths": paths,
         "components": {"schemas": components},
     }

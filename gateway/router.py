@@ -19,7 +19,7 @@ log = logging.getLogger("llm_link")
 class Target:
     """One deployment a model can be served from: a provider plus its upstream model name."""
 
-    __slots__ = ("provider", "model", "weight", "label", "circuit", "cap")
+    __slots__ = ("cap", "circuit", "label", "model", "provider", "weight")
 
     def __init__(self, provider: Provider, model: str, weight: float, circuit: Circuit, cap: ConcurrencyCap) -> None:
         self.provider = provider
@@ -33,8 +33,17 @@ class Target:
 class Route:
     """Everything needed to serve one client-facing model name."""
 
-    __slots__ = ("name", "targets", "config", "fallbacks", "fallback_routes", "retries", "timeout",
-                 "first_token_timeout", "headers")
+    __slots__ = (
+        "config",
+        "fallback_routes",
+        "fallbacks",
+        "first_token_timeout",
+        "headers",
+        "name",
+        "retries",
+        "targets",
+        "timeout",
+    )
 
     def __init__(self, name: str, targets: list[Target], config: ModelConfig | None) -> None:
         self.name = name
@@ -123,14 +132,23 @@ class Router:
         for name, route in self.routes.items():
             t = route.primary
             m = route.config
-            out.append((name, t.provider.name, ModelInfo(
-                id=name, context_length=m.context_length if m else None,
-                capabilities=m.capabilities if m else None, family=m.family if m else None)))
+            out.append(
+                (
+                    name,
+                    t.provider.name,
+                    ModelInfo(
+                        id=name,
+                        context_length=m.context_length if m else None,
+                        capabilities=m.capabilities if m else None,
+                        family=m.family if m else None,
+                    ),
+                )
+            )
 
         async def ask(p: Provider) -> list[ModelInfo]:
             try:
                 return await asyncio.wait_for(p.list_models(), timeout=3.0)
-            except Exception as err:  # noqa: BLE001 - a listing must survive any provider failure
+            except Exception as err:
                 log.warning("listing models of provider %s failed: %s", p.name, type(err).__name__)
                 return []
 
@@ -151,16 +169,18 @@ class Router:
         rows = []
         for name, route in self.routes.items():
             m = route.config
-            rows.append({
-                "model": name,
-                "targets": [(t.label, t.weight) for t in route.targets],
-                "fallbacks": route.fallbacks,
-                "retries": m.retries if m else 1,
-                "timeout": m.timeout if m else None,
-                "first_token_timeout": m.first_token_timeout if m else None,
-                "defaults": m.defaults if m else {},
-                "overrides": m.overrides if m else {},
-                "system_prefix": m.system_prefix if m else None,
-                "headers": sorted(m.headers) if m and m.headers else [],
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "targets": [(t.label, t.weight) for t in route.targets],
+                    "fallbacks": route.fallbacks,
+                    "retries": m.retries if m else 1,
+                    "timeout": m.timeout if m else None,
+                    "first_token_timeout": m.first_token_timeout if m else None,
+                    "defaults": m.defaults if m else {},
+                    "overrides": m.overrides if m else {},
+                    "system_prefix": m.system_prefix if m else None,
+                    "headers": sorted(m.headers) if m and m.headers else [],
+                }
+            )
         return rows

@@ -25,8 +25,12 @@ def is_cut(cancel: BaseException) -> bool:
 
 
 def cut_error() -> GatewayError:
-    return GatewayError("overloaded", "The gateway is shutting down and this request did not finish within "
-                                      "its graceful shutdown time; please retry.", status=503, retryable=True)
+    return GatewayError(
+        "overloaded",
+        "The gateway is shutting down and this request did not finish within its graceful shutdown time; please retry.",
+        status=503,
+        retryable=True,
+    )
 
 
 def begin_drain(app: Any) -> None:

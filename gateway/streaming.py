@@ -98,7 +98,7 @@ async def send_stream(
         call.status = err.status
         call.error = err.message
         await send(encoder.error(err))
-    except Exception as err:  # noqa: BLE001 - a bug must end the stream cleanly, not hang the client
+    except Exception as err:
         log.exception("stream failed: %s", type(err).__name__)
         call.status = 500
         call.error = type(err).__name__
@@ -130,5 +130,5 @@ class Pinger:
                     idle[0] = now
                     try:
                         await response.send(ping)
-                    except Exception:  # noqa: BLE001 - connection gone: its own task cleans up
+                    except Exception:
                         pass

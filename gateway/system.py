@@ -19,8 +19,9 @@ async def watch_tasks(interval: float = 1.0) -> None:
     belongs to the worker's pid."""
     from prometheus_client import Gauge
 
-    gauge = Gauge("llm_link_worker_asyncio_tasks", "Live asyncio tasks in this worker", registry=None,
-                  multiprocess_mode="liveall")
+    gauge = Gauge(
+        "llm_link_worker_asyncio_tasks", "Live asyncio tasks in this worker", registry=None, multiprocess_mode="liveall"
+    )
     while True:
         gauge.set(len(asyncio.all_tasks()))
         await asyncio.sleep(interval)
@@ -37,7 +38,13 @@ async def ready(request: Request) -> HTTPResponse:
     if getattr(ctx, "draining", False):
         return raw(b'{"status":"draining"}', status=503, content_type="application/json")
     providers = sorted(getattr(ctx, "providers", {}))
-    body = b'{"status":"ready","version":"' + __version__.encode() + b'","providers":' + str(len(providers)).encode() + b"}"
+    body = (
+        b'{"status":"ready","version":"'
+        + __version__.encode()
+        + b'","providers":'
+        + str(len(providers)).encode()
+        + b"}"
+    )
     return raw(body, content_type="application/json")
 
 

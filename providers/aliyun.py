@@ -130,8 +130,9 @@ class AliyunProvider(OpenAIProvider):
         if text:
             content.append(TextPart(text="".join(text)))
         content.extend(msgspec.structs.replace(c, arguments="".join(a) or "{}") for c, a in zip(calls, args))
-        return Response(id=rid, model=upstream_model, content=content, stop_reason=finish.stop_reason,
-                        usage=finish.usage)
+        return Response(
+            id=rid, model=upstream_model, content=content, stop_reason=finish.stop_reason, usage=finish.usage
+        )
 
     async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
         # DashScope's compatible embeddings take at most 10 inputs per call: batch larger requests.

@@ -201,7 +201,10 @@ def _image(p: ImagePart) -> dict[str, Any]:
 def _document(p: DocumentPart) -> dict[str, Any]:
     if p.media_type.startswith("text/"):
         text = base64.b64decode(p.data).decode("utf-8", "replace")
-        block: dict[str, Any] = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
+        block: dict[str, Any] = {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": text},
+        }
     elif p.media_type == "application/pdf":
         block = {"type": "document", "source": {"type": "base64", "media_type": p.media_type, "data": p.data}}
     else:
@@ -223,8 +226,9 @@ def _result(p: ToolResultPart) -> dict[str, Any]:
     if content:
         only = content[0]
         # A lone uncached text is sent as a plain string: the shortest form every compatible server reads.
-        block["content"] = only["text"] if len(content) == 1 and only["type"] == "text" and "cache_control" not in only \
-            else content
+        block["content"] = (
+            only["text"] if len(content) == 1 and only["type"] == "text" and "cache_control" not in only else content
+        )
     if p.is_error:
         block["is_error"] = True
     return _cc(block, p)
@@ -237,7 +241,11 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
             if p.text:
                 out.append(_cc({"type": "text", "text": p.text}, p))
         elif isinstance(p, ToolCallPart):
-            out.append(_cc({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": arguments_object(p.arguments)}, p))
+            out.append(
+                _cc(
+                    {"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": arguments_object(p.arguments)}, p
+                )
+            )
         elif isinstance(p, ToolResultPart):
             out.append(_result(p))
         elif isinstance(p, ImagePart):
@@ -259,7 +267,9 @@ def encode_messages(messages: list[Message]) -> tuple[list[dict[str, Any]], list
     turns: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "system":
-            system.extend(_cc({"type": "text", "text": p.text}, p) for p in m.content if isinstance(p, TextPart) and p.text)
+            system.extend(
+                _cc({"type": "text", "text": p.text}, p) for p in m.content if isinstance(p, TextPart) and p.text
+            )
             continue
         blocks = _blocks(m)
         if not blocks:
@@ -291,9 +301,12 @@ def _pair_tool_results(turns: list[dict[str, Any]]) -> None:
                 results = {b["tool_use_id"]: b for b in nxt if b["type"] == "tool_result"}
                 for b in results.values():
                     if b["tool_use_id"] not in calls:
-                        raise invalid(f"tool result for id {b['tool_use_id']!r} does not follow a tool call with that id")
-                ordered = [results.get(c) or {"type": "tool_result", "tool_use_id": c, "content": NO_RESULT}
-                           for c in calls]
+                        raise invalid(
+                            f"tool result for id {b['tool_use_id']!r} does not follow a tool call with that id"
+                        )
+                ordered = [
+                    results.get(c) or {"type": "tool_result", "tool_use_id": c, "content": NO_RESULT} for c in calls
+                ]
                 turns[i + 1]["content"] = ordered + [b for b in nxt if b["type"] != "tool_result"]
                 i += 2
                 continue
@@ -329,8 +342,11 @@ class AnthropicProvider(Provider):
         self.options = opts
         # base_url may be given with or without the /v1 suffix
         self.prefix = "" if self.base_url.endswith("/v1") else "/v1"
-        self.headers = {"Content-Type": "application/json", "Accept": "application/json",
-                        "anthropic-version": opts.version}
+        self.headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "anthropic-version": opts.version,
+        }
         if self.config.api_key:
             self.headers["x-api-key"] = self.config.api_key
         if opts.beta:
@@ -355,13 +371,18 @@ class AnthropicProvider(Provider):
         if req.tools:
             tc = req.tool_choice
             body["tools"] = [
-                _cc(_drop_none({"name": t.name, "description": t.description,
-                                "input_schema": _input_schema(t.parameters)}), t)
+                _cc(
+                    _drop_none(
+                        {"name": t.name, "description": t.description, "input_schema": _input_schema(t.parameters)}
+                    ),
+                    t,
+                )
                 for t in req.tools
             ]
             if tc is not None:
-                choice: dict[str, Any] = {"type": {"auto": "auto", "none": "none", "required": "any",
-                                                   "tool": "tool"}[tc.mode]}
+                choice: dict[str, Any] = {
+                    "type": {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}[tc.mode]
+                }
                 if tc.mode == "tool":
                     choice["name"] = tc.name
                 if tc.parallel is False and tc.mode != "none":
@@ -433,20 +454,26 @@ class AnthropicProvider(Provider):
                     content.append(TextPart(text=b.text))
             elif b.type == "tool_use":
                 args = b.input if b.input is not None else {}
-                content.append(ToolCallPart(id=b.id or mint("toolu_"), name=b.name or "",
-                                            arguments=_encode(args).decode()))
+                content.append(
+                    ToolCallPart(id=b.id or mint("toolu_"), name=b.name or "", arguments=_encode(args).decode())
+                )
             elif b.type == "thinking":
                 content.append(ThinkingPart(text=b.thinking or "", signature=b.signature or None))
             elif b.type == "redacted_thinking":
                 content.append(ThinkingPart(text="", redacted=b.data or ""))
         stop = STOP.get(data.stop_reason or "end_turn", "stop")
-        return Response(id=data.id, model=data.model or model, content=content, stop_reason=stop,
-                        stop_sequence=data.stop_sequence, usage=usage_from(data.usage))
+        return Response(
+            id=data.id,
+            model=data.model or model,
+            content=content,
+            stop_reason=stop,
+            stop_sequence=data.stop_sequence,
+            usage=usage_from(data.usage),
+        )
 
     async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
         body = _encode(self.encode_request(request, model, stream=True))
-        resp = await self.post(self.prefix + "/messages", body, self.headers_for("text/event-stream"),
-                               stream=True)
+        resp = await self.post(self.prefix + "/messages", body, self.headers_for("text/event-stream"), stream=True)
         try:
             async for event in self._events(resp, model):
                 yield event
@@ -467,8 +494,9 @@ class AnthropicProvider(Provider):
             try:
                 ev = _decode_event(data)
             except (msgspec.DecodeError, msgspec.ValidationError):
-                raise GatewayError("api_error", f"upstream {self.name!r} sent an invalid stream event",
-                                   status=502) from None
+                raise GatewayError(
+                    "api_error", f"upstream {self.name!r} sent an invalid stream event", status=502
+                ) from None
             t = ev.type
             if t == "content_block_delta":
                 d = ev.delta
@@ -525,14 +553,21 @@ class AnthropicProvider(Provider):
                     stop_sequence = ev.delta.stop_sequence
                 u = ev.usage
                 if u is not None:  # cumulative figures: each one present replaces the earlier
-                    for field in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
-                                  "cache_read_input_tokens"):
+                    for field in (
+                        "input_tokens",
+                        "output_tokens",
+                        "cache_creation_input_tokens",
+                        "cache_read_input_tokens",
+                    ):
                         value = getattr(u, field)
                         if value is not None:
                             setattr(usage, field, value)
             elif t == "message_stop":
-                yield Finish(stop_reason=STOP.get(stop or "end_turn", "stop"), usage=usage_from(usage),
-                             stop_sequence=stop_sequence)
+                yield Finish(
+                    stop_reason=STOP.get(stop or "end_turn", "stop"),
+                    usage=usage_from(usage),
+                    stop_sequence=stop_sequence,
+                )
                 return
             elif t == "error":
                 e = ev.error or _Error()

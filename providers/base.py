@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -13,7 +12,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.errors import GatewayError, upstream_status_error
 from gateway.unified import EmbedRequest, EmbedResponse, Event, Request, Response
-
 
 # Extra upstream headers for the request being served (a model's `headers` in config). A context variable
 # keeps the provider interface free of per-request transport details; it is unset (None) almost always.
@@ -55,8 +53,9 @@ class Provider:
         self._wire_headers: dict[str, CIMultiDictProxy[str]] = {}
         # sock_connect, not connect: with an unlimited pool there is no wait for a free connection, and
         # `connect` would arm one more timer on every request even when a kept-alive connection is reused.
-        self.timeout = aiohttp.ClientTimeout(total=config.timeout, sock_connect=config.connect_timeout,
-                                             sock_read=getattr(config, "read_timeout", None))
+        self.timeout = aiohttp.ClientTimeout(
+            total=config.timeout, sock_connect=config.connect_timeout, sock_read=getattr(config, "read_timeout", None)
+        )
 
     @classmethod
     def check_config(cls, config: Any) -> list[str]:
@@ -109,7 +108,7 @@ class Provider:
             headers.update(extra)
         try:
             resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
         except aiohttp.ClientConnectorError as err:
             raise GatewayError(
@@ -120,7 +119,7 @@ class Provider:
         if resp.status >= 400:
             try:
                 data = await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 data = b""
             finally:
                 resp.release()
@@ -136,7 +135,7 @@ class Provider:
                 if resp.status >= 400:
                     raise upstream_status_error(resp.status, self.describe_error(resp.status, data))
                 return msgspec.json.decode(data)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
         except aiohttp.ClientError:
             raise GatewayError("upstream_unreachable", f"upstream {self.name!r} is unreachable") from None
@@ -147,7 +146,7 @@ class Provider:
         """Read and decode a whole (non-streaming) upstream body into `type_`."""
         try:
             data = await resp.read()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
         except aiohttp.ClientError:
             raise GatewayError("upstream_unreachable", f"upstream {self.name!r} dropped the connection") from None
@@ -159,7 +158,9 @@ class Provider:
             message = error_message_from_body(data)
             if message:  # a 200 carrying an error body (some compatible servers do this)
                 raise GatewayError("api_error", message, status=502) from None
-            raise GatewayError("api_error", f"upstream {self.name!r} sent an unreadable response: {err}", status=502) from None
+            raise GatewayError(
+                "api_error", f"upstream {self.name!r} sent an unreadable response: {err}", status=502
+            ) from None
 
 
 def error_message_from_body(body: bytes) -> str | None:

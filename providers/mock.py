@@ -20,10 +20,10 @@ import msgspec
 from gateway.errors import GatewayError
 from gateway.ids import mint
 from gateway.unified import (
+    FLUSH,
     EmbedRequest,
     EmbedResponse,
     Event,
-    FLUSH,
     Finish,
     ImagePart,
     Request,
@@ -121,10 +121,17 @@ class MockProvider(Provider):
                 text += f" ({images} image{'s' if images > 1 else ''} received)"
         tc = req.tool_choice
         if req.tools and not results and not (tc is not None and tc.mode == "none"):
-            chosen = [t for t in req.tools if tc is not None and tc.mode == "tool" and t.name == tc.name] or req.tools[:1]
+            chosen = [t for t in req.tools if tc is not None and tc.mode == "tool" and t.name == tc.name] or req.tools[
+                :1
+            ]
             for t in chosen:
-                calls.append(ToolCallPart(id=mint("call_"), name=t.name,
-                                          arguments=msgspec.json.encode(_example_args(t.parameters, user_text)).decode()))
+                calls.append(
+                    ToolCallPart(
+                        id=mint("call_"),
+                        name=t.name,
+                        arguments=msgspec.json.encode(_example_args(t.parameters, user_text)).decode(),
+                    )
+                )
             text = ""
         thinking = ""
         if req.reasoning is not None and req.reasoning.enabled:
@@ -175,8 +182,11 @@ class MockProvider(Provider):
         dims = request.dimensions or self.options.embedding_dimensions
         # Bounded whatever a dialect let through: a huge value would spin this loop and block the worker.
         if not 1 <= dims <= 4096 or dims * len(request.inputs) > 4_000_000:
-            raise GatewayError("invalid_request", "mock: dimensions must be 1..4096 and inputs x dimensions at most 4M",
-                               param="dimensions")
+            raise GatewayError(
+                "invalid_request",
+                "mock: dimensions must be 1..4096 and inputs x dimensions at most 4M",
+                param="dimensions",
+            )
         vectors = []
         for text in request.inputs:
             raw = b""

@@ -4,7 +4,6 @@ tool-call ids are made up where the server gives none; `done_reason` + counts ma
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -155,7 +154,7 @@ class OllamaProvider(Provider):
                 if resp.status >= 400:
                     raise GatewayError("invalid_request", f"could not fetch image {part.url}: HTTP {resp.status}")
                 data = await resp.content.read(MAX_IMAGE_BYTES + 1)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             raise GatewayError("invalid_request", f"could not fetch image {part.url}") from None
         if len(data) > MAX_IMAGE_BYTES:
             raise GatewayError("invalid_request", f"image {part.url} is larger than {MAX_IMAGE_BYTES} bytes")
@@ -172,8 +171,10 @@ class OllamaProvider(Provider):
             if m.role == "system":
                 continue
             if m.role == "assistant":
-                msg: dict[str, Any] = {"role": "assistant",
-                                       "content": "".join(p.text for p in m.content if isinstance(p, TextPart))}
+                msg: dict[str, Any] = {
+                    "role": "assistant",
+                    "content": "".join(p.text for p in m.content if isinstance(p, TextPart)),
+                }
                 thinking = "".join(p.text for p in m.content if isinstance(p, ThinkingPart))
                 if thinking:
                     msg["thinking"] = thinking
@@ -181,8 +182,16 @@ class OllamaProvider(Provider):
                 for p in m.content:
                     if isinstance(p, ToolCallPart):
                         names[p.id] = p.name
-                        calls.append({"id": p.id, "function": {"index": len(calls), "name": p.name,
-                                                               "arguments": arguments_object(p.arguments)}})
+                        calls.append(
+                            {
+                                "id": p.id,
+                                "function": {
+                                    "index": len(calls),
+                                    "name": p.name,
+                                    "arguments": arguments_object(p.arguments),
+                                },
+                            }
+                        )
                 if calls:
                     msg["tool_calls"] = calls
                 out.append(msg)
@@ -192,8 +201,11 @@ class OllamaProvider(Provider):
             for p in m.content:
                 if isinstance(p, ToolResultPart):
                     text = "".join(c.text for c in p.content if isinstance(c, TextPart))
-                    result: dict[str, Any] = {"role": "tool", "content": f"Error: {text}" if p.is_error else text,
-                                              "tool_call_id": p.tool_call_id}
+                    result: dict[str, Any] = {
+                        "role": "tool",
+                        "content": f"Error: {text}" if p.is_error else text,
+                        "tool_call_id": p.tool_call_id,
+                    }
                     name = p.name or names.get(p.tool_call_id)
                     if name:
                         result["tool_name"] = name
@@ -219,9 +231,14 @@ class OllamaProvider(Provider):
         tc = req.tool_choice
         if req.tools and not (tc is not None and tc.mode == "none"):  # Ollama has no tool_choice
             body["tools"] = [
-                {"type": "function", "function": {
-                    "name": t.name, "description": t.description or "",
-                    "parameters": t.parameters or {"type": "object", "properties": {}}}}
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description or "",
+                        "parameters": t.parameters or {"type": "object", "properties": {}},
+                    },
+                }
                 for t in req.tools
             ]
         opts: dict[str, Any] = dict(self.options.options)
@@ -236,9 +253,16 @@ class OllamaProvider(Provider):
         own = extra.get("ollama:options")
         if isinstance(own, dict):
             opts.update(own)
-        for key, value in (("num_predict", req.max_tokens), ("temperature", req.temperature), ("top_p", req.top_p),
-                           ("top_k", req.top_k), ("seed", req.seed), ("stop", req.stop),
-                           ("presence_penalty", req.presence_penalty), ("frequency_penalty", req.frequency_penalty)):
+        for key, value in (
+            ("num_predict", req.max_tokens),
+            ("temperature", req.temperature),
+            ("top_p", req.top_p),
+            ("top_k", req.top_k),
+            ("seed", req.seed),
+            ("stop", req.stop),
+            ("presence_penalty", req.presence_penalty),
+            ("frequency_penalty", req.frequency_penalty),
+        ):
             if value is not None:
                 opts[key] = value
         if opts:
@@ -276,10 +300,18 @@ class OllamaProvider(Provider):
         if msg.content:
             content.append(TextPart(text=msg.content))
         for tc in msg.tool_calls or []:
-            content.append(ToolCallPart(id=tc.id or mint("call_", 8), name=tc.function.name,
-                                        arguments=_args_text(tc.function.arguments)))
-        return Response(id=mint("ollama-"), model=data.model or model, content=content,
-                        stop_reason=_stop(data.done_reason, bool(msg.tool_calls)), usage=_usage(data))
+            content.append(
+                ToolCallPart(
+                    id=tc.id or mint("call_", 8), name=tc.function.name, arguments=_args_text(tc.function.arguments)
+                )
+            )
+        return Response(
+            id=mint("ollama-"),
+            model=data.model or model,
+            content=content,
+            stop_reason=_stop(data.done_reason, bool(msg.tool_calls)),
+            usage=_usage(data),
+        )
 
     async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
         body = _encode(await self.encode_request(request, model, stream=True))
@@ -294,8 +326,9 @@ class OllamaProvider(Provider):
                 try:
                     line = _decode_line(raw)
                 except (msgspec.DecodeError, msgspec.ValidationError):
-                    raise GatewayError("api_error", f"upstream {self.name!r} sent an invalid stream line",
-                                       status=502) from None
+                    raise GatewayError(
+                        "api_error", f"upstream {self.name!r} sent an invalid stream line", status=502
+                    ) from None
                 if line.error:
                     raise GatewayError("api_error", line.error, status=502)
                 if not started:
@@ -328,8 +361,9 @@ class OllamaProvider(Provider):
             body["keep_alive"] = self.options.keep_alive
         resp = await self.post("/api/embed", _encode(body), self.headers_for())
         data: _Embed = await self.read_json(resp, _Embed)
-        return EmbedResponse(model=data.model or model, vectors=data.embeddings,
-                             input_tokens=data.prompt_eval_count or 0)
+        return EmbedResponse(
+            model=data.model or model, vectors=data.embeddings, input_tokens=data.prompt_eval_count or 0
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         if self.config.models is not None:
@@ -338,7 +372,16 @@ class OllamaProvider(Provider):
         out = []
         for t in data.models:
             d = t.details or _Details()
-            out.append(ModelInfo(id=t.model or t.name, size=t.size, digest=t.digest, family=d.family,
-                                 parameter_size=d.parameter_size, quantization_level=d.quantization_level,
-                                 context_length=d.context_length, capabilities=t.capabilities))
+            out.append(
+                ModelInfo(
+                    id=t.model or t.name,
+                    size=t.size,
+                    digest=t.digest,
+                    family=d.family,
+                    parameter_size=d.parameter_size,
+                    quantization_level=d.quantization_level,
+                    context_length=d.context_length,
+                    capabilities=t.capabilities,
+                )
+            )
         return out

@@ -13,10 +13,10 @@ import msgspec
 from gateway.errors import GatewayError
 from gateway.ids import mint
 from gateway.unified import (
+    FLUSH,
     EmbedRequest,
     EmbedResponse,
     Event,
-    FLUSH,
     Finish,
     ImagePart,
     Message,
@@ -218,20 +218,33 @@ class OpenAIProvider(Provider):
             elif isinstance(p, ImagePart):
                 out.append({"type": "image_url", "image_url": {"url": self._image_url(p)}})
             else:  # DocumentPart: OpenAI takes PDFs as file parts
-                out.append({"type": "file", "file": {"file_data": f"data:{p.media_type};base64,{p.data}",
-                                                     "filename": p.title or "document.pdf"}})
+                out.append(
+                    {
+                        "type": "file",
+                        "file": {
+                            "file_data": f"data:{p.media_type};base64,{p.data}",
+                            "filename": p.title or "document.pdf",
+                        },
+                    }
+                )
         return out
 
     def encode_messages(self, messages: list[Message]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for m in messages:
             if m.role == "system":
-                out.append({"role": "system", "content": "\n\n".join(p.text for p in m.content if isinstance(p, TextPart))})
+                out.append(
+                    {"role": "system", "content": "\n\n".join(p.text for p in m.content if isinstance(p, TextPart))}
+                )
             elif m.role == "assistant":
                 text = "".join(p.text for p in m.content if isinstance(p, TextPart))
                 msg: dict[str, Any] = {"role": "assistant", "content": text or None}
                 calls = [
-                    {"id": fit_tool_id(p.id), "type": "function", "function": {"name": p.name, "arguments": p.arguments}}
+                    {
+                        "id": fit_tool_id(p.id),
+                        "type": "function",
+                        "function": {"name": p.name, "arguments": p.arguments},
+                    }
                     for p in m.content
                     if isinstance(p, ToolCallPart)
                 ]
@@ -266,8 +279,12 @@ class OpenAIProvider(Provider):
         body: dict[str, Any] = {"model": model, "messages": self.encode_messages(req.messages)}
         if req.tools:
             body["tools"] = [
-                {"type": "function", "function": _drop_none({"name": t.name, "description": t.description,
-                                                             "parameters": t.parameters, "strict": t.strict})}
+                {
+                    "type": "function",
+                    "function": _drop_none(
+                        {"name": t.name, "description": t.description, "parameters": t.parameters, "strict": t.strict}
+                    ),
+                }
                 for t in req.tools
             ]
             tc = req.tool_choice
@@ -301,8 +318,12 @@ class OpenAIProvider(Provider):
             if rf.type == "json_object":
                 body["response_format"] = {"type": "json_object"}
             else:
-                body["response_format"] = {"type": "json_schema", "json_schema": _drop_none(
-                    {"name": rf.name or "response", "schema": rf.schema, "strict": rf.strict})}
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": _drop_none(
+                        {"name": rf.name or "response", "schema": rf.schema, "strict": rf.strict}
+                    ),
+                }
         if req.reasoning is not None:
             if not req.reasoning.enabled:
                 body["reasoning_effort"] = "none"
@@ -343,10 +364,9 @@ class OpenAIProvider(Provider):
         text = _text_of(msg.content) or (msg.refusal or "")
         if text:
             content.append(TextPart(text=text))
-        for i, tc in enumerate(msg.tool_calls or []):
+        for tc in msg.tool_calls or []:
             fn = tc.function or _Function()
-            content.append(ToolCallPart(id=tc.id or mint("call_"), name=fn.name or "",
-                                        arguments=fn.arguments or "{}"))
+            content.append(ToolCallPart(id=tc.id or mint("call_"), name=fn.name or "", arguments=fn.arguments or "{}"))
         return Response(
             id=data.id,
             model=data.model or model,
@@ -381,7 +401,9 @@ class OpenAIProvider(Provider):
             try:
                 chunk = _decode_chunk(data)
             except (msgspec.DecodeError, msgspec.ValidationError):
-                raise GatewayError("api_error", f"upstream {self.name!r} sent an invalid stream chunk", status=502) from None
+                raise GatewayError(
+                    "api_error", f"upstream {self.name!r} sent an invalid stream chunk", status=502
+                ) from None
             if chunk.error is not None:
                 raise _in_body_error(chunk.error)
             if not started:
@@ -407,8 +429,7 @@ class OpenAIProvider(Provider):
                             fn = tc.function or _Function()
                             if key not in calls:
                                 calls[key] = len(calls)
-                                yield ToolCallStart(index=calls[key], id=tc.id or mint("call_"),
-                                                    name=fn.name or "")
+                                yield ToolCallStart(index=calls[key], id=tc.id or mint("call_"), name=fn.name or "")
                             if fn.arguments:
                                 yield ToolCallDelta(index=calls[key], arguments=fn.arguments)
                 if choice.finish_reason:
@@ -426,8 +447,11 @@ class OpenAIProvider(Provider):
         resp = await self.post("/embeddings", _encode(body), self.headers_for())
         data: _Embeddings = await self.read_json(resp, _Embeddings)
         vectors = [e.embedding for e in sorted(data.data, key=lambda e: e.index)]
-        return EmbedResponse(model=data.model or model, vectors=vectors,
-                             input_tokens=(data.usage.prompt_tokens or 0) if data.usage else 0)
+        return EmbedResponse(
+            model=data.model or model,
+            vectors=vectors,
+            input_tokens=(data.usage.prompt_tokens or 0) if data.usage else 0,
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         if self.config.models is not None:

@@ -3,7 +3,6 @@ and NDJSON (Ollama). Both parse chunk by chunk as bytes arrive; nothing waits fo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -21,7 +20,7 @@ async def _chunks(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[byte
     try:
         async for chunk in resp.content.iter_any():
             yield chunk
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise GatewayError("timeout", f"upstream {name!r} timed out mid-stream", status=504) from None
     except aiohttp.ClientError:
         raise GatewayError("upstream_unreachable", f"upstream {name!r} dropped the stream") from None

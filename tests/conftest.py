@@ -17,6 +17,9 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
+# The fake Ollama and DashScope upstreams, shared by every module that names them.
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def fake_openai() -> Iterator[FakeOpenAI]:
@@ -35,12 +38,19 @@ def openai_gateway(fake_openai: FakeOpenAI) -> Iterator[Gateway]:
         "server": {"max_body_bytes": 200_000},
         "providers": {
             "mock": {"type": "mock", "options": {"chunks": 3}},
-            "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY,  # type: ignore[attr-defined]
-                    "headers": {"X-Team": "blue"}},
-            "hasty": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY,  # type: ignore[attr-defined]
-                      "timeout": 1},
-            "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-dead",
-                     "connect_timeout": 2},
+            "oai": {
+                "type": "openai",
+                "base_url": fake_openai.url,
+                "api_key": OPENAI_KEY,  # type: ignore[attr-defined]
+                "headers": {"X-Team": "blue"},
+            },
+            "hasty": {
+                "type": "openai",
+                "base_url": fake_openai.url,
+                "api_key": OPENAI_KEY,  # type: ignore[attr-defined]
+                "timeout": 1,
+            },
+            "dead": {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-dead", "connect_timeout": 2},
         },
         "models": {
             "demo": "mock/demo",

@@ -20,8 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Gateway:
-    def __init__(self, config: dict[str, Any] | str, workers: int = 1, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any] | str,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="llm-link-test-")
         self.config_path = Path(self.dir) / "llm-link.yaml"
@@ -37,12 +42,27 @@ class Gateway:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> "Gateway":
+    def start(self, timeout: float = 30) -> Gateway:
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "-c", str(self.config_path), "--port", str(self.port),
-             "--workers", str(self.workers), *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.dir, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "-c",
+                str(self.config_path),
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.dir,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -82,7 +102,7 @@ class Gateway:
                 self.proc.wait(5)
         return self.proc.returncode if self.proc is not None else None
 
-    def __enter__(self) -> "Gateway":
+    def __enter__(self) -> Gateway:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -19,8 +19,11 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
-WEATHER = {"name": "get_weather", "description": "Weather for a city",
-           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 TIME = {"name": "get_time", "input_schema": {"type": "object", "properties": {"tz": {"type": "string"}}}}
 OAI_WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER["input_schema"]}}
 CLIENT_KEY = "sk-client-secret-789"
@@ -124,8 +127,10 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, model: str) -> None:
     assert r.stop_reason == "tool_use"
     use = [b for b in r.content if b.type == "tool_use"][0]
     assert use.name == "get_weather" and isinstance(use.input, dict) and use.input["city"]
-    messages += [{"role": "assistant", "content": r.content},
-                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "18C"}]}]
+    messages += [
+        {"role": "assistant", "content": r.content},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "18C"}]},
+    ]
     r2 = client.messages.create(model=model, max_tokens=200, tools=[WEATHER], messages=messages)
     assert r2.stop_reason == "end_turn"
     assert r2.content[0].text.endswith("18C")
@@ -133,8 +138,15 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, model: str) -> None:
 
 def test_streamed_parallel_tool_calls_event_sequence(gw: Gateway) -> None:
     for model in ("gpt-test", "claude-test"):
-        events = _events(gw, {"model": model, "max_tokens": 100, "tools": [WEATHER, TIME],
-                              "messages": [{"role": "user", "content": "parallel please, with text"}]})
+        events = _events(
+            gw,
+            {
+                "model": model,
+                "max_tokens": 100,
+                "tools": [WEATHER, TIME],
+                "messages": [{"role": "user", "content": "parallel please, with text"}],
+            },
+        )
         _check_sequence(events)
         starts = [d["content_block"] for n, d in events if n == "content_block_start"]
         assert [b["type"] for b in starts] == ["text", "tool_use", "tool_use"]
@@ -149,23 +161,44 @@ def test_streamed_parallel_tool_calls_event_sequence(gw: Gateway) -> None:
         assert delta["usage"]["output_tokens"] > 0
 
 
-def test_thinking_streams_with_signature_and_replays(client: anthropic.Anthropic, gw: Gateway,
-                                                     fake_anthropic: FakeAnthropic) -> None:
-    events = _events(gw, {"model": "claude-test", "max_tokens": 4000, "thinking": {"type": "enabled", "budget_tokens": 2048},
-                          "messages": [{"role": "user", "content": "think"}]})
+def test_thinking_streams_with_signature_and_replays(
+    client: anthropic.Anthropic, gw: Gateway, fake_anthropic: FakeAnthropic
+) -> None:
+    events = _events(
+        gw,
+        {
+            "model": "claude-test",
+            "max_tokens": 4000,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "messages": [{"role": "user", "content": "think"}],
+        },
+    )
     _check_sequence(events)
     starts = [d["content_block"]["type"] for n, d in events if n == "content_block_start"]
     assert starts == ["thinking", "text"]
     deltas = [d["delta"] for n, d in events if n == "content_block_delta" and d["index"] == 0]
-    assert deltas == [{"type": "thinking_delta", "thinking": "thinking hard"},
-                      {"type": "signature_delta", "signature": SIGNATURE}]
+    assert deltas == [
+        {"type": "thinking_delta", "thinking": "thinking hard"},
+        {"type": "signature_delta", "signature": SIGNATURE},
+    ]
     assert fake_anthropic.last["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    r = client.messages.create(model="claude-test", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2048},
-                               messages=[{"role": "user", "content": "think"}])
+    r = client.messages.create(
+        model="claude-test",
+        max_tokens=4000,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        messages=[{"role": "user", "content": "think"}],
+    )
     assert r.content[0].type == "thinking" and r.content[0].signature == SIGNATURE
-    client.messages.create(model="claude-test", max_tokens=4000, thinking={"type": "enabled", "budget_tokens": 2048},
-                           messages=[{"role": "user", "content": "think"}, {"role": "assistant", "content": r.content},
-                                     {"role": "user", "content": "again"}])
+    client.messages.create(
+        model="claude-test",
+        max_tokens=4000,
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        messages=[
+            {"role": "user", "content": "think"},
+            {"role": "assistant", "content": r.content},
+            {"role": "user", "content": "again"},
+        ],
+    )
     replayed = fake_anthropic.last["messages"][1]["content"][0]
     assert replayed == {"type": "thinking", "thinking": "thinking hard", "signature": SIGNATURE}
 
@@ -180,19 +213,37 @@ def test_what_real_clients_send_is_accepted(gw: Gateway, fake_anthropic: FakeAnt
     """Claude Code: ?beta=true, anthropic-beta, Bearer or x-api-key, system blocks with cache_control,
     metadata, extra sampling fields, fields this gateway does not know."""
     body = {
-        "model": "claude-test", "max_tokens": 300, "temperature": 0.5, "top_k": 40,
-        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
-                   {"type": "text", "text": "Be brief."}],
-        "metadata": {"user_id": "user_abc"}, "context_management": {"edits": []}, "brand_new_field": 1,
-        "tools": [{**WEATHER, "cache_control": {"type": "ephemeral"}},
-                  {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}],
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "5m"}}]}],
+        "model": "claude-test",
+        "max_tokens": 300,
+        "temperature": 0.5,
+        "top_k": 40,
+        "system": [
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Be brief."},
+        ],
+        "metadata": {"user_id": "user_abc"},
+        "context_management": {"edits": []},
+        "brand_new_field": 1,
+        "tools": [
+            {**WEATHER, "cache_control": {"type": "ephemeral"}},
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "5m"}}],
+            }
+        ],
         "tool_choice": {"type": "none"},
     }
-    for headers in ({"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01",
-                     "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14"},
-                    {"Authorization": f"Bearer {CLIENT_KEY}"}):
+    for headers in (
+        {
+            "x-api-key": CLIENT_KEY,
+            "anthropic-version": "2023-06-01",
+            "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14",
+        },
+        {"Authorization": f"Bearer {CLIENT_KEY}"},
+    ):
         r = httpx.post(gw.url + "/anthropic/v1/messages?beta=true", json=body, headers=headers)
         assert r.status_code == 200, r.text
         assert r.json()["content"] == [{"type": "text", "text": "echo: hi"}]
@@ -212,19 +263,35 @@ def test_openai_history_is_reshaped_for_anthropic(fake_anthropic: FakeAnthropic,
     first, tool messages gathered into one user turn before the text that follows, odd ids made legal,
     temperature kept over top_p, max_tokens from the provider's setting."""
     oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
-    r = oai.chat.completions.create(model="claude-test", temperature=1.6, top_p=0.9, stop=["END"], messages=[
-        {"role": "assistant", "content": "Hello, how can I help?"},
-        {"role": "system", "content": "sys one"},
-        {"role": "user", "content": "first"},
-        {"role": "user", "content": "second"},
-        {"role": "assistant", "content": "checking", "tool_calls": [
-            {"id": "call:1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}},
-            {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
-        {"role": "tool", "tool_call_id": "call:1", "content": "cold"},
-        {"role": "tool", "tool_call_id": "call_2", "content": "warm"},
-        {"role": "user", "content": "and so?"},
-        {"role": "developer", "content": "sys two"},
-    ], tools=[OAI_WEATHER])
+    r = oai.chat.completions.create(
+        model="claude-test",
+        temperature=1.6,
+        top_p=0.9,
+        stop=["END"],
+        messages=[
+            {"role": "assistant", "content": "Hello, how can I help?"},
+            {"role": "system", "content": "sys one"},
+            {"role": "user", "content": "first"},
+            {"role": "user", "content": "second"},
+            {
+                "role": "assistant",
+                "content": "checking",
+                "tool_calls": [
+                    {
+                        "id": "call:1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                    },
+                    {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call:1", "content": "cold"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "warm"},
+            {"role": "user", "content": "and so?"},
+            {"role": "developer", "content": "sys two"},
+        ],
+        tools=[OAI_WEATHER],
+    )
     assert r.choices[0].message.content == "got: cold | warm"
     sent = fake_anthropic.last
     assert sent["system"] == "sys one\n\nsys two"
@@ -245,26 +312,47 @@ def test_max_tokens_defaults_and_caps(fake_anthropic: FakeAnthropic, gw: Gateway
     assert fake_anthropic.last["max_tokens"] == 4096  # no setting anywhere: the documented default
     oai.chat.completions.create(model="claude-capped", messages=[{"role": "user", "content": "x"}])
     assert fake_anthropic.last["max_tokens"] == 777  # the model's max_tokens in config
-    oai.chat.completions.create(model="claude-test", reasoning_effort="high", messages=[{"role": "user", "content": "x"}])
+    oai.chat.completions.create(
+        model="claude-test", reasoning_effort="high", messages=[{"role": "user", "content": "x"}]
+    )
     sent = fake_anthropic.last
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 16384} and sent["max_tokens"] > 16384
 
 
 def test_images_by_url_and_unpaired_results(client: anthropic.Anthropic, fake_anthropic: FakeAnthropic) -> None:
-    client.messages.create(model="claude-test", max_tokens=50, messages=[{"role": "user", "content": [
-        {"type": "image", "source": {"type": "url", "url": "https://example.test/cat.png"}},
-        {"type": "text", "text": "describe"}]}])
-    assert fake_anthropic.last["messages"][0]["content"][0]["source"] == {"type": "url", "url": "https://example.test/cat.png"}
+    client.messages.create(
+        model="claude-test",
+        max_tokens=50,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "source": {"type": "url", "url": "https://example.test/cat.png"}},
+                    {"type": "text", "text": "describe"},
+                ],
+            }
+        ],
+    )
+    assert fake_anthropic.last["messages"][0]["content"][0]["source"] == {
+        "type": "url",
+        "url": "https://example.test/cat.png",
+    }
     with pytest.raises(anthropic.BadRequestError) as info:
-        client.messages.create(model="claude-test", max_tokens=50, messages=[{"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "x"}]}])
+        client.messages.create(
+            model="claude-test",
+            max_tokens=50,
+            messages=[
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "x"}]}
+            ],
+        )
     assert "toolu_nowhere" in info.value.message
     assert info.value.body["error"]["type"] == "invalid_request_error"
 
 
 def test_stop_sequence_reported(client: anthropic.Anthropic) -> None:
-    r = client.messages.create(model="claude/stop-seq", max_tokens=50, stop_sequences=["###"],
-                               messages=[{"role": "user", "content": "x"}])
+    r = client.messages.create(
+        model="claude/stop-seq", max_tokens=50, stop_sequences=["###"], messages=[{"role": "user", "content": "x"}]
+    )
     assert r.stop_reason == "stop_sequence" and r.stop_sequence == "###"
     oai = openai.OpenAI(base_url=client.base_url.__str__().replace("/anthropic", "/v1"), api_key="x", max_retries=0)
     r2 = oai.chat.completions.create(model="claude/length", messages=[{"role": "user", "content": "x"}])
@@ -275,8 +363,12 @@ def test_stop_sequence_reported(client: anthropic.Anthropic) -> None:
 
 
 def test_count_tokens_exact_from_anthropic(client: anthropic.Anthropic, fake_anthropic: FakeAnthropic) -> None:
-    r = client.messages.count_tokens(model="claude-test", system="sys", tools=[WEATHER],
-                                     messages=[{"role": "user", "content": "how many tokens is this?"}])
+    r = client.messages.count_tokens(
+        model="claude-test",
+        system="sys",
+        tools=[WEATHER],
+        messages=[{"role": "user", "content": "how many tokens is this?"}],
+    )
     sent = fake_anthropic.count_requests[-1]
     assert r.input_tokens == FakeAnthropic.count_for(sent)
     assert sent["model"] == "claude-test" and sent["system"] == "sys" and "max_tokens" not in sent
@@ -286,8 +378,9 @@ def test_count_tokens_estimated_for_others(client: anthropic.Anthropic) -> None:
     text = "x" * 400
     r = client.messages.count_tokens(model="gpt-test", messages=[{"role": "user", "content": text}])
     assert r.input_tokens == 100  # chars / 4
-    with_tools = client.messages.count_tokens(model="gpt-test", tools=[WEATHER],
-                                              messages=[{"role": "user", "content": text}])
+    with_tools = client.messages.count_tokens(
+        model="gpt-test", tools=[WEATHER], messages=[{"role": "user", "content": text}]
+    )
     assert with_tools.input_tokens > 100
 
 
@@ -332,7 +425,9 @@ def test_bad_requests_are_400_naming_the_field(gw: Gateway) -> None:
     assert r.status_code == 400 and "messages[0].content" in r.json()["error"]["message"]
     r = _post(gw, {"model": "demo", "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "bogus"}]}]})
     assert r.status_code == 400 and "messages[0].content[0]" in r.json()["error"]["message"]
-    r = httpx.post(gw.url + "/anthropic/v1/messages", content=b'{"model": ', headers={"content-type": "application/json"})
+    r = httpx.post(
+        gw.url + "/anthropic/v1/messages", content=b'{"model": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and _error_type(r) == "invalid_request_error"
     r = _post(gw, {"model": "demo", "max_tokens": 10, "messages": []})
     assert r.status_code == 400
@@ -351,17 +446,21 @@ def test_body_too_large_is_413(gw: Gateway) -> None:
     assert r.status_code == 413 and _error_type(r) == "request_too_large"
 
 
-@pytest.mark.parametrize(("model", "exc", "status", "type_"), [
-    ("claude/fail-400", anthropic.BadRequestError, 400, "invalid_request_error"),
-    ("claude-badkey", anthropic.AuthenticationError, 401, "authentication_error"),
-    ("claude/fail-429", anthropic.RateLimitError, 429, "rate_limit_error"),
-    ("claude/fail-500", anthropic.InternalServerError, 500, "api_error"),
-    ("claude/fail-529", anthropic.OverloadedError, 529, "overloaded_error"),
-    ("oai/fail-503", anthropic.OverloadedError, 529, "overloaded_error"),
-    ("ghost", anthropic.InternalServerError, 502, "api_error"),
-])
-def test_upstream_errors_in_anthropic_shape(client: anthropic.Anthropic, model: str, exc: type, status: int,
-                                            type_: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "exc", "status", "type_"),
+    [
+        ("claude/fail-400", anthropic.BadRequestError, 400, "invalid_request_error"),
+        ("claude-badkey", anthropic.AuthenticationError, 401, "authentication_error"),
+        ("claude/fail-429", anthropic.RateLimitError, 429, "rate_limit_error"),
+        ("claude/fail-500", anthropic.InternalServerError, 500, "api_error"),
+        ("claude/fail-529", anthropic.OverloadedError, 529, "overloaded_error"),
+        ("oai/fail-503", anthropic.OverloadedError, 529, "overloaded_error"),
+        ("ghost", anthropic.InternalServerError, 502, "api_error"),
+    ],
+)
+def test_upstream_errors_in_anthropic_shape(
+    client: anthropic.Anthropic, model: str, exc: type, status: int, type_: str
+) -> None:
     with pytest.raises(exc) as info:
         client.messages.create(model=model, max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert info.value.status_code == status
@@ -379,28 +478,41 @@ def test_rate_limit_keeps_retry_after_and_openai_sees_503_for_overload(gw: Gatew
 
 
 def test_error_event_after_stream_started(client: anthropic.Anthropic, gw: Gateway) -> None:
-    events = _events(gw, {"model": "claude/error-event", "max_tokens": 50, "messages": [{"role": "user", "content": "hello"}]})
+    events = _events(
+        gw, {"model": "claude/error-event", "max_tokens": 50, "messages": [{"role": "user", "content": "hello"}]}
+    )
     assert events[0][0] == "message_start"
     assert events[-1] == ("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-    with pytest.raises(anthropic.APIStatusError):
-        with client.messages.stream(model="claude/error-event", max_tokens=50,
-                                    messages=[{"role": "user", "content": "hello"}]) as s:
-            list(s.text_stream)
-    events = _events(gw, {"model": "claude/drop", "max_tokens": 50,
-                          "messages": [{"role": "user", "content": "a long enough message"}]})
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        client.messages.stream(
+            model="claude/error-event", max_tokens=50, messages=[{"role": "user", "content": "hello"}]
+        ) as s,
+    ):
+        list(s.text_stream)
+    events = _events(
+        gw,
+        {"model": "claude/drop", "max_tokens": 50, "messages": [{"role": "user", "content": "a long enough message"}]},
+    )
     assert events[-1][0] == "error" and events[-1][1]["error"]["type"] == "api_error"
     oai = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
     with pytest.raises(openai.APIError) as info:
-        list(oai.chat.completions.create(model="claude/error-event", stream=True,
-                                         messages=[{"role": "user", "content": "hello"}]))
+        list(
+            oai.chat.completions.create(
+                model="claude/error-event", stream=True, messages=[{"role": "user", "content": "hello"}]
+            )
+        )
     assert "Overloaded" in str(info.value)
 
 
 def test_stream_error_before_first_byte_is_http_error(client: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.RateLimitError):
-        with client.messages.stream(model="claude/fail-429", max_tokens=10,
-                                    messages=[{"role": "user", "content": "x"}]) as s:
-            list(s.text_stream)
+    with (
+        pytest.raises(anthropic.RateLimitError),
+        client.messages.stream(
+            model="claude/fail-429", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        ) as s,
+    ):
+        list(s.text_stream)
 
 
 def test_keys_never_logged(gw: Gateway, client: anthropic.Anthropic) -> None:

@@ -42,8 +42,9 @@ class Replay:
         case = json.loads((GOLDEN / f"{body['model']}.json").read_text())
         self.sent[body["model"]] = body
         up = case["upstream"]
-        return web.Response(body=up["body"].encode(), status=up.get("status", 200),
-                            headers={"Content-Type": up["content_type"]})
+        return web.Response(
+            body=up["body"].encode(), status=up.get("status", 200), headers={"Content-Type": up["content_type"]}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +59,12 @@ def replay() -> Iterator[Replay]:
 @pytest.fixture(scope="module")
 def gw(replay: Replay) -> Iterator[Gateway]:
     url = replay.url  # type: ignore[attr-defined]
-    config = {"providers": {"openai": {"type": "openai", "base_url": url + "/v1", "api_key": KEY},
-                            "anthropic": {"type": "anthropic", "base_url": url, "api_key": KEY}}}
+    config = {
+        "providers": {
+            "openai": {"type": "openai", "base_url": url + "/v1", "api_key": KEY},
+            "anthropic": {"type": "anthropic", "base_url": url, "api_key": KEY},
+        }
+    }
     with Gateway(config) as g:
         yield g
 

@@ -81,20 +81,32 @@ class AnthropicClient:
     def __init__(self, gw: Gateway) -> None:
         self.sdk = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="client-key", max_retries=0)
 
-    def ask(self, model: str, text: str, *, system: str | None = None, image: bool = False,
-            tools: list[str] | None = None, history: list[dict[str, Any]] | None = None,
-            stream: bool = False) -> tuple[Result, list[dict[str, Any]]]:
+    def ask(
+        self,
+        model: str,
+        text: str,
+        *,
+        system: str | None = None,
+        image: bool = False,
+        tools: list[str] | None = None,
+        history: list[dict[str, Any]] | None = None,
+        stream: bool = False,
+    ) -> tuple[Result, list[dict[str, Any]]]:
         content: Any = text
         if image:
-            content = [{"type": "text", "text": text},
-                       {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}]
+            content = [
+                {"type": "text", "text": text},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
+            ]
         messages = history or [{"role": "user", "content": content}]
         kwargs: dict[str, Any] = {"model": model, "max_tokens": 200, "messages": messages}
         if system:
             kwargs["system"] = system
         if tools:
-            kwargs["tools"] = [{"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA},
-                               {"name": "get_time", "input_schema": TIME_SCHEMA}][: len(tools)]
+            kwargs["tools"] = [
+                {"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA},
+                {"name": "get_time", "input_schema": TIME_SCHEMA},
+            ][: len(tools)]
         r = Result()
         if stream:
             with self.sdk.messages.stream(**kwargs) as s:
@@ -113,34 +125,51 @@ class AnthropicClient:
         return r, messages + [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]}]
 
     def results(self, calls: list[Call], values: list[str]) -> dict[str, Any]:
-        return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": c.id, "content": v}
-                                            for c, v in zip(calls, values)]}
+        return {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": c.id, "content": v} for c, v in zip(calls, values)],
+        }
 
 
 class OpenAIClient:
     def __init__(self, gw: Gateway) -> None:
         self.sdk = openai.OpenAI(base_url=gw.url + "/v1", api_key="client-key", max_retries=0)
 
-    def ask(self, model: str, text: str, *, system: str | None = None, image: bool = False,
-            tools: list[str] | None = None, history: list[dict[str, Any]] | None = None,
-            stream: bool = False) -> tuple[Result, list[dict[str, Any]]]:
+    def ask(
+        self,
+        model: str,
+        text: str,
+        *,
+        system: str | None = None,
+        image: bool = False,
+        tools: list[str] | None = None,
+        history: list[dict[str, Any]] | None = None,
+        stream: bool = False,
+    ) -> tuple[Result, list[dict[str, Any]]]:
         content: Any = text
         if image:
-            content = [{"type": "text", "text": text},
-                       {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}]
+            content = [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+            ]
         messages = history or ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": content}]
+            {"role": "user", "content": content}
+        ]
         kwargs: dict[str, Any] = {"model": model, "messages": messages}
         if tools:
             kwargs["tools"] = [
-                {"type": "function", "function": {"name": "get_weather", "description": "Weather",
-                                                  "parameters": WEATHER_SCHEMA}},
-                {"type": "function", "function": {"name": "get_time", "parameters": TIME_SCHEMA}}][: len(tools)]
+                {
+                    "type": "function",
+                    "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA},
+                },
+                {"type": "function", "function": {"name": "get_time", "parameters": TIME_SCHEMA}},
+            ][: len(tools)]
         r = Result()
         if stream:
             calls: dict[int, dict[str, str]] = {}
-            for chunk in self.sdk.chat.completions.create(stream=True, stream_options={"include_usage": True},
-                                                          **kwargs):
+            for chunk in self.sdk.chat.completions.create(
+                stream=True, stream_options={"include_usage": True}, **kwargs
+            ):
                 if chunk.usage is not None:
                     u = chunk.usage
                     cached = u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else 0
@@ -168,9 +197,14 @@ class OpenAIClient:
             u = resp.usage
             cached = u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else 0
             r.usage = (u.prompt_tokens, cached or 0, 0, u.completion_tokens)
-        assistant = {"role": "assistant", "content": r.text or None, "tool_calls": [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.args)}}
-            for c in r.calls]}
+        assistant = {
+            "role": "assistant",
+            "content": r.text or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.args)}}
+                for c in r.calls
+            ],
+        }
         return r, messages + [assistant]
 
     def results(self, calls: list[Call], values: list[str]) -> list[dict[str, Any]]:
@@ -181,7 +215,9 @@ def _client(kind: str, gw: Gateway) -> AnthropicClient | OpenAIClient:
     return AnthropicClient(gw) if kind == "anthropic" else OpenAIClient(gw)
 
 
-def _with_results(client: Any, history: list[dict[str, Any]], calls: list[Call], values: list[str]) -> list[dict[str, Any]]:
+def _with_results(
+    client: Any, history: list[dict[str, Any]], calls: list[Call], values: list[str]
+) -> list[dict[str, Any]]:
     extra = client.results(calls, values)
     return history + (extra if isinstance(extra, list) else [extra])
 
@@ -194,8 +230,14 @@ FEATURES = ["text", "stream", "tools", "streamed_tools", "system", "images", "us
 @pytest.mark.parametrize("feature", FEATURES)
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("client_kind", CLIENTS)
-def test_matrix(client_kind: str, provider: str, feature: str, gateway: Gateway, fake_openai: FakeOpenAI,
-                fake_anthropic: FakeAnthropic) -> None:
+def test_matrix(
+    client_kind: str,
+    provider: str,
+    feature: str,
+    gateway: Gateway,
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+) -> None:
     client = _client(client_kind, gateway)
     model = MODELS[provider]
     fake: Any = {"openai": fake_openai, "anthropic": fake_anthropic}.get(provider)
@@ -212,10 +254,14 @@ def test_matrix(client_kind: str, provider: str, feature: str, gateway: Gateway,
         r, history = client.ask(model, "weather in Paris and the time? parallel", tools=["w", "t"], stream=stream)
         assert r.finish == "tool_calls"
         if provider == "mock":  # the mock calls the first tool, arguments made from its schema
-            assert [(c.name, c.args) for c in r.calls] == [("get_weather", {"city": "weather in Paris and the time? parallel"})]
+            assert [(c.name, c.args) for c in r.calls] == [
+                ("get_weather", {"city": "weather in Paris and the time? parallel"})
+            ]
         else:
-            assert [(c.name, c.args) for c in r.calls] == [("get_weather", {"city": "Paris"}),
-                                                           ("get_time", {"tz": "Europe/Paris"})]
+            assert [(c.name, c.args) for c in r.calls] == [
+                ("get_weather", {"city": "Paris"}),
+                ("get_time", {"tz": "Europe/Paris"}),
+            ]
             expected_ids = ["toolu_w1", "toolu_t2"] if provider == "anthropic" else ["call_w1", "call_t2"]
             assert [c.id for c in r.calls] == expected_ids  # ids survive the translation unchanged
         assert len({c.id for c in r.calls}) == len(r.calls)
@@ -251,11 +297,15 @@ def test_matrix(client_kind: str, provider: str, feature: str, gateway: Gateway,
         elif provider == "anthropic":
             assert r.text == "echo: what is this +1 image(s)"
             assert fake.last["messages"][0]["content"][1] == {
-                "type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
+                "type": "image",
+                "source": {"type": "base64", "media_type": "image/png", "data": PIXEL},
+            }
         else:
             assert r.text == "echo: what is this"
             assert fake.last["messages"][0]["content"][1] == {
-                "type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}
+                "type": "image_url",
+                "image_url": {"url": f"data:image/png;base64,{PIXEL}"},
+            }
 
     elif feature == "usage":
         whole, _ = client.ask(model, "count my tokens")

@@ -38,11 +38,13 @@ def gw(fake_openai: FakeOpenAI) -> Iterator[Gateway]:
             "priced": {"provider": "mock", "model": "priced", "price": {"input": 1000, "output": 2000}},
         },
         "dialects": {"ollama": {"auth": False}},  # an editor on localhost, as the seed's no-auth config
-        "auth": {"keys": [
-            {"name": "team-a", "key": TEAM_A, "models": ["demo", "gpt-*", "priced", "mock/*"]},
-            {"name": "team-b", "key_sha256": hashlib.sha256(TEAM_B.encode()).hexdigest(), "models": ["claude-*"]},
-            {"name": "ops", "key": "${OPS_KEY}"},
-        ]},
+        "auth": {
+            "keys": [
+                {"name": "team-a", "key": TEAM_A, "models": ["demo", "gpt-*", "priced", "mock/*"]},
+                {"name": "team-b", "key_sha256": hashlib.sha256(TEAM_B.encode()).hexdigest(), "models": ["claude-*"]},
+                {"name": "ops", "key": "${OPS_KEY}"},
+            ]
+        },
     }
     with Gateway(config, env={"OPS_KEY": OPS}) as g:
         yield g
@@ -78,8 +80,9 @@ def test_openai_wrong_key_is_401(gw: Gateway) -> None:
 
 
 def test_x_api_key_header_works_on_openai_dialect(gw: Gateway) -> None:
-    r = httpx.post(gw.url + "/v1/chat/completions", headers={"x-api-key": TEAM_A},
-                   json={"model": "demo", "messages": MSG})
+    r = httpx.post(
+        gw.url + "/v1/chat/completions", headers={"x-api-key": TEAM_A}, json={"model": "demo", "messages": MSG}
+    )
     assert r.status_code == 200, r.text
 
 
@@ -141,8 +144,11 @@ def test_anthropic_bearer_token_works(gw: Gateway) -> None:
 
 
 def test_anthropic_wrong_key_is_401_in_anthropic_shape(gw: Gateway) -> None:
-    r = httpx.post(gw.url + "/anthropic/v1/messages", headers={"x-api-key": "nope", "anthropic-version": "2023-06-01"},
-                   json={"model": "claude-mini", "max_tokens": 10, "messages": MSG})
+    r = httpx.post(
+        gw.url + "/anthropic/v1/messages",
+        headers={"x-api-key": "nope", "anthropic-version": "2023-06-01"},
+        json={"model": "claude-mini", "max_tokens": 10, "messages": MSG},
+    )
     assert r.status_code == 401
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
@@ -161,9 +167,11 @@ def test_anthropic_forbidden_model_is_403(gw: Gateway) -> None:
 @pytest.fixture(scope="module")
 def ollama_locked(fake_openai: FakeOpenAI) -> Iterator[Gateway]:
     """Ollama behind a key (the default once `auth:` is set)."""
-    config = {"providers": {"mock": {"type": "mock"}}, "models": {"demo": "mock/demo", "other": "mock/other"},
-              "auth": {"keys": [{"name": "editor", "key": TEAM_A},
-                                {"name": "narrow", "key": TEAM_B, "models": ["demo"]}]}}
+    config = {
+        "providers": {"mock": {"type": "mock"}},
+        "models": {"demo": "mock/demo", "other": "mock/other"},
+        "auth": {"keys": [{"name": "editor", "key": TEAM_A}, {"name": "narrow", "key": TEAM_B, "models": ["demo"]}]},
+    }
     with Gateway(config) as g:
         yield g
 
@@ -202,8 +210,11 @@ def test_per_key_usage_and_cost_metrics(gw: Gateway) -> None:
 
 def test_log_names_the_key_never_the_secret(gw: Gateway) -> None:
     oai(gw, TEAM_A).chat.completions.create(model="demo", messages=MSG)
-    httpx.post(gw.url + "/v1/chat/completions", headers={"Authorization": "Bearer sk-guess-1234"},
-               json={"model": "demo", "messages": MSG})
+    httpx.post(
+        gw.url + "/v1/chat/completions",
+        headers={"Authorization": "Bearer sk-guess-1234"},
+        json={"model": "demo", "messages": MSG},
+    )
     log = gw.log()
     assert '"key":"team-a"' in log
     for secret in (TEAM_A, TEAM_B, OPS, "sk-guess-1234"):
@@ -211,15 +222,24 @@ def test_log_names_the_key_never_the_secret(gw: Gateway) -> None:
 
 
 def test_bad_auth_config_names_each_problem() -> None:
-    bad = {"providers": {"mock": {"type": "mock"}},
-           "auth": {"keys": [{"name": "a", "key": "k", "rpm": 0}, {"name": "a", "key_sha256": "xyz"},
-                             {"name": "c", "key": "k2", "models": "gpt-*"}, {"name": "d"}]},
-           "state": {"redis_url": "http://localhost"}}
+    bad = {
+        "providers": {"mock": {"type": "mock"}},
+        "auth": {
+            "keys": [
+                {"name": "a", "key": "k", "rpm": 0},
+                {"name": "a", "key_sha256": "xyz"},
+                {"name": "c", "key": "k2", "models": "gpt-*"},
+                {"name": "d"},
+            ]
+        },
+        "state": {"redis_url": "http://localhost"},
+    }
     path = ROOT / "tests" / ".auth-bad.yaml"
     path.write_text(yaml.safe_dump(bad))
     try:
-        r = subprocess.run([sys.executable, "-m", "gateway.cli", "check", "-c", str(path)], capture_output=True,
-                           text=True, cwd=ROOT)
+        r = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "check", "-c", str(path)], capture_output=True, text=True, cwd=ROOT
+        )
     finally:
         path.unlink()
     assert r.returncode == 1

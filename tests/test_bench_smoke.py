@@ -15,9 +15,29 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 def test_quick_bench_measures_llm_link_against_direct(tmp_path: Path) -> None:
     from bench.run import main
 
-    code = main(["--quick", "--systems", "direct,llm-link", "--scenarios", "openai-stream-c1", "--tool", "python",
-                 "--workers", "1", "--seconds", "1", "--warmup", "0", "--slow", "20", "--slow-seconds", "1",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "--quick",
+            "--systems",
+            "direct,llm-link",
+            "--scenarios",
+            "openai-stream-c1",
+            "--tool",
+            "python",
+            "--workers",
+            "1",
+            "--seconds",
+            "1",
+            "--warmup",
+            "0",
+            "--slow",
+            "20",
+            "--slow-seconds",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     [scenario] = results["scenarios"]

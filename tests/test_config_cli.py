@@ -17,8 +17,9 @@ from tests.harness import Gateway
 def run(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_LINK_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=60
+    )
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -39,7 +40,9 @@ def test_check_demo_config() -> None:
 
 
 def test_bad_config_lists_every_problem_with_its_path(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 server: {port: "eighty", colour: blue}
 providers:
   oai: {type: openai, base_url: 5}
@@ -49,13 +52,22 @@ models:
   b: {provider: oai}
   c: {targets: [{provider: oai, model: x, weight: 0}], fallbacks: [zzz]}
 surprise: 1
-""")
+""",
+    )
     r = run("check", "-c", path)
     assert r.returncode == 1
     err = r.stderr
     assert "Traceback" not in err
-    for expected in ("server.colour", "providers.oai.base_url", "providers.weird.type", "models.a.provider",
-                     "models.b", "models.c.targets[0].weight", "models.c.fallbacks", "surprise: unknown key"):
+    for expected in (
+        "server.colour",
+        "providers.oai.base_url",
+        "providers.weird.type",
+        "models.a.provider",
+        "models.b",
+        "models.c.targets[0].weight",
+        "models.c.fallbacks",
+        "surprise: unknown key",
+    ):
         assert expected in err, expected
 
 
@@ -72,11 +84,14 @@ def test_unset_variable_is_named(tmp_path: Path) -> None:
 
 
 def test_variable_default_and_expansion(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 providers:
   oai: {type: openai, base_url: '${MY_BASE:-http://127.0.0.1:1/v1}', api_key: '${MY_KEY}'}
 models: {m: oai/x}
-""")
+""",
+    )
     r = run("check", "-c", path, env={"MY_KEY": "sk-secret-value"})
     assert r.returncode == 0, r.stderr
     assert "http://127.0.0.1:1/v1" in r.stdout
@@ -119,8 +134,10 @@ def test_precedence_cli_over_env_over_file(tmp_path: Path) -> None:
     gw = Gateway(cfg, env={"LLM_LINK_PORT": "2", "LLM_LINK_HOST": "0.0.0.0"})
     # Gateway passes --port itself: the flag must win over LLM_LINK_PORT and the file.
     with gw:
-        r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "demo", "messages": [
-            {"role": "user", "content": "precedence"}]})
+        r = httpx.post(
+            gw.url + "/v1/chat/completions",
+            json={"model": "demo", "messages": [{"role": "user", "content": "precedence"}]},
+        )
         assert r.json()["choices"][0]["message"]["content"] == "You said: precedence"
 
 
@@ -128,11 +145,18 @@ def test_env_port_over_file(tmp_path: Path) -> None:
     from tests.fakes.server import free_port
 
     port = free_port()
-    path = write(tmp_path, yaml.safe_dump({"server": {"port": 1}, "providers": {"m": {"type": "mock"}},
-                                           "models": {"demo": "m/demo"}}))
+    path = write(
+        tmp_path,
+        yaml.safe_dump({"server": {"port": 1}, "providers": {"m": {"type": "mock"}}, "models": {"demo": "m/demo"}}),
+    )
     env = {**os.environ, "LLM_LINK_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "-c", path], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "-c", path],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         import time
 
@@ -163,14 +187,19 @@ def test_two_workers_metrics_count_every_request(two_workers: Gateway) -> None:
     for i in range(n):
         # A fresh connection per request lets the kernel spread them over both workers.
         with httpx.Client() as c:
-            c.post(two_workers.url + "/v1/chat/completions",
-                   json={"model": "demo", "messages": [{"role": "user", "content": str(i)}]})
+            c.post(
+                two_workers.url + "/v1/chat/completions",
+                json={"model": "demo", "messages": [{"role": "user", "content": str(i)}]},
+            )
     # Every scrape, whichever worker answers it, shows all workers' counts.
     for _ in range(6):
         with httpx.Client() as c:
             text = c.get(two_workers.url + "/metrics").text
-        line = next(ln for ln in text.splitlines()
-                    if ln.startswith('llm_link_requests_total{dialect="openai",model="demo",provider="m",status="200"}'))
+        line = next(
+            ln
+            for ln in text.splitlines()
+            if ln.startswith('llm_link_requests_total{dialect="openai",model="demo",provider="m",status="200"}')
+        )
         assert float(line.split()[-1]) == n
         assert 'llm_link_in_flight_requests{dialect="openai"} 0.0' in text
 
@@ -179,8 +208,16 @@ def test_two_gateways_keep_separate_metrics() -> None:
     cfg = {"providers": {"m": {"type": "mock"}}, "models": {"demo": "m/demo"}}
     with Gateway(cfg) as a, Gateway(cfg) as b:
         for _ in range(3):
-            httpx.post(a.url + "/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": "x"}]})
-        httpx.post(b.url + "/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": "x"}]})
-        line_a = [ln for ln in httpx.get(a.url + "/metrics").text.splitlines() if ln.startswith("llm_link_requests_total{")]
-        line_b = [ln for ln in httpx.get(b.url + "/metrics").text.splitlines() if ln.startswith("llm_link_requests_total{")]
+            httpx.post(
+                a.url + "/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": "x"}]}
+            )
+        httpx.post(
+            b.url + "/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": "x"}]}
+        )
+        line_a = [
+            ln for ln in httpx.get(a.url + "/metrics").text.splitlines() if ln.startswith("llm_link_requests_total{")
+        ]
+        line_b = [
+            ln for ln in httpx.get(b.url + "/metrics").text.splitlines() if ln.startswith("llm_link_requests_total{")
+        ]
         assert line_a[0].endswith(" 3.0") and line_b[0].endswith(" 1.0")

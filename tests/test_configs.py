@@ -29,15 +29,30 @@ def _dummy_env(path: Path) -> dict[str, str]:
 
 def test_configs_exist() -> None:
     names = {p.name for p in CONFIGS}
-    assert {"zed.yaml", "glm-ollama.yaml", "glm-ollama-auth.yaml", "deepseek.yaml", "moonshot.yaml",
-            "openrouter.yaml", "vllm.yaml", "ollama-local.yaml", "aliyun.yaml"} <= names
+    assert {
+        "zed.yaml",
+        "glm-ollama.yaml",
+        "glm-ollama-auth.yaml",
+        "deepseek.yaml",
+        "moonshot.yaml",
+        "openrouter.yaml",
+        "vllm.yaml",
+        "ollama-local.yaml",
+        "aliyun.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_config_passes_check(path: Path) -> None:
     env = _dummy_env(path)
-    r = subprocess.run([sys.executable, "-m", "gateway.cli", "check", "-c", str(path)], capture_output=True,
-                       text=True, env=env, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     assert ": OK" in r.stdout
     for value in env.values():  # a key must never be printed
@@ -45,15 +60,20 @@ def test_config_passes_check(path: Path) -> None:
             assert value not in r.stdout
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if _REQUIRED.search(p.read_text())],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p for p in CONFIGS if _REQUIRED.search(p.read_text())], ids=lambda p: p.name)
 def test_config_without_its_keys_names_the_variable(path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_LINK_")}
     missing = _REQUIRED.findall(path.read_text())
     for name in missing:
         env.pop(name, None)
-    r = subprocess.run([sys.executable, "-m", "gateway.cli", "check", "-c", str(path)], capture_output=True,
-                       text=True, env=env, cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert r.returncode == 1 and missing[0] in r.stderr
 
 
@@ -61,14 +81,16 @@ def test_config_without_its_keys_names_the_variable(path: Path) -> None:
 def test_glm_configs_serve_ollama_clients(name: str, fake_openai: FakeOpenAI) -> None:
     """GLM is OpenAI-compatible: the fake OpenAI upstream stands in for open.bigmodel.cn."""
     text = (ROOT / "configs" / name).read_text()
-    env = {"ZHIPU_API_KEY": API_KEY, "ZHIPU_BASE_URL": fake_openai.url,  # type: ignore[attr-defined]
-           "LLM_LINK_KEY": "sk-gateway-test-key"}
+    env = {
+        "ZHIPU_API_KEY": API_KEY,
+        "ZHIPU_BASE_URL": fake_openai.url,  # type: ignore[attr-defined]
+        "LLM_LINK_KEY": "sk-gateway-test-key",
+    }
     raw = yaml.safe_load(text)
     raw["server"]["host"] = "127.0.0.1"
     with Gateway(yaml.safe_dump(raw), env=env) as gw:
         client = ollama.Client(host=gw.url, headers={"Authorization": "Bearer sk-gateway-test-key"})
-        r = client.chat(model="glm-4.6", messages=[{"role": "user", "content": "ni hao"}],
-                        options={"temperature": 1.0})
+        r = client.chat(model="glm-4.6", messages=[{"role": "user", "content": "ni hao"}], options={"temperature": 1.0})
         assert r.message.content == "echo: ni hao"
         assert fake_openai.last["model"] == "glm-4.6"
         assert 0 < fake_openai.last["temperature"] < 1  # GLM's open interval

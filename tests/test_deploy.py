@@ -110,8 +110,15 @@ def cpu_cores(value: str | int) -> float:
 
 # ---------------------------------------------------------------------------------------------- mini kustomize
 
-_CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume",
-                   "StorageClass", "PriorityClass"}
+_CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "StorageClass",
+    "PriorityClass",
+}
 _GENERATED = "__generated_name__"  # internal marker: a generator's original name, until the final suffix
 
 
@@ -147,8 +154,14 @@ def _build(root: Path, kind: str) -> list[dict[str, Any]]:
         data = {Path(f).name: (root / f).read_text() for f in gen["files"]}
         behavior = gen.get("behavior", "create")
         if behavior == "create":
-            docs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                         "metadata": {"name": gen["name"], _GENERATED: gen["name"]}, "data": data})
+            docs.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": gen["name"], _GENERATED: gen["name"]},
+                    "data": data,
+                }
+            )
         else:
             assert behavior == "replace", f"generator behavior {behavior!r} is not implemented"
             target = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"].get(_GENERATED) == gen["name"]]
@@ -202,8 +215,11 @@ def _json_patch(doc: dict[str, Any], op: dict[str, Any]) -> None:
 
 
 def _pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
-    return doc.get("spec", {}).get("template", {}).get("spec") if doc["kind"] in ("Deployment", "StatefulSet",
-                                                                                    "DaemonSet", "Job") else None
+    return (
+        doc.get("spec", {}).get("template", {}).get("spec")
+        if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")
+        else None
+    )
 
 
 def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -223,8 +239,12 @@ def _image_tag(image: str) -> str:
 def _config_map_hash(cm: dict[str, Any]) -> str:
     # kustomize hashes the JSON of kind, (empty) name and data with sorted keys, then maps the first 10 hex
     # digits so the suffix never looks like a number or a bad word.
-    encoded = json.dumps({"data": cm.get("data", {}), "kind": "ConfigMap", "name": ""}, sort_keys=True,
-                         separators=(",", ":"), ensure_ascii=False)
+    encoded = json.dumps(
+        {"data": cm.get("data", {}), "kind": "ConfigMap", "name": ""},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(encoded.encode()).hexdigest()[:10].translate(str.maketrans("013ae", "ghkmt"))
 
 
@@ -290,8 +310,11 @@ def manifest_files() -> list[Path]:
 
 # The Prometheus Operator's ServiceMonitor is a CRD, absent from the Kubernetes schemas: this is the part of
 # its schema (monitoring.coreos.com/v1) that our manifest uses, closed to unknown fields.
-_DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
-                                          r"(([0-9]+)s)?(([0-9]+)ms)?)$"}
+_DURATION = {
+    "type": "string",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
+    r"(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
 SERVICE_MONITOR_SCHEMA = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -300,18 +323,36 @@ SERVICE_MONITOR_SCHEMA = {
         "kind": {"const": "ServiceMonitor"},
         "metadata": {"type": "object", "required": ["name"]},
         "spec": {
-            "type": "object", "additionalProperties": False, "required": ["selector", "endpoints"],
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["selector", "endpoints"],
             "properties": {
                 "jobLabel": {"type": "string"},
                 "namespaceSelector": {"type": "object"},
-                "selector": {"type": "object", "additionalProperties": False, "properties": {
-                    "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "matchExpressions": {"type": "array"}}},
-                "endpoints": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "additionalProperties": False,
-                    "properties": {"port": {"type": "string"}, "path": {"type": "string"}, "scheme": {"enum": ["http", "https"]},
-                                   "interval": _DURATION, "scrapeTimeout": _DURATION,
-                                   "honorLabels": {"type": "boolean"}}}},
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "matchExpressions": {"type": "array"},
+                    },
+                },
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string"},
+                            "scheme": {"enum": ["http", "https"]},
+                            "interval": _DURATION,
+                            "scrapeTimeout": _DURATION,
+                            "honorLabels": {"type": "boolean"},
+                        },
+                    },
+                },
             },
         },
     },
@@ -388,10 +429,15 @@ def test_services_select_pods_and_name_their_ports(name: str, rendered: dict[str
     for dep in deployments:
         assert selects(dep["spec"]["selector"]["matchLabels"], dep["spec"]["template"]["metadata"]["labels"])
     for svc in by_kind(docs, "Service"):
-        backends = [d for d in deployments if selects(svc["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+        backends = [
+            d for d in deployments if selects(svc["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])
+        ]
         assert len(backends) == 1, f"Service {svc['metadata']['name']} selects {len(backends)} Deployments"
-        ports = {p["name"]: p["containerPort"] for c in backends[0]["spec"]["template"]["spec"]["containers"]
-                 for p in c.get("ports", [])}
+        ports = {
+            p["name"]: p["containerPort"]
+            for c in backends[0]["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
         for port in svc["spec"]["ports"]:
             assert port["targetPort"] in ports, f"Service port {port['name']} targets an unknown container port"
     # The gateway Service is reachable at llm-link:8080, the port the container listens on.
@@ -401,7 +447,9 @@ def test_services_select_pods_and_name_their_ports(name: str, rendered: dict[str
 
 
 @pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
-def test_probes_hit_the_system_endpoints_on_the_served_port(name: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_probes_hit_the_system_endpoints_on_the_served_port(
+    name: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
     c = gateway_container(rendered[name])
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert c["livenessProbe"]["httpGet"]["path"] == "/health"
@@ -524,7 +572,9 @@ def test_service_monitor_scrapes_the_metrics_port(rendered: dict[str, list[dict[
     sm = one(docs, "ServiceMonitor", "llm-link")
     svc = one(docs, "Service", "llm-link")
     assert selects(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"])
-    assert not selects(sm["spec"]["selector"]["matchLabels"], one(docs, "Service", "llm-link-redis")["metadata"]["labels"])
+    assert not selects(
+        sm["spec"]["selector"]["matchLabels"], one(docs, "Service", "llm-link-redis")["metadata"]["labels"]
+    )
     endpoint = sm["spec"]["endpoints"][0]
     assert endpoint["port"] in [p["name"] for p in svc["spec"]["ports"]]
     assert endpoint["path"] == "/metrics"
@@ -540,8 +590,14 @@ def llm_link_check(config_text: str, env: dict[str, str]) -> subprocess.Complete
         path = Path(tmp) / "llm-link.yaml"
         path.write_text(config_text)
         clean = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.startswith("LLM_LINK_")}
-        return subprocess.run([sys.executable, "-m", "gateway.cli", "check", "--config", str(path)],
-                              capture_output=True, text=True, env={**clean, **env}, cwd=tmp, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "check", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            env={**clean, **env},
+            cwd=tmp,
+            timeout=60,
+        )
 
 
 def test_base_configmap_config_passes_check_without_any_key(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -614,8 +670,11 @@ def dockerignore_allows(path: str) -> bool:
         if not line or line.startswith("#"):
             continue
         negate, pattern = line.startswith("!"), line.lstrip("!").rstrip("/")
-        if fnmatch(path, pattern) or fnmatch(path, pattern + "/*") or (pattern.startswith("**/") and
-                                                                        fnmatch(path, "*" + pattern[2:])):
+        if (
+            fnmatch(path, pattern)
+            or fnmatch(path, pattern + "/*")
+            or (pattern.startswith("**/") and fnmatch(path, "*" + pattern[2:]))
+        ):
             allowed = negate
     return allowed
 
@@ -692,8 +751,14 @@ class Container:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_LINK_") and k != "PROMETHEUS_MULTIPROC_DIR"}
         env.update({k: v for k, v in final_env().items() if k != "PATH"})
         env.update(container_env(c))
-        env.update({"LLM_LINK_CONFIG": str(self.config), "LLM_LINK_PORT": str(self.port), "LLM_LINK_HOST": "127.0.0.1",
-                    "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)})
+        env.update(
+            {
+                "LLM_LINK_CONFIG": str(self.config),
+                "LLM_LINK_PORT": str(self.port),
+                "LLM_LINK_HOST": "127.0.0.1",
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            }
+        )
         self.env = env
         self.workers = int(env["LLM_LINK_WORKERS"])
         self.ports = {p["name"]: p["containerPort"] for p in c["ports"]}
@@ -706,15 +771,23 @@ class Container:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Container":
-        self.proc = subprocess.Popen(self.argv, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=self.env,
-                                     cwd=self.dir, start_new_session=True)
+    def start(self) -> Container:
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.dir,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text(errors="replace")
             try:
-                if httpx.get(self.url + "/ready", timeout=1).status_code == 200 and \
-                        self.log.read_text(errors="replace").count("Worker ready") >= self.workers:
+                if (
+                    httpx.get(self.url + "/ready", timeout=1).status_code == 200
+                    and self.log.read_text(errors="replace").count("Worker ready") >= self.workers
+                ):
                     return self
             except httpx.HTTPError:
                 pass
@@ -742,8 +815,9 @@ def pod(rendered: dict[str, list[dict[str, Any]]]) -> Iterator[Container]:
 
 def healthcheck(port: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LLM_LINK_PORT": str(port)}
-    return subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py")], capture_output=True, text=True, env=env,
-                          timeout=30)
+    return subprocess.run(
+        [sys.executable, str(DEPLOY / "healthcheck.py")], capture_output=True, text=True, env=env, timeout=30
+    )
 
 
 def test_pod_command_serves_probes_and_metrics(pod: Container, rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -752,8 +826,11 @@ def test_pod_command_serves_probes_and_metrics(pod: Container, rendered: dict[st
         r = httpx.get(pod.url + probe["path"], timeout=5)
         assert r.status_code == 200, f"{name} {probe['path']}: {r.status_code}"
     # A chat through the ConfigMap's models, then the ServiceMonitor's path shows it, for every worker.
-    r = httpx.post(pod.url + "/v1/chat/completions", timeout=10,
-                   json={"model": "demo", "messages": [{"role": "user", "content": "hello from k8s"}]})
+    r = httpx.post(
+        pod.url + "/v1/chat/completions",
+        timeout=10,
+        json={"model": "demo", "messages": [{"role": "user", "content": "hello from k8s"}]},
+    )
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "You said: hello from k8s"
     path = one(rendered["production"], "ServiceMonitor", "llm-link")["spec"]["endpoints"][0]["path"]
     scrape = httpx.get(pod.url + path, timeout=5)

@@ -14,7 +14,6 @@ import openai
 import pytest
 
 from tests.fakes.aliyun_upstream import FakeAliyun
-from tests.fakes.fixtures import fake_aliyun, fake_ollama  # noqa: F401 - fixtures
 from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 from tests.harness import Gateway
@@ -50,8 +49,13 @@ def gw(fake_openai: FakeOpenAI, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun
             "ali": {"type": "aliyun", "base_url": fake_aliyun.url, "api_key": API_KEY},  # type: ignore[attr-defined]
             "claude": {"type": "anthropic", "base_url": "http://127.0.0.1:9", "api_key": "sk-ant-unused"},
         },
-        "models": {"e-openai": "oai/text-embedding-3-small", "e-ollama": "oll/nomic-embed-text",
-                   "e-aliyun": "ali/text-embedding-v3", "e-mock": "mock/embed", "e-claude": "claude/claude-test"},
+        "models": {
+            "e-openai": "oai/text-embedding-3-small",
+            "e-ollama": "oll/nomic-embed-text",
+            "e-aliyun": "ali/text-embedding-v3",
+            "e-mock": "mock/embed",
+            "e-claude": "claude/claude-test",
+        },
     }
     with Gateway(config) as g:
         yield g
@@ -114,8 +118,9 @@ def test_ollama_legacy_embeddings(oll: ollama.Client, provider: str) -> None:
         assert list(r.embedding) == pytest.approx(want, rel=1e-6)
 
 
-def test_dimensions_reach_the_upstream(oai: openai.OpenAI, oll: ollama.Client, fake_openai: FakeOpenAI,
-                                       fake_ollama: FakeOllama) -> None:
+def test_dimensions_reach_the_upstream(
+    oai: openai.OpenAI, oll: ollama.Client, fake_openai: FakeOpenAI, fake_ollama: FakeOllama
+) -> None:
     oai.embeddings.create(model="e-openai", input="x", dimensions=256)
     assert fake_openai.last["dimensions"] == 256 and fake_openai.last["encoding_format"] == "float"
     oll.embed(model="e-ollama", input="x", dimensions=64)
@@ -138,17 +143,29 @@ def test_provider_without_embeddings_is_a_clear_400(oai: openai.OpenAI, oll: oll
     assert exc.value.status_code == 400 and "does not support embeddings" in exc.value.error
 
 
-@pytest.mark.parametrize(("path", "body", "fragment"), [
-    ("/v1/embeddings", {"model": "e-mock", "input": []}, "input"),
-    ("/v1/embeddings", {"model": "e-mock", "input": [""]}, "input"),
-    ("/v1/embeddings", {"model": "e-mock"}, "input"),
-    ("/ollama/api/embed", {"model": "e-mock"}, "input is required"),
-    ("/ollama/api/embed", {"model": "e-mock", "input": ["ok", ""]}, "input"),
-    ("/ollama/api/embed", {"model": "e-mock", "input": 5}, "input"),
-    ("/ollama/api/embed", {"input": "x"}, "model is required"),
-    ("/ollama/api/embed", {"model": "e-mock", "input": ["x"] * 2049}, "at most 2048"),
-], ids=["openai-empty-list", "openai-empty-string", "openai-missing", "ollama-missing", "ollama-empty-string",
-        "ollama-type", "ollama-no-model", "ollama-too-many"])
+@pytest.mark.parametrize(
+    ("path", "body", "fragment"),
+    [
+        ("/v1/embeddings", {"model": "e-mock", "input": []}, "input"),
+        ("/v1/embeddings", {"model": "e-mock", "input": [""]}, "input"),
+        ("/v1/embeddings", {"model": "e-mock"}, "input"),
+        ("/ollama/api/embed", {"model": "e-mock"}, "input is required"),
+        ("/ollama/api/embed", {"model": "e-mock", "input": ["ok", ""]}, "input"),
+        ("/ollama/api/embed", {"model": "e-mock", "input": 5}, "input"),
+        ("/ollama/api/embed", {"input": "x"}, "model is required"),
+        ("/ollama/api/embed", {"model": "e-mock", "input": ["x"] * 2049}, "at most 2048"),
+    ],
+    ids=[
+        "openai-empty-list",
+        "openai-empty-string",
+        "openai-missing",
+        "ollama-missing",
+        "ollama-empty-string",
+        "ollama-type",
+        "ollama-no-model",
+        "ollama-too-many",
+    ],
+)
 def test_bad_embedding_input_is_400(gw: Gateway, path: str, body: dict, fragment: str) -> None:
     r = httpx.post(gw.url + path, json=body)
     assert r.status_code == 400

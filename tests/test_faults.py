@@ -28,8 +28,19 @@ MID = ("truncated", "invalid_json", "stall", "reset", "huge_line", "error_mid")
 PRE = {"stall_start": 504, "error_200": 502, "html": 502, "empty": 502}
 # gzip_lie: aiohttp fails on the first body bytes, before any content -> an HTTP error.
 PRE_OR_MID = ("gzip_lie",)
-WHOLE = {"truncated": 502, "invalid_json": 502, "stall": 504, "stall_start": 504, "reset": 502, "gzip_lie": 502,
-         "huge_line": 502, "error_200": 502, "error_mid": 502, "html": 502, "empty": 502}
+WHOLE = {
+    "truncated": 502,
+    "invalid_json": 502,
+    "stall": 504,
+    "stall_start": 504,
+    "reset": 502,
+    "gzip_lie": 502,
+    "huge_line": 502,
+    "error_200": 502,
+    "error_mid": 502,
+    "html": 502,
+    "empty": 502,
+}
 FAULTS = OK + MID + tuple(PRE) + PRE_OR_MID
 READ_TIMEOUT = 1.0
 CLIENT_TIMEOUT = 30.0  # a hang guard, far above every bound the gateway sets
@@ -47,8 +58,18 @@ def faulty() -> Iterator[tuple[FaultyUpstream, str]]:
 def gw(faulty: tuple[FaultyUpstream, str]) -> Iterator[Gateway]:
     _, url = faulty
     base = {"openai": url + "/v1", "anthropic": url, "ollama": url}
-    providers = {f"f_{w}": {"type": w, "base_url": base[w], "api_key": "sk-faulty", "timeout": 20,
-                            "read_timeout": READ_TIMEOUT, "connect_timeout": 2, "max_tokens": 64} for w in WIRES}
+    providers = {
+        f"f_{w}": {
+            "type": w,
+            "base_url": base[w],
+            "api_key": "sk-faulty",
+            "timeout": 20,
+            "read_timeout": READ_TIMEOUT,
+            "connect_timeout": 2,
+            "max_tokens": 64,
+        }
+        for w in WIRES
+    }
     models = {f"{w}-{f}": {"provider": f"f_{w}", "model": f, "retries": 0} for w in WIRES for f in FAULTS}
     models["demo"] = {"provider": "mock", "model": "demo"}
     providers["mock"] = {"type": "mock"}
@@ -80,8 +101,9 @@ def _sse_events(text: str) -> list[tuple[str | None, str]]:
 
 
 def _openai(http: httpx.Client, model: str, stream: bool) -> httpx.Response:
-    return http.post("/v1/chat/completions", json={"model": model, "stream": stream,
-                                                     "messages": [{"role": "user", "content": "hi"}]})
+    return http.post(
+        "/v1/chat/completions", json={"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    )
 
 
 def _openai_error(body: Any) -> dict[str, Any]:
@@ -145,8 +167,9 @@ def test_openai_whole(http: httpx.Client, wire: str, fault: str) -> None:
 @pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize("fault", FAULTS)
 def test_ollama_stream(http: httpx.Client, wire: str, fault: str) -> None:
-    r = http.post("/ollama/api/chat", json={"model": f"{wire}-{fault}",
-                                            "messages": [{"role": "user", "content": "hi"}]})
+    r = http.post(
+        "/ollama/api/chat", json={"model": f"{wire}-{fault}", "messages": [{"role": "user", "content": "hi"}]}
+    )
     if r.status_code != 200:
         assert fault in PRE or fault in PRE_OR_MID, r.text
         body = r.json()
@@ -169,9 +192,16 @@ def test_ollama_stream(http: httpx.Client, wire: str, fault: str) -> None:
 @pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize("fault", FAULTS)
 def test_anthropic_stream(http: httpx.Client, wire: str, fault: str) -> None:
-    r = http.post("/anthropic/v1/messages", headers={"anthropic-version": "2023-06-01"},
-                  json={"model": f"{wire}-{fault}", "max_tokens": 32, "stream": True,
-                        "messages": [{"role": "user", "content": "hi"}]})
+    r = http.post(
+        "/anthropic/v1/messages",
+        headers={"anthropic-version": "2023-06-01"},
+        json={
+            "model": f"{wire}-{fault}",
+            "max_tokens": 32,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
     if r.status_code != 200:
         assert fault in PRE or fault in PRE_OR_MID, r.text
         body = r.json()

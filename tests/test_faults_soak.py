@@ -27,11 +27,19 @@ def soak_gateway() -> Iterator[Gateway]:
     config = {
         "providers": {
             "mock": {"type": "mock", "options": {"chunks": 6, "chunk_delay": 0.002}},
-            "up": {"type": "openai", "base_url": server.url + "/v1", "api_key": "sk-soak", "timeout": 30,
-                   "read_timeout": 1},
+            "up": {
+                "type": "openai",
+                "base_url": server.url + "/v1",
+                "api_key": "sk-soak",
+                "timeout": 30,
+                "read_timeout": 1,
+            },
         },
-        "models": {"demo": "mock/demo", "up-ok": {"provider": "up", "model": "ok", "retries": 0},
-                   **{f"up-{f}": {"provider": "up", "model": f, "retries": 0} for f in soak.FAULTS}},
+        "models": {
+            "demo": "mock/demo",
+            "up-ok": {"provider": "up", "model": "ok", "retries": 0},
+            **{f"up-{f}": {"provider": "up", "model": f, "retries": 0} for f in soak.FAULTS},
+        },
     }
     with Gateway(config) as gw:
         yield gw
@@ -56,7 +64,7 @@ def test_short_soak_leaves_nothing_behind(soak_gateway: Gateway) -> None:
     assert tally.done >= 200 and tally.hung_up > 0
     assert not tally.bad, tally.bad[:5]
     assert settle[-1].in_flight == 0
-    (pid, idle), = before.workers.items()
+    ((pid, idle),) = before.workers.items()
     after = asyncio.run(_idle_sample(url))
     # Settled: the gauge is sampled once a second, so give it a moment after in-flight reached 0.
     for _ in range(30):

@@ -43,8 +43,10 @@ def _targets() -> list[tuple[str, type, Callable[[Any], Any]]]:
         from dialects.anthropic import codec as anthropic
         from dialects.anthropic import schema as anthropic_wire
 
-        out += [("anthropic.messages", anthropic_wire.MessagesRequest, anthropic.to_unified),
-                ("anthropic.count_tokens", anthropic_wire.CountTokensRequest, anthropic.count_request)]
+        out += [
+            ("anthropic.messages", anthropic_wire.MessagesRequest, anthropic.to_unified),
+            ("anthropic.count_tokens", anthropic_wire.CountTokensRequest, anthropic.count_request),
+        ]
     return out
 
 
@@ -68,22 +70,44 @@ def run(body: bytes, type_: type, convert: Callable[[Any], Any]) -> None:
 # Unicode that breaks naive code: surrogates are excluded (not encodable), everything else is fair game,
 # with NULs, RTL marks, combining characters and emoji over-represented.
 NASTY = st.one_of(
-    st.sampled_from(["", "\x00", "\u202e", "e\u0301", "\U0001f600", "\ufeff", "\\", '"', "null", "{}", "data: x\n\n",
-                     "\r\n", "${HOME}", "../../etc/passwd", "%s%n"]),
+    st.sampled_from(
+        [
+            "",
+            "\x00",
+            "\u202e",
+            "e\u0301",
+            "\U0001f600",
+            "\ufeff",
+            "\\",
+            '"',
+            "null",
+            "{}",
+            "data: x\n\n",
+            "\r\n",
+            "${HOME}",
+            "../../etc/passwd",
+            "%s%n",
+        ]
+    ),
     st.integers(min_value=1000, max_value=100_000).map(lambda n: "a" * n),  # oversized strings
     st.integers(min_value=10, max_value=500).map(lambda n: "\U0001f4a5\u0301" * n),
 )
 TEXT = st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_size=40), NASTY)
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                    st.floats(allow_nan=False), TEXT)
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                     st.dictionaries(TEXT, inner, max_size=4)), max_leaves=20)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False), TEXT
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)),
+    max_leaves=20,
+)
 
 
 def deep(depth: int) -> msgspec.Raw:
     """Nesting far past any sane body, as raw JSON (the encoder itself would refuse to build it)."""
-    return msgspec.Raw(b'{"k":' * (depth // 2) + b"[" * (depth - depth // 2) + b"1" + b"]" * (depth - depth // 2)
-                       + b"}" * (depth // 2))
+    return msgspec.Raw(
+        b'{"k":' * (depth // 2) + b"[" * (depth - depth // 2) + b"1" + b"]" * (depth - depth // 2) + b"}" * (depth // 2)
+    )
 
 
 DEEP = st.integers(min_value=50, max_value=5000).map(deep)
@@ -103,8 +127,10 @@ def _for_type(t: mi.Type, depth: int) -> st.SearchStrategy[Any]:
     if isinstance(t, mi.StructType):
         fields = {f.encode_name: for_type(f.type, depth + 1) for f in t.fields}
         required = {f.encode_name for f in t.fields if f.required}
-        base = st.fixed_dictionaries({k: v for k, v in fields.items() if k in required},
-                                     optional={k: v for k, v in fields.items() if k not in required})
+        base = st.fixed_dictionaries(
+            {k: v for k, v in fields.items() if k in required},
+            optional={k: v for k, v in fields.items() if k not in required},
+        )
         if t.tag_field is not None:
             base = base.map(lambda d, tf=t.tag_field, tag=t.tag: {tf: tag, **d})
         return base
@@ -139,8 +165,24 @@ def shaped(type_: type) -> st.SearchStrategy[bytes]:
 @pytest.mark.parametrize("name,type_,convert", TARGETS, ids=IDS)
 def test_random_bytes(name: str, type_: type, convert: Callable[[Any], Any]) -> None:
     @FUZZ
-    @given(st.one_of(st.binary(max_size=300), st.sampled_from([b"", b"{", b"[]", b"null", b"\xff\xfe{}", b'{"a":1}x',
-                                                               b"{" * 10000, b"[" * 100000, b'{"model": "\xc3"}'])))
+    @given(
+        st.one_of(
+            st.binary(max_size=300),
+            st.sampled_from(
+                [
+                    b"",
+                    b"{",
+                    b"[]",
+                    b"null",
+                    b"\xff\xfe{}",
+                    b'{"a":1}x',
+                    b"{" * 10000,
+                    b"[" * 100000,
+                    b'{"model": "\xc3"}',
+                ]
+            ),
+        )
+    )
     def prop(body: bytes) -> None:
         run(body, type_, convert)
 
@@ -150,9 +192,16 @@ def test_random_bytes(name: str, type_: type, convert: Callable[[Any], Any]) -> 
 @pytest.mark.parametrize("name,type_,convert", TARGETS, ids=IDS)
 def test_random_json(name: str, type_: type, convert: Callable[[Any], Any]) -> None:
     @FUZZ
-    @given(st.one_of(JSON, DEEP, st.dictionaries(st.sampled_from(["model", "messages", "prompt", "input", "stream",
-                                                                  "tools", "system", "max_tokens"]),
-                                                 st.one_of(JSON, DEEP))))
+    @given(
+        st.one_of(
+            JSON,
+            DEEP,
+            st.dictionaries(
+                st.sampled_from(["model", "messages", "prompt", "input", "stream", "tools", "system", "max_tokens"]),
+                st.one_of(JSON, DEEP),
+            ),
+        )
+    )
     def prop(value: Any) -> None:
         run(msgspec.json.encode(value), type_, convert)
 
@@ -172,8 +221,10 @@ def test_shaped_bodies(name: str, type_: type, convert: Callable[[Any], Any]) ->
 def test_deep_nesting_is_a_400_not_a_500() -> None:
     from dialects.openai import schema
 
-    body = (b'{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":'
-            b'{"name":"f","parameters":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}}]}")
+    body = (
+        b'{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":'
+        b'{"name":"f","parameters":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}}]}"
+    )
     with pytest.raises(GatewayError) as info:
         decode_body(types.SimpleNamespace(body=body), schema.ChatRequest)  # type: ignore[arg-type]
     assert info.value.status == 400 and "nested" in info.value.message

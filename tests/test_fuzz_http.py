@@ -103,15 +103,24 @@ def check_answer(path: str, status: int, headers: Any, content: bytes) -> None:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_every_endpoint(case: Any) -> None:
     response = case.call(timeout=30)
-    check_answer(case.path.format(**(case.path_parameters or {})), response.status_code, response.headers,
-                 response.content)
+    check_answer(
+        case.path.format(**(case.path_parameters or {})), response.status_code, response.headers, response.content
+    )
 
 
 # ---------------------------------------------------------------------------------------------- raw cases
 
-POST_PATHS = ["/v1/chat/completions", "/v1/embeddings", "/anthropic/v1/messages", "/anthropic/v1/messages/count_tokens",
-              "/ollama/api/chat", "/ollama/api/generate", "/ollama/api/show", "/ollama/api/embed",
-              "/ollama/api/embeddings"]
+POST_PATHS = [
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/anthropic/v1/messages",
+    "/anthropic/v1/messages/count_tokens",
+    "/ollama/api/chat",
+    "/ollama/api/generate",
+    "/ollama/api/show",
+    "/ollama/api/embed",
+    "/ollama/api/embeddings",
+]
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300).map(str.strip)
 
 
@@ -122,16 +131,43 @@ def http(fuzz_gateway: Gateway) -> Iterator[httpx.Client]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(path=st.sampled_from(POST_PATHS),
-       body=st.one_of(st.binary(max_size=500), st.sampled_from([b"", b"[" * 20000, b'{"model": "\xff"}', b"\x00" * 100,
-                                                                b'{"model":"demo","messages":"' + b"\\" * 5000 + b'"}'])),
-       content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
-                                     "multipart/form-data; boundary=x", "application/json; charset=latin-1", ""]),
-       request_id=HEADER_TEXT, auth=HEADER_TEXT)
-def test_raw_bodies_and_headers(http: httpx.Client, path: str, body: bytes, content_type: str, request_id: str,
-                                auth: str) -> None:
-    headers = {"Content-Type": content_type, "X-Request-ID": request_id, "Authorization": auth,
-               "x-api-key": auth, "anthropic-version": auth}
+@given(
+    path=st.sampled_from(POST_PATHS),
+    body=st.one_of(
+        st.binary(max_size=500),
+        st.sampled_from(
+            [
+                b"",
+                b"[" * 20000,
+                b'{"model": "\xff"}',
+                b"\x00" * 100,
+                b'{"model":"demo","messages":"' + b"\\" * 5000 + b'"}',
+            ]
+        ),
+    ),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/json; charset=latin-1",
+            "",
+        ]
+    ),
+    request_id=HEADER_TEXT,
+    auth=HEADER_TEXT,
+)
+def test_raw_bodies_and_headers(
+    http: httpx.Client, path: str, body: bytes, content_type: str, request_id: str, auth: str
+) -> None:
+    headers = {
+        "Content-Type": content_type,
+        "X-Request-ID": request_id,
+        "Authorization": auth,
+        "x-api-key": auth,
+        "anthropic-version": auth,
+    }
     r = http.post(path, content=body, headers=headers)
     check_answer(path, r.status_code, r.headers, r.content)
     assert r.status_code != 200 or body.strip()

@@ -43,15 +43,21 @@ def config(prefix: str, redis_url: str | None = None) -> dict[str, Any]:
 
 
 def chat(gw: Gateway, key: str, content: str = "hi", model: str = "demo") -> httpx.Response:
-    return httpx.post(gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                      json={"model": model, "messages": [{"role": "user", "content": content}]}, timeout=30)
+    return httpx.post(
+        gw.url + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": model, "messages": [{"role": "user", "content": content}]},
+        timeout=30,
+    )
 
 
 def wait_in_flight(gw: Gateway) -> None:
     for _ in range(200):
         text = httpx.get(gw.url + "/metrics").text
-        if any(line.startswith('llm_link_in_flight_requests{dialect="openai"}') and float(line.split()[-1]) >= 1
-               for line in text.splitlines()):
+        if any(
+            line.startswith('llm_link_in_flight_requests{dialect="openai"}') and float(line.split()[-1]) >= 1
+            for line in text.splitlines()
+        ):
             return
         time.sleep(0.02)
     raise AssertionError("the slow request never started")
@@ -135,7 +141,9 @@ def test_quota_refusal_in_anthropic_shape(local_gw: Gateway) -> None:
 
 def test_listing_models_does_not_count(local_gw: Gateway) -> None:
     for _ in range(3):
-        assert httpx.get(local_gw.url + "/v1/models", headers={"Authorization": "Bearer sk-local-rpm"}).status_code == 200
+        assert (
+            httpx.get(local_gw.url + "/v1/models", headers={"Authorization": "Bearer sk-local-rpm"}).status_code == 200
+        )
 
 
 def test_rate_limited_metric(local_gw: Gateway) -> None:
@@ -176,7 +184,8 @@ def test_tpm_shared_by_two_replicas(pair: tuple[Gateway, Gateway]) -> None:
 def test_quota_shared_and_kept_in_redis(pair: tuple[Gateway, Gateway], redis_server: RedisServer) -> None:
     a, b = pair
     stream = openai.OpenAI(base_url=a.url + "/v1", api_key="sk-shared-quota", max_retries=0).chat.completions.create(
-        model="demo", stream=True, messages=[{"role": "user", "content": LONG}])
+        model="demo", stream=True, messages=[{"role": "user", "content": LONG}]
+    )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)  # a stream spends tokens too
     r = chat(b, "sk-shared-quota")
     assert r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota"

@@ -19,7 +19,6 @@ import pytest
 from tests.fakes.aliyun_upstream import FakeAliyun
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
 from tests.fakes.anthropic_upstream import FakeAnthropic
-from tests.fakes.fixtures import fake_aliyun, fake_ollama  # noqa: F401 - fixtures
 from tests.fakes.ollama_upstream import EVAL_TOKENS, PROMPT_TOKENS, FakeOllama
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 from tests.fakes.server import ThreadedServer
@@ -32,12 +31,22 @@ SYSTEM = "You are a terse assistant."
 CLIENTS = ["openai", "anthropic", "ollama"]
 PROVIDERS = ["openai", "anthropic", "ollama", "aliyun", "mock"]
 FEATURES = ["text", "stream", "tools", "streamed_tools", "system", "images", "usage"]
-MODELS = {"openai": "m-openai", "anthropic": "m-anthropic", "ollama": "m-ollama", "aliyun": "m-aliyun",
-          "mock": "m-mock"}
+MODELS = {
+    "openai": "m-openai",
+    "anthropic": "m-anthropic",
+    "ollama": "m-ollama",
+    "aliyun": "m-aliyun",
+    "mock": "m-mock",
+}
 # (whole prompt, completion) tokens each fake reports (Anthropic: 20 input + 10 cache read + 5 cache
 # creation); the mock estimates its own.
-USAGE = {"openai": (12, 7), "anthropic": (35, 9), "aliyun": (12, 7), "ollama": (PROMPT_TOKENS, EVAL_TOKENS),
-         "mock": None}
+USAGE = {
+    "openai": (12, 7),
+    "anthropic": (35, 9),
+    "aliyun": (12, 7),
+    "ollama": (PROMPT_TOKENS, EVAL_TOKENS),
+    "mock": None,
+}
 
 
 @dataclass
@@ -67,8 +76,15 @@ class OpenAIClient:
     def _messages(self, user: str, system: str | None, image: bool) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         if image:
-            out.append({"role": "user", "content": [{"type": "text", "text": user}, {
-                "type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}]})
+            out.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": user},
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+                    ],
+                }
+            )
         else:
             out.append({"role": "user", "content": user})
         return out
@@ -76,18 +92,31 @@ class OpenAIClient:
     def _run(self, model: str, messages: list[dict[str, Any]], tools: bool, stream: bool) -> Result:
         kw: dict[str, Any] = {}
         if tools:
-            kw["tools"] = [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
-                                                             "parameters": WEATHER_SCHEMA}}]
+            kw["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA},
+                }
+            ]
         if not stream:
             r = self.sdk.chat.completions.create(model=model, messages=messages, **kw)  # type: ignore[arg-type]
             m = r.choices[0].message
             calls = [Call(c.id, c.function.name, json.loads(c.function.arguments)) for c in m.tool_calls or []]
-            return Result(m.content or "", calls, r.choices[0].finish_reason,
-                          (r.usage.prompt_tokens, r.usage.completion_tokens) if r.usage else None)
+            return Result(
+                m.content or "",
+                calls,
+                r.choices[0].finish_reason,
+                (r.usage.prompt_tokens, r.usage.completion_tokens) if r.usage else None,
+            )
         res = Result()
         parts: dict[int, list[Any]] = {}
-        for chunk in self.sdk.chat.completions.create(model=model, messages=messages, stream=True,  # type: ignore
-                                                      stream_options={"include_usage": True}, **kw):
+        for chunk in self.sdk.chat.completions.create(
+            model=model,
+            messages=messages,
+            stream=True,  # type: ignore
+            stream_options={"include_usage": True},
+            **kw,
+        ):
             if chunk.usage is not None:
                 res.usage = (chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
             for ch in chunk.choices:
@@ -107,15 +136,30 @@ class OpenAIClient:
         res.calls = [Call(i, n, json.loads(a or "{}")) for i, n, a in (parts[k] for k in sorted(parts))]
         return res
 
-    def ask(self, model: str, user: str, *, system: str | None = None, image: bool = False, tools: bool = False,
-            stream: bool = False) -> Result:
+    def ask(
+        self,
+        model: str,
+        user: str,
+        *,
+        system: str | None = None,
+        image: bool = False,
+        tools: bool = False,
+        stream: bool = False,
+    ) -> Result:
         return self._run(model, self._messages(user, system, image), tools, stream)
 
     def answer_tool(self, model: str, user: str, first: Result, output: str, stream: bool) -> Result:
         messages = self._messages(user, None, False)
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.args)}}
-            for c in first.calls]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.args)}}
+                    for c in first.calls
+                ],
+            }
+        )
         messages += [{"role": "tool", "tool_call_id": c.id, "content": output} for c in first.calls]
         return self._run(model, messages, True, stream)
 
@@ -128,12 +172,18 @@ class AnthropicClient:
 
     def _messages(self, user: str, image: bool) -> list[dict[str, Any]]:
         if image:
-            return [{"role": "user", "content": [{"type": "text", "text": user}, {
-                "type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}]}]
+            return [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": user},
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
+                    ],
+                }
+            ]
         return [{"role": "user", "content": user}]
 
-    def _run(self, model: str, messages: list[dict[str, Any]], system: str | None, tools: bool,
-             stream: bool) -> Result:
+    def _run(self, model: str, messages: list[dict[str, Any]], system: str | None, tools: bool, stream: bool) -> Result:
         kw: dict[str, Any] = {"model": model, "max_tokens": 300, "messages": messages}
         if system:
             kw["system"] = system
@@ -152,20 +202,38 @@ class AnthropicClient:
         res.calls = [Call(b.id, b.name, dict(b.input)) for b in msg.content if b.type == "tool_use"]
         res.finish = self.FINISH.get(msg.stop_reason or "", msg.stop_reason or "")
         u = msg.usage
-        res.usage = (u.input_tokens + (u.cache_read_input_tokens or 0) + (u.cache_creation_input_tokens or 0),
-                     u.output_tokens)
+        res.usage = (
+            u.input_tokens + (u.cache_read_input_tokens or 0) + (u.cache_creation_input_tokens or 0),
+            u.output_tokens,
+        )
         return res
 
-    def ask(self, model: str, user: str, *, system: str | None = None, image: bool = False, tools: bool = False,
-            stream: bool = False) -> Result:
+    def ask(
+        self,
+        model: str,
+        user: str,
+        *,
+        system: str | None = None,
+        image: bool = False,
+        tools: bool = False,
+        stream: bool = False,
+    ) -> Result:
         return self._run(model, self._messages(user, image), system, tools, stream)
 
     def answer_tool(self, model: str, user: str, first: Result, output: str, stream: bool) -> Result:
         messages = self._messages(user, False)
-        messages.append({"role": "assistant", "content": [
-            {"type": "tool_use", "id": c.id, "name": c.name, "input": c.args} for c in first.calls]})
-        messages.append({"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": c.id, "content": output} for c in first.calls]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.args} for c in first.calls],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": c.id, "content": output} for c in first.calls],
+            }
+        )
         return self._run(model, messages, None, True, stream)
 
 
@@ -182,11 +250,22 @@ class OllamaClient:
         return out
 
     def _run(self, model: str, messages: list[dict[str, Any]], tools: bool, stream: bool) -> Result:
-        tool_defs = [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
-                                                       "parameters": WEATHER_SCHEMA}}] if tools else None
+        tool_defs = (
+            [
+                {
+                    "type": "function",
+                    "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER_SCHEMA},
+                }
+            ]
+            if tools
+            else None
+        )
         res = Result()
-        chunks = self.sdk.chat(model=model, messages=messages, tools=tool_defs, stream=True) if stream else [
-            self.sdk.chat(model=model, messages=messages, tools=tool_defs)]
+        chunks = (
+            self.sdk.chat(model=model, messages=messages, tools=tool_defs, stream=True)
+            if stream
+            else [self.sdk.chat(model=model, messages=messages, tools=tool_defs)]
+        )
         last = None
         for chunk in chunks:
             m = chunk.message
@@ -199,19 +278,33 @@ class OllamaClient:
         assert last is not None and last.done is True
         res.finish = "tool_calls" if res.calls else str(last.done_reason)
         res.usage = (last.prompt_eval_count or 0, last.eval_count or 0)
-        res.durations_ok = bool(last.total_duration and last.total_duration > 0
-                                and (not last.eval_count or (last.eval_duration or 0) > 0))
+        res.durations_ok = bool(
+            last.total_duration and last.total_duration > 0 and (not last.eval_count or (last.eval_duration or 0) > 0)
+        )
         return res
 
-    def ask(self, model: str, user: str, *, system: str | None = None, image: bool = False, tools: bool = False,
-            stream: bool = False) -> Result:
+    def ask(
+        self,
+        model: str,
+        user: str,
+        *,
+        system: str | None = None,
+        image: bool = False,
+        tools: bool = False,
+        stream: bool = False,
+    ) -> Result:
         return self._run(model, self._messages(user, system, image), tools, stream)
 
     def answer_tool(self, model: str, user: str, first: Result, output: str, stream: bool) -> Result:
         # ollama-python drops tool-call ids: results are matched by tool_name, as with a real Ollama.
         messages = self._messages(user, None, False)
-        messages.append({"role": "assistant", "content": "", "tool_calls": [
-            {"function": {"name": c.name, "arguments": c.args}} for c in first.calls]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": c.name, "arguments": c.args}} for c in first.calls],
+            }
+        )
         messages += [{"role": "tool", "content": output, "tool_name": c.name} for c in first.calls]
         return self._run(model, messages, True, stream)
 
@@ -229,14 +322,18 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="module")
-def gateway(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama,
-            fake_aliyun: FakeAliyun) -> Iterator[Gateway]:
+def gateway(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun
+) -> Iterator[Gateway]:
     config = {
         "providers": {
             "mock": {"type": "mock", "options": {"chunks": 3}},
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": API_KEY},  # type: ignore[attr-defined]
-            "claude": {"type": "anthropic", "base_url": fake_anthropic.url,  # type: ignore[attr-defined]
-                       "api_key": ANTHROPIC_KEY},
+            "claude": {
+                "type": "anthropic",
+                "base_url": fake_anthropic.url,  # type: ignore[attr-defined]
+                "api_key": ANTHROPIC_KEY,
+            },
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
             "ali": {"type": "aliyun", "base_url": fake_aliyun.url, "api_key": API_KEY},  # type: ignore[attr-defined]
         },
@@ -258,10 +355,16 @@ def clients(gateway: Gateway) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def upstreams(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama,
-              fake_aliyun: FakeAliyun) -> dict[str, Any]:
-    return {"openai": fake_openai, "anthropic": fake_anthropic, "ollama": fake_ollama, "aliyun": fake_aliyun,
-            "mock": None}
+def upstreams(
+    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun
+) -> dict[str, Any]:
+    return {
+        "openai": fake_openai,
+        "anthropic": fake_anthropic,
+        "ollama": fake_ollama,
+        "aliyun": fake_aliyun,
+        "mock": None,
+    }
 
 
 CELLS = [pytest.param(c, p, f, id=f"{c}-client-{p}-provider-{f}") for c in CLIENTS for p in PROVIDERS for f in FEATURES]
@@ -275,8 +378,9 @@ def _upstream_messages(fake: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("client_name", "provider", "feature"), CELLS)
-def test_matrix(client_name: str, provider: str, feature: str, clients: dict[str, Any],
-                upstreams: dict[str, Any]) -> None:
+def test_matrix(
+    client_name: str, provider: str, feature: str, clients: dict[str, Any], upstreams: dict[str, Any]
+) -> None:
     client = clients[client_name]
     model = MODELS[provider]
     fake = upstreams[provider]
@@ -323,7 +427,8 @@ def test_matrix(client_name: str, provider: str, feature: str, clients: dict[str
         elif provider == "anthropic":
             assert r.text == "echo: describe +1 image(s)"
             assert {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}} in (
-                _upstream_messages(fake)[-1]["content"])
+                _upstream_messages(fake)[-1]["content"]
+            )
         elif provider == "ollama":
             assert r.text == "echo: describe + 1 image"
             assert _upstream_messages(fake)[-1]["images"] == [PIXEL]

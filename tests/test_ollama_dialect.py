@@ -11,17 +11,27 @@ import httpx
 import ollama
 import pytest
 
-from tests.fakes.fixtures import fake_ollama  # noqa: F401 - fixture
 from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 from tests.harness import Gateway
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                                                            "required": ["city"]}}}
-TIME = {"type": "function", "function": {"name": "get_time", "description": "Time in a zone",
-                                          "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Time in a zone",
+        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +45,13 @@ def gw(fake_openai: FakeOpenAI, fake_ollama: FakeOllama) -> Iterator[Gateway]:
         },
         "models": {
             "demo": "mock/demo",
-            "coder": {"provider": "oai", "model": "gpt-test", "context_length": 65536, "family": "qwen2",
-                      "capabilities": ["completion", "tools", "vision", "thinking"]},
+            "coder": {
+                "provider": "oai",
+                "model": "gpt-test",
+                "context_length": 65536,
+                "family": "qwen2",
+                "capabilities": ["completion", "tools", "vision", "thinking"],
+            },
             "reasoner": "oai/reasoning",
             "local": "oll/llama3.2",
             "thinker": "oll/thinker",
@@ -86,8 +101,9 @@ def test_chat_streams_ndjson_when_stream_is_absent(gw: Gateway) -> None:
 
 
 def test_chat_stream_false_is_one_json_object(gw: Gateway) -> None:
-    r = post(gw, "/api/chat", {"model": "demo:latest", "stream": False,
-                               "messages": [{"role": "user", "content": "once"}]})
+    r = post(
+        gw, "/api/chat", {"model": "demo:latest", "stream": False, "messages": [{"role": "user", "content": "once"}]}
+    )
     assert r.headers["content-type"].startswith("application/json")
     body = r.json()
     assert body["message"] == {"role": "assistant", "content": "You said: once"}
@@ -99,26 +115,45 @@ def test_generate_streams_by_default_and_answers_whole(gw: Gateway) -> None:
     out = lines(post(gw, "/api/generate", {"model": "demo", "prompt": "gen me"}))
     assert "".join(o["response"] for o in out) == "You said: gen me"
     assert out[-1]["done"] is True and out[-1]["response"] == ""
-    whole = post(gw, "/api/generate", {"model": "demo", "prompt": "gen me", "stream": False,
-                                       "system": "be brief"}).json()
+    whole = post(
+        gw, "/api/generate", {"model": "demo", "prompt": "gen me", "stream": False, "system": "be brief"}
+    ).json()
     assert whole["response"] == "You said: gen me" and whole["done_reason"] == "stop"
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    (b"{not json", "Malformed JSON"),
-    (b"", "empty"),
-    ({"messages": [{"role": "user", "content": "x"}]}, "model is required"),
-    ({"model": "demo", "messages": "hello"}, "messages"),
-    ({"model": "demo", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-    ({"model": "demo", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
-    ({"model": "demo", "messages": [{"role": "user", "content": "x"}], "options": {"temperature": "hot"}},
-     "options.temperature"),
-    ({"model": "demo", "messages": [{"role": "user", "content": "x", "images": ["%%%not base64%%%"]}]},
-     "messages[0].images[0]"),
-    ({"model": "demo", "messages": [{"role": "user", "content": "x"}], "think": "very"}, "think"),
-    ({"model": "demo", "messages": [{"role": "user", "content": "x"}], "format": "yaml"}, "format"),
-], ids=["bad-json", "empty-body", "no-model", "messages-type", "content-type", "role", "option-type", "image",
-        "think", "format"])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "Malformed JSON"),
+        (b"", "empty"),
+        ({"messages": [{"role": "user", "content": "x"}]}, "model is required"),
+        ({"model": "demo", "messages": "hello"}, "messages"),
+        ({"model": "demo", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        ({"model": "demo", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
+        (
+            {"model": "demo", "messages": [{"role": "user", "content": "x"}], "options": {"temperature": "hot"}},
+            "options.temperature",
+        ),
+        (
+            {"model": "demo", "messages": [{"role": "user", "content": "x", "images": ["%%%not base64%%%"]}]},
+            "messages[0].images[0]",
+        ),
+        ({"model": "demo", "messages": [{"role": "user", "content": "x"}], "think": "very"}, "think"),
+        ({"model": "demo", "messages": [{"role": "user", "content": "x"}], "format": "yaml"}, "format"),
+    ],
+    ids=[
+        "bad-json",
+        "empty-body",
+        "no-model",
+        "messages-type",
+        "content-type",
+        "role",
+        "option-type",
+        "image",
+        "think",
+        "format",
+    ],
+)
 def test_bad_input_is_400_in_ollama_shape(gw: Gateway, body: Any, fragment: str) -> None:
     r = post(gw, "/api/chat", body)
     assert r.status_code == 400
@@ -218,20 +253,43 @@ def test_version_and_ps(gw: Gateway, client: ollama.Client) -> None:
 
 
 def test_options_map_to_openai_upstream(client: ollama.Client, fake_openai: FakeOpenAI) -> None:
-    client.chat(model="coder", messages=[{"role": "user", "content": "opts"}], keep_alive=-1,
-                options={"temperature": 0.2, "top_p": 0.9, "top_k": 7, "num_predict": 50, "stop": ["END"],
-                         "seed": 3, "num_ctx": 8192, "repeat_penalty": 1.1})
+    client.chat(
+        model="coder",
+        messages=[{"role": "user", "content": "opts"}],
+        keep_alive=-1,
+        options={
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "top_k": 7,
+            "num_predict": 50,
+            "stop": ["END"],
+            "seed": 3,
+            "num_ctx": 8192,
+            "repeat_penalty": 1.1,
+        },
+    )
     body = fake_openai.last
     assert body["temperature"] == 0.2 and body["top_p"] == 0.9 and body["max_tokens"] == 50
     assert body["stop"] == ["END"] and body["seed"] == 3
     assert "tools" not in body, "ollama-python's empty tools list must not reach an OpenAI upstream"
-    assert not {"num_ctx", "options", "ollama:options", "repeat_penalty", "top_k", "keep_alive",
-                "ollama:keep_alive"} & set(body)
+    assert not {
+        "num_ctx",
+        "options",
+        "ollama:options",
+        "repeat_penalty",
+        "top_k",
+        "keep_alive",
+        "ollama:keep_alive",
+    } & set(body)
 
 
 def test_options_map_to_ollama_upstream(client: ollama.Client, fake_ollama: FakeOllama) -> None:
-    client.chat(model="local", messages=[{"role": "user", "content": "opts"}], keep_alive="1h",
-                options={"temperature": 0.2, "top_k": 7, "num_predict": 50, "stop": ["END"], "num_ctx": 8192})
+    client.chat(
+        model="local",
+        messages=[{"role": "user", "content": "opts"}],
+        keep_alive="1h",
+        options={"temperature": 0.2, "top_k": 7, "num_predict": 50, "stop": ["END"], "num_ctx": 8192},
+    )
     body = fake_ollama.last
     assert body["stream"] is False and body["keep_alive"] == "1h"
     assert body["options"] == {"temperature": 0.2, "top_k": 7, "num_predict": 50, "stop": ["END"], "num_ctx": 8192}
@@ -249,8 +307,9 @@ def test_format_json_and_schema(client: ollama.Client, fake_openai: FakeOpenAI, 
 
 
 def test_length_done_reason(client: ollama.Client) -> None:
-    r = client.chat(model="coder", messages=[{"role": "user", "content": "one two three four"}],
-                    options={"num_predict": 2})
+    r = client.chat(
+        model="coder", messages=[{"role": "user", "content": "one two three four"}], options={"num_predict": 2}
+    )
     assert r.done_reason == "length"
     assert client.chat(model="lengthy", messages=[{"role": "user", "content": "x"}]).done_reason == "length"
 
@@ -259,8 +318,9 @@ def test_think_maps_to_thinking(client: ollama.Client, fake_openai: FakeOpenAI, 
     r = client.chat(model="thinker", messages=[{"role": "user", "content": "hmm"}], think=True)
     assert r.message.thinking == "thinking hard" and r.message.content == "echo: hmm"
     assert fake_ollama.last["think"] is True
-    streamed = list(client.chat(model="reasoner", messages=[{"role": "user", "content": "hmm"}], think="high",
-                                stream=True))
+    streamed = list(
+        client.chat(model="reasoner", messages=[{"role": "user", "content": "hmm"}], think="high", stream=True)
+    )
     assert "".join(c.message.thinking or "" for c in streamed) == "thinking hard"
     assert fake_openai.last["reasoning_effort"] == "high"
     off = client.chat(model="thinker", messages=[{"role": "user", "content": "hmm"}], think=False)
@@ -282,29 +342,41 @@ def test_images_reach_openai_upstream_as_data_uri(client: ollama.Client, fake_op
 
 
 def test_tool_calls_carry_id_type_and_object_arguments(gw: Gateway) -> None:
-    r = post(gw, "/api/chat", {"model": "coder", "stream": False, "tools": [WEATHER],
-                               "messages": [{"role": "user", "content": "weather?"}]})
+    r = post(
+        gw,
+        "/api/chat",
+        {"model": "coder", "stream": False, "tools": [WEATHER], "messages": [{"role": "user", "content": "weather?"}]},
+    )
     call = r.json()["message"]["tool_calls"][0]
     assert call["id"] == "call_w1" and call["type"] == "function"
     assert call["function"] == {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}}
-    streamed = lines(post(gw, "/api/chat", {"model": "coder", "tools": [WEATHER],
-                                            "messages": [{"role": "user", "content": "weather?"}]}))
+    streamed = lines(
+        post(
+            gw,
+            "/api/chat",
+            {"model": "coder", "tools": [WEATHER], "messages": [{"role": "user", "content": "weather?"}]},
+        )
+    )
     calls = [c for o in streamed for c in o["message"].get("tool_calls", [])]
     assert calls == [call]
     assert streamed[-1]["done_reason"] == "stop"
 
 
 def test_parallel_tool_results_pair_by_name(client: ollama.Client, fake_openai: FakeOpenAI) -> None:
-    first = client.chat(model="coder", tools=[WEATHER, TIME],
-                        messages=[{"role": "user", "content": "parallel please"}])
+    first = client.chat(model="coder", tools=[WEATHER, TIME], messages=[{"role": "user", "content": "parallel please"}])
     calls = first.message.tool_calls or []
     assert [c.function.name for c in calls] == ["get_weather", "get_time"]
-    history = [{"role": "user", "content": "parallel please"},
-               {"role": "assistant", "content": "", "tool_calls": [
-                   {"function": {"name": c.function.name, "arguments": c.function.arguments}} for c in calls]},
-               # results in the other order: pairing by tool_name, not position
-               {"role": "tool", "content": "9pm", "tool_name": "get_time"},
-               {"role": "tool", "content": "18C", "tool_name": "get_weather"}]
+    history = [
+        {"role": "user", "content": "parallel please"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": c.function.name, "arguments": c.function.arguments}} for c in calls],
+        },
+        # results in the other order: pairing by tool_name, not position
+        {"role": "tool", "content": "9pm", "tool_name": "get_time"},
+        {"role": "tool", "content": "18C", "tool_name": "get_weather"},
+    ]
     second = client.chat(model="coder", tools=[WEATHER, TIME], messages=history)
     assert second.message.content == "got: 9pm | 18C"
     sent = fake_openai.last["messages"]
@@ -314,11 +386,17 @@ def test_parallel_tool_results_pair_by_name(client: ollama.Client, fake_openai: 
 
 
 def test_tool_results_reach_ollama_upstream_with_tool_name(client: ollama.Client, fake_ollama: FakeOllama) -> None:
-    history = [{"role": "system", "content": "one"}, {"role": "user", "content": "weather?"},
-               {"role": "system", "content": "two"},
-               {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather",
-                                                                                 "arguments": {"city": "Paris"}}}]},
-               {"role": "tool", "content": "18C", "tool_name": "get_weather"}]
+    history = [
+        {"role": "system", "content": "one"},
+        {"role": "user", "content": "weather?"},
+        {"role": "system", "content": "two"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+        },
+        {"role": "tool", "content": "18C", "tool_name": "get_weather"},
+    ]
     r = client.chat(model="local", tools=[WEATHER], messages=history)
     assert r.message.content == "got: get_weather=18C"
     sent = fake_ollama.last["messages"]
@@ -353,8 +431,11 @@ def test_streams_with_an_openai_upstream_error_end_cleanly(gw: Gateway) -> None:
 
 
 def test_root_prefix_is_a_drop_in_ollama() -> None:
-    config = {"dialects": {"ollama": {"prefix": ""}}, "providers": {"mock": {"type": "mock"}},
-              "models": {"demo": "mock/demo"}}
+    config = {
+        "dialects": {"ollama": {"prefix": ""}},
+        "providers": {"mock": {"type": "mock"}},
+        "models": {"demo": "mock/demo"},
+    }
     with Gateway(config) as g:
         c = ollama.Client(host=g.url)
         assert c.chat(model="demo", messages=[{"role": "user", "content": "root"}]).message.content == "You said: root"

@@ -13,11 +13,18 @@ import pytest
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 from tests.harness import Gateway
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                                                            "required": ["city"]}}}
-TIME = {"type": "function", "function": {"name": "get_time", "parameters": {
-    "type": "object", "properties": {"tz": {"type": "string"}}}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}},
+}
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
@@ -44,8 +51,9 @@ def test_mock_chat(client: openai.OpenAI) -> None:
 
 
 def test_mock_stream_arrives_in_chunks(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(model="demo", stream=True,
-                                            messages=[{"role": "user", "content": "stream me please"}])
+    stream = client.chat.completions.create(
+        model="demo", stream=True, messages=[{"role": "user", "content": "stream me please"}]
+    )
     chunks = list(stream)
     texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(texts) >= 3
@@ -57,8 +65,11 @@ def test_mock_stream_arrives_in_chunks(client: openai.OpenAI) -> None:
 
 async def test_async_client_stream_with_usage(aclient: openai.AsyncOpenAI) -> None:
     stream = await aclient.chat.completions.create(
-        model="demo", stream=True, stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "count me"}])
+        model="demo",
+        stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "count me"}],
+    )
     chunks = [c async for c in stream]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == chunks[-1].usage.prompt_tokens + chunks[-1].usage.completion_tokens
@@ -70,8 +81,7 @@ async def test_async_client_plain(aclient: openai.AsyncOpenAI) -> None:
 
 
 def test_mock_tool_call(client: openai.OpenAI) -> None:
-    r = client.chat.completions.create(model="demo", tools=[WEATHER],
-                                       messages=[{"role": "user", "content": "Paris"}])
+    r = client.chat.completions.create(model="demo", tools=[WEATHER], messages=[{"role": "user", "content": "Paris"}])
     call = r.choices[0].message.tool_calls[0]
     assert r.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather"
@@ -93,8 +103,11 @@ def test_model_listing_and_lookup(client: openai.OpenAI) -> None:
 
 def test_upstream_text_usage_and_headers(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-alias", max_tokens=50, temperature=0.3,
-        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+        model="gpt-alias",
+        max_tokens=50,
+        temperature=0.3,
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    )
     r = raw.parse()
     assert r.choices[0].message.content == "echo: hi"
     assert r.model == "gpt-alias"  # the name the client asked for
@@ -110,8 +123,11 @@ def test_upstream_text_usage_and_headers(client: openai.OpenAI, fake_openai: Fak
 
 
 def test_request_id_is_echoed(openai_gateway: Gateway) -> None:
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions", headers={"X-Request-ID": "trace-42"},
-                   json={"model": "demo", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        headers={"X-Request-ID": "trace-42"},
+        json={"model": "demo", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.headers["x-request-id"] == "trace-42"
 
 
@@ -122,23 +138,28 @@ def test_provider_slash_model_passthrough(client: openai.OpenAI, fake_openai: Fa
 
 
 def test_max_completion_tokens_accepted(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    client.chat.completions.create(model="gpt-test", max_completion_tokens=33,
-                                   messages=[{"role": "user", "content": "hi"}])
+    client.chat.completions.create(
+        model="gpt-test", max_completion_tokens=33, messages=[{"role": "user", "content": "hi"}]
+    )
     # A compatible server reads max_tokens; the gateway sends exactly one of the two.
     assert fake_openai.last["max_tokens"] == 33 and "max_completion_tokens" not in fake_openai.last
 
 
 def test_upstream_stream_asks_for_usage_and_strips_it(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    chunks = list(client.chat.completions.create(model="gpt-test", stream=True,
-                                                 messages=[{"role": "user", "content": "stream this"}]))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-test", stream=True, messages=[{"role": "user", "content": "stream this"}]
+        )
+    )
     assert fake_openai.last["stream_options"] == {"include_usage": True}
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: stream this"
     assert all(c.choices for c in chunks)  # the client did not ask for usage: no usage-only chunk
 
 
 def test_upstream_streamed_parallel_tool_calls(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    stream = client.chat.completions.create(model="gpt-test", stream=True, tools=[WEATHER, TIME],
-                                            messages=[{"role": "user", "content": "parallel please"}])
+    stream = client.chat.completions.create(
+        model="gpt-test", stream=True, tools=[WEATHER, TIME], messages=[{"role": "user", "content": "parallel please"}]
+    )
     calls: dict[int, dict[str, str]] = {}
     finish = None
     fragments = 0
@@ -159,20 +180,42 @@ def test_upstream_streamed_parallel_tool_calls(client: openai.OpenAI, fake_opena
 
 
 def test_tool_round_trip_and_images(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    r = client.chat.completions.create(model="gpt-test", tools=[WEATHER, TIME], messages=[
-        {"role": "user", "content": [{"type": "text", "text": "weather? with text"},
-                                     {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}]},
-    ])
+    r = client.chat.completions.create(
+        model="gpt-test",
+        tools=[WEATHER, TIME],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "weather? with text"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+                ],
+            },
+        ],
+    )
     msg = r.choices[0].message
     assert msg.content == "Let me check." and msg.tool_calls[0].id == "call_w1"
-    r2 = client.chat.completions.create(model="gpt-test", tools=[WEATHER], messages=[
-        {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_w1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}},
-            {"id": "call_t2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "call_w1", "content": "18C"},
-        {"role": "tool", "tool_call_id": "call_t2", "content": "noon"},
-    ])
+    r2 = client.chat.completions.create(
+        model="gpt-test",
+        tools=[WEATHER],
+        messages=[
+            {"role": "user", "content": "weather?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_w1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                    },
+                    {"id": "call_t2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_w1", "content": "18C"},
+            {"role": "tool", "tool_call_id": "call_t2", "content": "noon"},
+        ],
+    )
     assert r2.choices[0].message.content == "got: 18C | noon"
     sent = fake_openai.last["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool"]
@@ -180,9 +223,18 @@ def test_tool_round_trip_and_images(client: openai.OpenAI, fake_openai: FakeOpen
 
 
 def test_image_reaches_upstream_as_data_uri(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": [
-        {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}]}])
+    client.chat.completions.create(
+        model="gpt-test",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+                ],
+            }
+        ],
+    )
     parts = fake_openai.last["messages"][0]["content"]
     assert parts[1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}}
 
@@ -196,8 +248,9 @@ def test_embeddings_float_and_base64(client: openai.OpenAI, openai_gateway: Gate
     r = client.embeddings.create(model="gpt-test", input=["abc", "hello"])  # SDK asks for base64 by default
     assert [d.embedding for d in r.data] == [[0.5, -0.25, 3.0, 1.0], [0.5, -0.25, 5.0, 1.0]]
     assert r.usage.prompt_tokens == 5
-    raw = httpx.post(openai_gateway.url + "/v1/embeddings",
-                     json={"model": "gpt-test", "input": "abc", "encoding_format": "base64"}).json()
+    raw = httpx.post(
+        openai_gateway.url + "/v1/embeddings", json={"model": "gpt-test", "input": "abc", "encoding_format": "base64"}
+    ).json()
     vec = struct.unpack("<4f", base64.b64decode(raw["data"][0]["embedding"]))
     assert vec == (0.5, -0.25, 3.0, 1.0)
     floats = httpx.post(openai_gateway.url + "/v1/embeddings", json={"model": "demo", "input": "abc"}).json()
@@ -208,8 +261,11 @@ def test_embeddings_float_and_base64(client: openai.OpenAI, openai_gateway: Gate
 
 
 def test_malformed_json_is_400(openai_gateway: Gateway) -> None:
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions", content=b'{"model": "demo", "messages": [',
-                   headers={"Content-Type": "application/json"})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        content=b'{"model": "demo", "messages": [',
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request_error"
 
@@ -222,12 +278,16 @@ def test_missing_messages_names_the_field(openai_gateway: Gateway) -> None:
 
 
 def test_wrong_type_names_the_field(openai_gateway: Gateway) -> None:
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions",
-                   json={"model": "demo", "messages": [{"role": "user", "content": 5}]})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        json={"model": "demo", "messages": [{"role": "user", "content": 5}]},
+    )
     assert r.status_code == 400
     assert r.json()["error"]["param"] == "messages[0].content"
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions",
-                   json={"model": "demo", "temperature": "hot", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        json={"model": "demo", "temperature": "hot", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "temperature"
 
 
@@ -244,19 +304,24 @@ def test_unknown_model_is_404(client: openai.OpenAI) -> None:
 
 def test_oversized_body_is_413(openai_gateway: Gateway) -> None:
     big = "x" * 300_000
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions",
-                   json={"model": "demo", "messages": [{"role": "user", "content": big}]})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        json={"model": "demo", "messages": [{"role": "user", "content": big}]},
+    )
     assert r.status_code == 413
     assert "error" in r.json()
 
 
-@pytest.mark.parametrize(("model", "exc", "status"), [
-    ("oai/fail-400", openai.BadRequestError, 400),
-    ("oai/fail-401", openai.AuthenticationError, 401),
-    ("oai/fail-429", openai.RateLimitError, 429),
-    ("oai/fail-500", openai.InternalServerError, 500),
-    ("oai/fail-503", openai.InternalServerError, 503),
-])
+@pytest.mark.parametrize(
+    ("model", "exc", "status"),
+    [
+        ("oai/fail-400", openai.BadRequestError, 400),
+        ("oai/fail-401", openai.AuthenticationError, 401),
+        ("oai/fail-429", openai.RateLimitError, 429),
+        ("oai/fail-500", openai.InternalServerError, 500),
+        ("oai/fail-503", openai.InternalServerError, 503),
+    ],
+)
 def test_upstream_errors_pass_through(client: openai.OpenAI, model: str, exc: type, status: int) -> None:
     with pytest.raises(exc) as info:
         client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
@@ -265,8 +330,10 @@ def test_upstream_errors_pass_through(client: openai.OpenAI, model: str, exc: ty
 
 
 def test_upstream_429_keeps_retry_after(openai_gateway: Gateway) -> None:
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions",
-                   json={"model": "oai/fail-429", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        json={"model": "oai/fail-429", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.status_code == 429 and r.headers["retry-after"] == "1"
 
 
@@ -289,8 +356,9 @@ def test_error_body_on_200_is_an_error(client: openai.OpenAI) -> None:
 
 
 def test_upstream_drop_mid_stream_ends_with_error(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(model="oai/drop", stream=True,
-                                            messages=[{"role": "user", "content": "a long enough message"}])
+    stream = client.chat.completions.create(
+        model="oai/drop", stream=True, messages=[{"role": "user", "content": "a long enough message"}]
+    )
     received = []
     with pytest.raises(openai.APIError):
         for chunk in stream:
@@ -299,8 +367,9 @@ def test_upstream_drop_mid_stream_ends_with_error(client: openai.OpenAI) -> None
 
 
 def test_in_stream_upstream_error_reaches_client(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(model="oai/error-chunk", stream=True,
-                                            messages=[{"role": "user", "content": "x"}])
+    stream = client.chat.completions.create(
+        model="oai/error-chunk", stream=True, messages=[{"role": "user", "content": "x"}]
+    )
     with pytest.raises(openai.APIError) as info:
         list(stream)
     assert "model crashed" in str(info.value)
@@ -313,9 +382,15 @@ def test_stream_error_before_first_byte_is_http_error(client: openai.OpenAI) -> 
 
 def test_client_disconnect_cancels_upstream(openai_gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     before = fake_openai.cancelled
-    with httpx.stream("POST", openai_gateway.url + "/v1/chat/completions", json={
-        "model": "oai/slow-stream", "stream": True,
-        "messages": [{"role": "user", "content": "a long message that streams slowly " * 3}]}) as r:
+    with httpx.stream(
+        "POST",
+        openai_gateway.url + "/v1/chat/completions",
+        json={
+            "model": "oai/slow-stream",
+            "stream": True,
+            "messages": [{"role": "user", "content": "a long message that streams slowly " * 3}],
+        },
+    ) as r:
         for _ in r.iter_raw():
             break  # read one piece, then hang up
     import time
@@ -327,15 +402,22 @@ def test_client_disconnect_cancels_upstream(openai_gateway: Gateway, fake_openai
 
 
 def test_tool_message_without_id_is_400(openai_gateway: Gateway) -> None:
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions",
-                   json={"model": "demo", "messages": [{"role": "tool", "content": "x"}]})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        json={"model": "demo", "messages": [{"role": "tool", "content": "x"}]},
+    )
     assert r.status_code == 400 and "tool_call_id" in r.json()["error"]["message"]
 
 
 def test_cors_preflight(openai_gateway: Gateway) -> None:
-    r = httpx.options(openai_gateway.url + "/v1/chat/completions", headers={
-        "Origin": "http://example.test", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,authorization"})
+    r = httpx.options(
+        openai_gateway.url + "/v1/chat/completions",
+        headers={
+            "Origin": "http://example.test",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,authorization",
+        },
+    )
     assert r.status_code in (200, 204)
     assert r.headers["access-control-allow-origin"] in ("*", "http://example.test")
 
@@ -343,12 +425,20 @@ def test_cors_preflight(openai_gateway: Gateway) -> None:
 def test_health_ready_metrics(openai_gateway: Gateway) -> None:
     assert httpx.get(openai_gateway.url + "/health").json()["status"] == "ok"
     assert httpx.get(openai_gateway.url + "/ready").status_code == 200
-    httpx.post(openai_gateway.url + "/v1/chat/completions",
-               json={"model": "demo", "messages": [{"role": "user", "content": "m"}]})
+    httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        json={"model": "demo", "messages": [{"role": "user", "content": "m"}]},
+    )
     text = httpx.get(openai_gateway.url + "/metrics").text
-    for family in ("llm_link_requests_total", "llm_link_request_duration_seconds", "llm_link_upstream_duration_seconds",
-                   "llm_link_time_to_first_token_seconds", "llm_link_overhead_seconds", "llm_link_tokens_total",
-                   "llm_link_in_flight_requests"):
+    for family in (
+        "llm_link_requests_total",
+        "llm_link_request_duration_seconds",
+        "llm_link_upstream_duration_seconds",
+        "llm_link_time_to_first_token_seconds",
+        "llm_link_overhead_seconds",
+        "llm_link_tokens_total",
+        "llm_link_in_flight_requests",
+    ):
         assert family in text
     assert 'llm_link_requests_total{dialect="openai",model="demo",provider="mock",status="200"}' in text
     assert 'llm_link_tokens_total{direction="input",model="demo",provider="mock"}' in text
@@ -363,8 +453,11 @@ def test_api_key_never_in_logs_or_errors(openai_gateway: Gateway, client: openai
 
 
 def test_requests_refused_before_an_endpoint_are_logged_and_counted(openai_gateway: Gateway) -> None:
-    r = httpx.post(openai_gateway.url + "/v1/chat/completions", headers={"X-Request-ID": "too-big-1"},
-                   json={"model": "demo", "messages": [{"role": "user", "content": "x" * 300_000}]})
+    r = httpx.post(
+        openai_gateway.url + "/v1/chat/completions",
+        headers={"X-Request-ID": "too-big-1"},
+        json={"model": "demo", "messages": [{"role": "user", "content": "x" * 300_000}]},
+    )
     assert r.status_code == 413 and r.headers["x-request-id"] == "too-big-1"
     assert 'status="413"' in httpx.get(openai_gateway.url + "/metrics").text
     import time
@@ -377,6 +470,8 @@ def test_requests_refused_before_an_endpoint_are_logged_and_counted(openai_gatew
 
 
 def test_every_non_streaming_answer_reports_overhead(openai_gateway: Gateway) -> None:
-    for r in (httpx.get(openai_gateway.url + "/v1/models"),
-              httpx.post(openai_gateway.url + "/v1/chat/completions", json={"model": "nope", "messages": []})):
+    for r in (
+        httpx.get(openai_gateway.url + "/v1/models"),
+        httpx.post(openai_gateway.url + "/v1/chat/completions", json={"model": "nope", "messages": []}),
+    ):
         assert float(r.headers["x-llm-link-overhead-ms"]) >= 0

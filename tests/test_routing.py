@@ -15,13 +15,32 @@ from tests.fakes.scripted_upstream import ScriptedUpstream
 from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
-DEPLOYMENTS = ["fts", "sp_a", "sp_b", "rl", "ft_a", "ft_b", "rf_ok", "dr", "w_a", "w_b", "br_a", "br_b", "dl",
-               "bq", "tf", "dead_only", "st"]
+DEPLOYMENTS = [
+    "fts",
+    "sp_a",
+    "sp_b",
+    "rl",
+    "ft_a",
+    "ft_b",
+    "rf_ok",
+    "dr",
+    "w_a",
+    "w_b",
+    "br_a",
+    "br_b",
+    "dl",
+    "bq",
+    "tf",
+    "dead_only",
+    "st",
+]
 
 
 def _config(url: str) -> dict:
-    providers = {n: {"type": "openai", "base_url": f"{url}/{n}/v1", "api_key": "sk-x",
-                     "circuit": {"failures": 3, "cooldown": 1}} for n in DEPLOYMENTS}
+    providers = {
+        n: {"type": "openai", "base_url": f"{url}/{n}/v1", "api_key": "sk-x", "circuit": {"failures": 3, "cooldown": 1}}
+        for n in DEPLOYMENTS
+    }
     providers["dead"] = {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-x"}
 
     def single(p: str, **extra: object) -> dict:
@@ -31,8 +50,10 @@ def _config(url: str) -> dict:
         "providers": providers,
         "models": {
             "fail-then-succeed": single("fts", retries=1),
-            "spread": {"targets": [{"provider": "sp_a", "model": "m"}, {"provider": "sp_b", "model": "m"}],
-                       "retries": 1},
+            "spread": {
+                "targets": [{"provider": "sp_a", "model": "m"}, {"provider": "sp_b", "model": "m"}],
+                "retries": 1,
+            },
             "ratelimited": single("rl", retries=2),
             "first-token": single("ft_a", retries=0, first_token_timeout=0.5, fallbacks=["first-token-backup"]),
             "first-token-backup": single("ft_b"),
@@ -40,15 +61,26 @@ def _config(url: str) -> dict:
             "refused-backup": single("rf_ok"),
             "refused-only": single("dead", retries=1),
             "dropper": single("dr", retries=2),
-            "weighted": {"targets": [{"provider": "w_a", "model": "m", "weight": 3},
-                                     {"provider": "w_b", "model": "m", "weight": 1}]},
-            "breaker": {"targets": [{"provider": "br_a", "model": "m"}, {"provider": "br_b", "model": "m"}],
-                        "retries": 1},
+            "weighted": {
+                "targets": [
+                    {"provider": "w_a", "model": "m", "weight": 3},
+                    {"provider": "w_b", "model": "m", "weight": 1},
+                ]
+            },
+            "breaker": {
+                "targets": [{"provider": "br_a", "model": "m"}, {"provider": "br_b", "model": "m"}],
+                "retries": 1,
+            },
             "deadline": single("dl", retries=5, timeout=1),
             "badreq": single("bq", retries=3),
             "stalled-stream": single("st", retries=2, timeout=1),
-            "shaped": single("tf", defaults={"temperature": 0.2}, overrides={"max_tokens": 100},
-                             system_prefix="Answer in English.", headers={"X-Tenant": "acme"}),
+            "shaped": single(
+                "tf",
+                defaults={"temperature": 0.2},
+                overrides={"max_tokens": 100},
+                system_prefix="Answer in English.",
+                headers={"X-Tenant": "acme"},
+            ),
         },
     }
 
@@ -111,7 +143,8 @@ def test_slow_first_token_moves_to_fallback(gateway: Gateway, upstream: Scripted
     upstream.script("ft_b", ["ok"])
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
     with client.chat.completions.with_streaming_response.create(
-            model="first-token", stream=True, messages=[{"role": "user", "content": "hi"}]) as resp:
+        model="first-token", stream=True, messages=[{"role": "user", "content": "hi"}]
+    ) as resp:
         assert resp.headers["x-llm-link-provider"] == "ft_b/m"
         text = "".join(c.choices[0].delta.content or "" for c in resp.parse() if c.choices)
     assert text == "from ft_b and more"
@@ -132,8 +165,9 @@ def test_mid_stream_drop_is_not_retried(gateway: Gateway, upstream: ScriptedUpst
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
     got = []
     with pytest.raises(openai.APIError):
-        for chunk in client.chat.completions.create(model="dropper", stream=True,
-                                                    messages=[{"role": "user", "content": "hi"}]):
+        for chunk in client.chat.completions.create(
+            model="dropper", stream=True, messages=[{"role": "user", "content": "hi"}]
+        ):
             got.append(chunk.choices[0].delta.content if chunk.choices else None)
     assert "from dr" in got
     assert upstream.hits["dr"] == 1  # the client already had bytes: no second upstream request
@@ -144,8 +178,10 @@ def test_weights_are_honoured(gateway: Gateway, upstream: ScriptedUpstream) -> N
     upstream.script("w_b", ["ok"])
     with httpx.Client(timeout=10) as http:
         for _ in range(200):
-            http.post(gateway.url + "/v1/chat/completions",
-                      json={"model": "weighted", "messages": [{"role": "user", "content": "x"}]})
+            http.post(
+                gateway.url + "/v1/chat/completions",
+                json={"model": "weighted", "messages": [{"role": "user", "content": "x"}]},
+            )
     share = upstream.hits["w_a"] / (upstream.hits["w_a"] + upstream.hits["w_b"])
     assert 0.63 <= share <= 0.87  # 0.75 expected; bounds are > 4 sigma for n=200
 
@@ -197,8 +233,13 @@ def test_model_transforms(gateway: Gateway, upstream: ScriptedUpstream) -> None:
     assert sent["temperature"] == 0.2 and sent["max_tokens"] == 100
     assert sent["messages"][0] == {"role": "system", "content": "Answer in English."}
     assert upstream.headers["tf"][-1]["X-Tenant"] == "acme"
-    chat(gateway, "shaped", temperature=0.9, max_tokens=5000,
-         messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])
+    chat(
+        gateway,
+        "shaped",
+        temperature=0.9,
+        max_tokens=5000,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+    )
     sent = upstream.bodies["tf"][-1]
     assert sent["temperature"] == 0.9  # a default never overrides the client
     assert sent["max_tokens"] == 100  # an override caps it
@@ -210,8 +251,9 @@ def test_check_prints_routing_table(upstream: ScriptedUpstream, tmp_path: object
 
     path = tmp_path / "cfg.yaml"  # type: ignore[operator]
     path.write_text(yaml.safe_dump(_config("http://127.0.0.1:1")))
-    out = subprocess.run([sys.executable, "-m", "gateway.cli", "check", "-c", str(path)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "-c", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     assert "weighted -> w_a/m (weight 3), w_b/m (weight 1)" in out
     assert "fallbacks ['first-token-backup']" in out
     assert "system_prefix 'Answer in English.'" in out
@@ -224,8 +266,9 @@ def test_deadline_bounds_a_stream_after_its_first_byte(gateway: Gateway, upstrea
     got = []
     t0 = time.monotonic()
     with pytest.raises(openai.APIError) as info:
-        for chunk in client.chat.completions.create(model="stalled-stream", stream=True,
-                                                    messages=[{"role": "user", "content": "hi"}]):
+        for chunk in client.chat.completions.create(
+            model="stalled-stream", stream=True, messages=[{"role": "user", "content": "hi"}]
+        ):
             got.append(chunk.choices[0].delta.content if chunk.choices else None)
     assert "from st" in got and "deadline" in str(info.value)
     assert time.monotonic() - t0 < 5

@@ -19,14 +19,20 @@ TEXT = "one two three four five six seven eight nine ten"
 
 
 def slow_config(graceful: float, **server: Any) -> dict[str, Any]:
-    return {"server": {"graceful_timeout": graceful, **server},
-            "providers": {"slow": {"type": "mock", "options": {"chunks": 10, "chunk_delay": 0.3}}},
-            "models": {"demo": "slow/demo"}}
+    return {
+        "server": {"graceful_timeout": graceful, **server},
+        "providers": {"slow": {"type": "mock", "options": {"chunks": 10, "chunk_delay": 0.3}}},
+        "models": {"demo": "slow/demo"},
+    }
 
 
 def sse_lines(gw: Gateway, out: list[str], started: threading.Event) -> None:
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=30,
-                      json={"model": "demo", "stream": True, "messages": [{"role": "user", "content": TEXT}]}) as r:
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        timeout=30,
+        json={"model": "demo", "stream": True, "messages": [{"role": "user", "content": TEXT}]},
+    ) as r:
         for line in r.iter_lines():
             if line:
                 out.append(line)
@@ -52,8 +58,7 @@ def test_sigterm_drains_a_stream_in_flight_and_exits_zero() -> None:
     gw = Gateway(slow_config(20), workers=2).start()
     try:
         client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
-        stream = client.chat.completions.create(model="demo", stream=True,
-                                                messages=[{"role": "user", "content": TEXT}])
+        stream = client.chat.completions.create(model="demo", stream=True, messages=[{"role": "user", "content": TEXT}])
         chunks = [next(stream)]
         assert gw.proc is not None
         os.kill(gw.proc.pid, signal.SIGTERM)  # as docker / kubernetes do: the main process only

@@ -68,8 +68,10 @@ def _image(block: wire.ImageBlock, where: str) -> ImagePart:
     src = block.source
     if isinstance(src, wire.Base64Source):
         if src.media_type not in SUPPORTED_IMAGE_TYPES:
-            raise invalid(f"{where}.source.media_type: must be one of {', '.join(SUPPORTED_IMAGE_TYPES)}",
-                          f"{where}.source.media_type")
+            raise invalid(
+                f"{where}.source.media_type: must be one of {', '.join(SUPPORTED_IMAGE_TYPES)}",
+                f"{where}.source.media_type",
+            )
         return ImagePart(data=src.data, media_type=src.media_type, cache_control=block.cache_control)
     if isinstance(src, wire.URLSource):
         return ImagePart(url=src.url, cache_control=block.cache_control)
@@ -79,17 +81,21 @@ def _image(block: wire.ImageBlock, where: str) -> ImagePart:
 def _document(block: wire.DocumentBlock, where: str) -> Part:
     src = block.source
     if isinstance(src, wire.Base64Source):
-        return DocumentPart(data=src.data, media_type=src.media_type, title=block.title,
-                            cache_control=block.cache_control)
+        return DocumentPart(
+            data=src.data, media_type=src.media_type, title=block.title, cache_control=block.cache_control
+        )
     if isinstance(src, wire.TextSource):
-        return DocumentPart(data=base64.b64encode(src.data.encode()).decode(), media_type="text/plain",
-                            title=block.title, cache_control=block.cache_control)
+        return DocumentPart(
+            data=base64.b64encode(src.data.encode()).decode(),
+            media_type="text/plain",
+            title=block.title,
+            cache_control=block.cache_control,
+        )
     if isinstance(src, wire.ContentSource):
         c = src.content
         text = c if isinstance(c, str) else "\n".join(str(b.get("text", "")) for b in c if isinstance(b, dict))
         return TextPart(text=text, cache_control=block.cache_control)
-    raise invalid(f"{where}.source: only base64 and text documents are supported by this gateway",
-                  f"{where}.source")
+    raise invalid(f"{where}.source: only base64 and text documents are supported by this gateway", f"{where}.source")
 
 
 def _result_content(content: str | list[Any] | None, where: str) -> list[TextPart | ImagePart]:
@@ -125,12 +131,19 @@ def _parts(content: str | list[wire.ContentBlock], where: str) -> list[Part]:
             if b.text:  # the real API 400s on empty text blocks; dropping them is harmless
                 out.append(TextPart(text=b.text, cache_control=b.cache_control))
         elif isinstance(b, wire.ToolResultBlock):
-            out.append(ToolResultPart(tool_call_id=b.tool_use_id, content=_result_content(b.content, at + ".content"),
-                                      is_error=bool(b.is_error), cache_control=b.cache_control))
+            out.append(
+                ToolResultPart(
+                    tool_call_id=b.tool_use_id,
+                    content=_result_content(b.content, at + ".content"),
+                    is_error=bool(b.is_error),
+                    cache_control=b.cache_control,
+                )
+            )
         elif isinstance(b, wire.ToolUseBlock):
             args = b.input if b.input is not None else {}
-            out.append(ToolCallPart(id=b.id, name=b.name, arguments=_encode(args).decode(),
-                                    cache_control=b.cache_control))
+            out.append(
+                ToolCallPart(id=b.id, name=b.name, arguments=_encode(args).decode(), cache_control=b.cache_control)
+            )
         elif isinstance(b, wire.ImageBlock):
             out.append(_image(b, at))
         elif isinstance(b, wire.DocumentBlock):
@@ -161,8 +174,9 @@ def _tools(tools: list[wire.ToolDef] | None) -> list[Tool] | None:
             if t.type and t.type != "custom":
                 continue  # a server tool (web_search_..., bash_...): only Anthropic runs those
             raise invalid(f"tools[{i}].input_schema: Field required", f"tools[{i}].input_schema")
-        out.append(Tool(name=t.name, description=t.description, parameters=t.input_schema,
-                        cache_control=t.cache_control))
+        out.append(
+            Tool(name=t.name, description=t.description, parameters=t.input_schema, cache_control=t.cache_control)
+        )
     return out or None
 
 
@@ -187,8 +201,9 @@ def _reasoning(thinking: wire.ThinkingParam | None, output: wire.OutputConfig | 
         if thinking.budget_tokens is None:
             raise invalid("thinking.budget_tokens: Field required", "thinking.budget_tokens")
         if thinking.budget_tokens < 1024:
-            raise invalid("thinking.budget_tokens: Input should be greater than or equal to 1024",
-                          "thinking.budget_tokens")
+            raise invalid(
+                "thinking.budget_tokens: Input should be greater than or equal to 1024", "thinking.budget_tokens"
+            )
         return Reasoning(enabled=True, budget_tokens=thinking.budget_tokens)
     return Reasoning(enabled=True, effort=output.effort if output else None)
 
@@ -295,23 +310,27 @@ def from_unified(resp: Response, client_model: str) -> bytes:
                 content.append({"type": "text", "text": p.text})
         elif isinstance(p, ToolCallPart):
             saw_call = True
-            content.append({"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": arguments_object(p.arguments)})
+            content.append(
+                {"type": "tool_use", "id": tool_id(p.id), "name": p.name, "input": arguments_object(p.arguments)}
+            )
         elif isinstance(p, ThinkingPart):
             if p.redacted:
                 content.append({"type": "redacted_thinking", "data": p.redacted})
             elif p.text or p.signature:
                 content.append({"type": "thinking", "thinking": p.text, "signature": p.signature or ""})
     stop = "tool_use" if saw_call else STOP_REASON.get(resp.stop_reason, "end_turn")
-    return _encode({
-        "id": _message_id(resp.id),
-        "type": "message",
-        "role": "assistant",
-        "model": client_model,
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": resp.stop_sequence if stop == "stop_sequence" else None,
-        "usage": usage_of(resp.usage),
-    })
+    return _encode(
+        {
+            "id": _message_id(resp.id),
+            "type": "message",
+            "role": "assistant",
+            "model": client_model,
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": resp.stop_sequence if stop == "stop_sequence" else None,
+            "usage": usage_of(resp.usage),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------- stream
@@ -334,7 +353,7 @@ class EventEncoder:
 
     content_type = "text/event-stream; charset=utf-8"
 
-    __slots__ = ("model", "started", "kind", "index", "next_index", "blocks", "saw_call")
+    __slots__ = ("blocks", "index", "kind", "model", "next_index", "saw_call", "started")
 
     def __init__(self, client_model: str) -> None:
         self.model = client_model
@@ -348,10 +367,19 @@ class EventEncoder:
     def _start(self, upstream_id: str, input_tokens: int) -> bytes:
         self.started = True
         message = {
-            "id": _message_id(upstream_id), "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 0,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "id": _message_id(upstream_id),
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
         }
         return _sse(b"message_start", b'{"type":"message_start","message":' + _encode(message) + b"}")
 
@@ -366,12 +394,15 @@ class EventEncoder:
         self.kind = kind
         self.index = self.next_index
         self.next_index += 1
-        return out + _sse(b"content_block_start",
-                          b'{"type":"content_block_start","index":' + str(self.index).encode() + block)
+        return out + _sse(
+            b"content_block_start", b'{"type":"content_block_start","index":' + str(self.index).encode() + block
+        )
 
     def _delta(self, index: int, delta: bytes) -> bytes:
-        return _sse(b"content_block_delta",
-                    b'{"type":"content_block_delta","index":' + str(index).encode() + b',"delta":' + delta + b"}")
+        return _sse(
+            b"content_block_delta",
+            b'{"type":"content_block_delta","index":' + str(index).encode() + b',"delta":' + delta + b"}",
+        )
 
     def feed(self, event: Event) -> bytes:
         out = b""
@@ -393,8 +424,9 @@ class EventEncoder:
                 return out
             # Providers never interleave calls, so this is the open block; should a broken upstream send a
             # late fragment anyway, it goes to its own block index rather than being lost.
-            return out + self._delta(index, b'{"type":"input_json_delta","partial_json":'
-                                     + _encode(event.arguments) + b"}")
+            return out + self._delta(
+                index, b'{"type":"input_json_delta","partial_json":' + _encode(event.arguments) + b"}"
+            )
         if isinstance(event, ToolCallStart):
             self.saw_call = True
             block = {"type": "tool_use", "id": tool_id(event.id), "name": event.name, "input": {}}
@@ -403,8 +435,10 @@ class EventEncoder:
             return out
         if isinstance(event, ThinkingDelta):
             if event.redacted is not None:
-                out += self._open("redacted_thinking", b',"content_block":' + _encode(
-                    {"type": "redacted_thinking", "data": event.redacted}) + b"}")
+                out += self._open(
+                    "redacted_thinking",
+                    b',"content_block":' + _encode({"type": "redacted_thinking", "data": event.redacted}) + b"}",
+                )
                 return out + self._close()
             if self.kind != "thinking":
                 if not event.text and not event.signature:
@@ -413,15 +447,22 @@ class EventEncoder:
             if event.text:
                 out += self._delta(self.index, b'{"type":"thinking_delta","thinking":' + _encode(event.text) + b"}")
             if event.signature:
-                out += self._delta(self.index, b'{"type":"signature_delta","signature":'
-                                   + _encode(event.signature) + b"}")
+                out += self._delta(
+                    self.index, b'{"type":"signature_delta","signature":' + _encode(event.signature) + b"}"
+                )
             return out
         if isinstance(event, Finish):
             out += self._close()
             stop = "tool_use" if self.saw_call else STOP_REASON.get(event.stop_reason, "end_turn")
             delta = {"stop_reason": stop, "stop_sequence": event.stop_sequence if stop == "stop_sequence" else None}
-            out += _sse(b"message_delta", b'{"type":"message_delta","delta":' + _encode(delta) + b',"usage":'
-                        + _encode(usage_of(event.usage)) + b"}")
+            out += _sse(
+                b"message_delta",
+                b'{"type":"message_delta","delta":'
+                + _encode(delta)
+                + b',"usage":'
+                + _encode(usage_of(event.usage))
+                + b"}",
+            )
             return out + _MESSAGE_STOP
         return out
 

@@ -6,7 +6,7 @@ forwarded: each provider uses its own configured credentials."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 import msgspec
@@ -30,7 +30,7 @@ JSON = "application/json"
 
 
 def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _model_object(name: str, created: float) -> dict[str, str]:
@@ -96,20 +96,29 @@ def make_blueprint(prefix: str) -> Blueprint:
             if after_id not in created:
                 raise GatewayError("not_found", f"after_id: model {after_id!r} not found")
             start = names.index(after_id) + 1
-            page = names[start:start + limit]
+            page = names[start : start + limit]
             has_more = start + limit < len(names)
         elif before_id is not None:
             if before_id not in created:
                 raise GatewayError("not_found", f"before_id: model {before_id!r} not found")
             end = names.index(before_id)
-            page = names[max(0, end - limit):end]
+            page = names[max(0, end - limit) : end]
             has_more = end - limit > 0
         else:
             page = names[:limit]
             has_more = limit < len(names)
         data = [_model_object(n, created[n]) for n in page]
-        return raw(_encode({"data": data, "has_more": has_more, "first_id": page[0] if page else None,
-                            "last_id": page[-1] if page else None}), content_type=JSON)
+        return raw(
+            _encode(
+                {
+                    "data": data,
+                    "has_more": has_more,
+                    "first_id": page[0] if page else None,
+                    "last_id": page[-1] if page else None,
+                }
+            ),
+            content_type=JSON,
+        )
 
     @bp.get("/models/<model_id:path>")
     @on

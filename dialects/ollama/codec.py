@@ -82,8 +82,9 @@ def _arguments(args: dict[str, Any] | str | None) -> str:
     return _encode(args).decode()
 
 
-def _params(options: wire.Options | None, format_: wire.Format, think: wire.Think,
-            keep_alive: wire.KeepAlive) -> dict[str, Any]:
+def _params(
+    options: wire.Options | None, format_: wire.Format, think: wire.Think, keep_alive: wire.KeepAlive
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if keep_alive is not None:
@@ -100,8 +101,11 @@ def _params(options: wire.Options | None, format_: wire.Format, think: wire.Thin
                 out[key] = value
         # Options only an Ollama upstream understands travel namespaced (`ollama:options`), so no other
         # provider forwards them (the real OpenAI API rejects unknown body fields).
-        ollama_only = {k: getattr(o, k) for k in ("num_ctx", "num_keep", "typical_p", "repeat_last_n", "min_p",
-                                                  "repeat_penalty") if getattr(o, k) is not None}
+        ollama_only = {
+            k: getattr(o, k)
+            for k in ("num_ctx", "num_keep", "typical_p", "repeat_last_n", "min_p", "repeat_penalty")
+            if getattr(o, k) is not None
+        }
         if ollama_only:
             extra["ollama:options"] = ollama_only
     if isinstance(format_, dict):
@@ -109,14 +113,14 @@ def _params(options: wire.Options | None, format_: wire.Format, think: wire.Thin
     elif format_ == "json":
         out["response_format"] = ResponseFormat(type="json_object")
     elif format_:
-        raise invalid(f"format: expected \"json\" or a JSON schema object, got {format_!r}", "format")
+        raise invalid(f'format: expected "json" or a JSON schema object, got {format_!r}', "format")
     if think is not None:
         if isinstance(think, bool):
             out["reasoning"] = Reasoning(enabled=think)
         elif think in _THINK_LEVELS or think == "max":
             out["reasoning"] = Reasoning(enabled=True, effort="high" if think == "max" else think)
         else:
-            raise invalid(f"think: expected true, false, \"low\", \"medium\" or \"high\", got {think!r}", "think")
+            raise invalid(f'think: expected true, false, "low", "medium" or "high", got {think!r}', "think")
     if extra:
         out["extra"] = extra
     return out
@@ -147,7 +151,9 @@ def chat_to_unified(body: wire.ChatRequest, stream: bool) -> Request:
             for tc in m.tool_calls or []:
                 call_id = tc.id or mint("call_", 8)
                 pending.append([call_id, tc.function.name, False])
-                parts.append(ToolCallPart(id=call_id, name=tc.function.name, arguments=_arguments(tc.function.arguments)))
+                parts.append(
+                    ToolCallPart(id=call_id, name=tc.function.name, arguments=_arguments(tc.function.arguments))
+                )
             messages.append(Message(role="assistant", content=parts))
         elif role == "tool":
             call_id = _pair(pending, m.tool_call_id, m.tool_name)
@@ -156,21 +162,33 @@ def chat_to_unified(body: wire.ChatRequest, stream: bool) -> Request:
                 content.append(_image(img, f"messages[{i}].images[{j}]"))
             result = ToolResultPart(tool_call_id=call_id, content=content, name=m.tool_name)
             prev = messages[-1] if messages else None
-            if prev is not None and prev.role == "user" and prev.content and all(
-                isinstance(p, ToolResultPart) for p in prev.content
+            if (
+                prev is not None
+                and prev.role == "user"
+                and prev.content
+                and all(isinstance(p, ToolResultPart) for p in prev.content)
             ):
                 prev.content.append(result)
             else:
                 messages.append(Message(role="user", content=[result]))
         else:
-            raise invalid(f"messages[{i}].role: unknown role {m.role!r} (expected system, user, assistant or tool)",
-                          f"messages[{i}].role")
+            raise invalid(
+                f"messages[{i}].role: unknown role {m.role!r} (expected system, user, assistant or tool)",
+                f"messages[{i}].role",
+            )
     tools = None
     if body.tools:  # ollama-python sends "tools": [] when there are none
-        tools = [Tool(name=t.function.name, description=t.function.description, parameters=t.function.parameters)
-                 for t in body.tools]
-    return Request(model=body.model, messages=messages, stream=stream, tools=tools,
-                   **_params(body.options, body.format, body.think, body.keep_alive))
+        tools = [
+            Tool(name=t.function.name, description=t.function.description, parameters=t.function.parameters)
+            for t in body.tools
+        ]
+    return Request(
+        model=body.model,
+        messages=messages,
+        stream=stream,
+        tools=tools,
+        **_params(body.options, body.format, body.think, body.keep_alive),
+    )
 
 
 def _pair(pending: list[list[Any]], call_id: str | None, name: str | None) -> str:
@@ -197,8 +215,12 @@ def generate_to_unified(body: wire.GenerateRequest, stream: bool) -> Request:
     for j, img in enumerate(body.images or []):
         parts.append(_image(img, f"images[{j}]"))
     messages.append(Message(role="user", content=parts))
-    return Request(model=body.model, messages=messages, stream=stream,
-                   **_params(body.options, body.format, body.think, body.keep_alive))
+    return Request(
+        model=body.model,
+        messages=messages,
+        stream=stream,
+        **_params(body.options, body.format, body.think, body.keep_alive),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- <think> text
@@ -209,7 +231,7 @@ class ThinkSplitter:
     Ollama's `thinking` field, chunk by chunk (tags may be cut across chunks), and keeps every character of
     the answer, whitespace included."""
 
-    __slots__ = ("state", "buf")
+    __slots__ = ("buf", "state")
 
     def __init__(self) -> None:
         self.state = 0  # 0 = undecided, 1 = inside <think>, 2 = plain text
@@ -260,9 +282,14 @@ def split_think(text: str) -> tuple[str, str]:
 
 
 def tool_calls_json(calls: list[ToolCallPart]) -> list[dict[str, Any]]:
-    return [{"id": c.id, "type": "function",
-             "function": {"index": i, "name": c.name, "arguments": arguments_object(c.arguments)}}
-            for i, c in enumerate(calls)]
+    return [
+        {
+            "id": c.id,
+            "type": "function",
+            "function": {"index": i, "name": c.name, "arguments": arguments_object(c.arguments)},
+        }
+        for i, c in enumerate(calls)
+    ]
 
 
 def metrics(usage: Usage, started: float, first: float | None, now: float) -> dict[str, Any]:
@@ -272,17 +299,23 @@ def metrics(usage: Usage, started: float, first: float | None, now: float) -> di
     first = now if first is None else first
     prompt = max(1, int((first - started) * 1e9))
     eval_ = max(1, int((now - first) * 1e9))
-    return {"total_duration": total, "load_duration": 0,
-            "prompt_eval_count": usage.input_tokens, "prompt_eval_duration": prompt,
-            "eval_count": usage.output_tokens, "eval_duration": eval_}
+    return {
+        "total_duration": total,
+        "load_duration": 0,
+        "prompt_eval_count": usage.input_tokens,
+        "prompt_eval_duration": prompt,
+        "eval_count": usage.output_tokens,
+        "eval_duration": eval_,
+    }
 
 
 def done_reason(stop: str) -> str:
     return "length" if stop == "length" else "stop"
 
 
-def render_response(resp: Response, client_model: str, generate: bool, show_thinking: bool,
-                    started: float, upstream_seconds: float) -> bytes:
+def render_response(
+    resp: Response, client_model: str, generate: bool, show_thinking: bool, started: float, upstream_seconds: float
+) -> bytes:
     text = "".join(p.text for p in resp.content if isinstance(p, TextPart))
     thinking = "".join(p.text for p in resp.content if isinstance(p, ThinkingPart))
     inline, text = split_think(text)
@@ -401,8 +434,10 @@ class NDJSONEncoder:
             else:
                 out += self._line(b'"message":{"role":"assistant","content":"","tool_calls":' + payload + b"}")
         body = b'"response":""' if self.generate else b'"message":{"role":"assistant","content":""}'
-        tail = {"done_reason": done_reason(event.stop_reason),
-                **metrics(event.usage, self.started, self.first, time.perf_counter())}
+        tail = {
+            "done_reason": done_reason(event.stop_reason),
+            **metrics(event.usage, self.started, self.first, time.perf_counter()),
+        }
         return out + self._line(body, done=True) + b"," + _encode(tail)[1:] + b"\n"
 
     def error(self, err: GatewayError) -> bytes:

@@ -46,8 +46,14 @@ def rfc3339(ts: float) -> str:
 
 def details(name: str, info: ModelInfo) -> dict[str, Any]:
     fam = family_of(name, info)
-    return {"parent_model": "", "format": "gguf", "family": fam, "families": [fam],
-            "parameter_size": info.parameter_size or "", "quantization_level": info.quantization_level or ""}
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": fam,
+        "families": [fam],
+        "parameter_size": info.parameter_size or "",
+        "quantization_level": info.quantization_level or "",
+    }
 
 
 def tag_entry(name: str, info: ModelInfo, started: float) -> dict[str, Any]:
@@ -73,8 +79,12 @@ def show_body(name: str, info: ModelInfo, started: float) -> dict[str, Any]:
         "parameters": "",
         "template": "{{ .Prompt }}",
         "details": details(name, info),
-        "model_info": {"general.architecture": fam, "general.basename": name, "general.parameter_count": 0,
-                       f"{fam}.context_length": context},
+        "model_info": {
+            "general.architecture": fam,
+            "general.basename": name,
+            "general.parameter_count": 0,
+            f"{fam}.context_length": context,
+        },
         "capabilities": capabilities_of(info),
         "modified_at": rfc3339(info.created or started),
     }
@@ -89,8 +99,11 @@ def merge(configured: ModelInfo | None, reported: ModelInfo | None, name: str) -
     if reported is None:
         return configured
     return ModelInfo(
-        id=name, created=configured.created or reported.created, size=configured.size or reported.size,
-        digest=configured.digest or reported.digest, family=configured.family or reported.family,
+        id=name,
+        created=configured.created or reported.created,
+        size=configured.size or reported.size,
+        digest=configured.digest or reported.digest,
+        family=configured.family or reported.family,
         parameter_size=configured.parameter_size or reported.parameter_size,
         quantization_level=configured.quantization_level or reported.quantization_level,
         context_length=configured.context_length or reported.context_length,

@@ -78,8 +78,14 @@ def make_blueprint(prefix: str) -> Blueprint:
     bp = Blueprint("ollama", url_prefix=prefix or None)
     on = endpoint("ollama", render_error)
 
-    async def _generate(request: Request, call: Call, req_model: str, stream: bool, generate: bool,
-                        body: wire.ChatRequest | wire.GenerateRequest) -> HTTPResponse | None:
+    async def _generate(
+        request: Request,
+        call: Call,
+        req_model: str,
+        stream: bool,
+        generate: bool,
+        body: wire.ChatRequest | wire.GenerateRequest,
+    ) -> HTTPResponse | None:
         call.model = req_model
         route = resolve(request.app.ctx.router, req_model)
         if isinstance(body, wire.ChatRequest):
@@ -88,10 +94,15 @@ def make_blueprint(prefix: str) -> Blueprint:
             empty = not body.prompt and not body.images
         if empty:
             unload = body.keep_alive in (0, "0", "0s")
-            return raw(codec.load_response(req_model, generate, unload) + (b"\n" if stream else b""),
-                       content_type=NDJSON if stream else JSON)
-        req = (codec.generate_to_unified(body, stream) if isinstance(body, wire.GenerateRequest)
-               else codec.chat_to_unified(body, stream))
+            return raw(
+                codec.load_response(req_model, generate, unload) + (b"\n" if stream else b""),
+                content_type=NDJSON if stream else JSON,
+            )
+        req = (
+            codec.generate_to_unified(body, stream)
+            if isinstance(body, wire.GenerateRequest)
+            else codec.chat_to_unified(body, stream)
+        )
         show_thinking = body.think is not False
         if stream:
             first, events, _ = await dispatch.open_stream(call, route, req)
@@ -175,12 +186,23 @@ def make_blueprint(prefix: str) -> Blueprint:
         route = resolve(request.app.ctx.router, body.model)
         if not inputs:
             return raw(_encode({"model": body.model, "embeddings": []}), content_type=JSON)
-        result = await dispatch.embed(call, route, EmbedRequest(model=body.model, inputs=inputs,
-                                                                dimensions=body.dimensions))
+        result = await dispatch.embed(
+            call, route, EmbedRequest(model=body.model, inputs=inputs, dimensions=body.dimensions)
+        )
         vectors = [_normalised(v) for v in result.vectors]  # Ollama's /api/embed returns unit vectors
         total = max(1, int((time.perf_counter() - call.started) * 1e9))
-        return raw(_encode({"model": body.model, "embeddings": vectors, "total_duration": total,
-                            "load_duration": 0, "prompt_eval_count": result.input_tokens}), content_type=JSON)
+        return raw(
+            _encode(
+                {
+                    "model": body.model,
+                    "embeddings": vectors,
+                    "total_duration": total,
+                    "load_duration": 0,
+                    "prompt_eval_count": result.input_tokens,
+                }
+            ),
+            content_type=JSON,
+        )
 
     @bp.post("/api/embeddings")
     @on

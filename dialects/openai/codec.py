@@ -129,8 +129,11 @@ def to_unified(body: wire.ChatRequest) -> Request:
                 raise invalid(f"messages[{i}].tool_call_id: required on role 'tool'", f"messages[{i}].tool_call_id")
             result = ToolResultPart(tool_call_id=call_id, content=_text_parts(m.content, param), name=m.name)
             prev = messages[-1] if messages else None
-            if prev is not None and prev.role == "user" and prev.content and all(
-                isinstance(p, ToolResultPart) for p in prev.content
+            if (
+                prev is not None
+                and prev.role == "user"
+                and prev.content
+                and all(isinstance(p, ToolResultPart) for p in prev.content)
             ):
                 prev.content.append(result)
             else:
@@ -138,8 +141,15 @@ def to_unified(body: wire.ChatRequest) -> Request:
 
     tools = None
     if body.tools:
-        tools = [Tool(name=t.function.name, description=t.function.description, parameters=t.function.parameters,
-                      strict=t.function.strict) for t in body.tools]
+        tools = [
+            Tool(
+                name=t.function.name,
+                description=t.function.description,
+                parameters=t.function.parameters,
+                strict=t.function.strict,
+            )
+            for t in body.tools
+        ]
     tool_choice = None
     tc = body.tool_choice
     if isinstance(tc, str):
@@ -161,8 +171,12 @@ def to_unified(body: wire.ChatRequest) -> Request:
     rf = body.response_format
     if rf is not None and rf.type != "text":
         js = rf.json_schema
-        response_format = ResponseFormat(type=rf.type, schema=js.schema if js else None,
-                                         name=js.name if js else None, strict=js.strict if js else None)
+        response_format = ResponseFormat(
+            type=rf.type,
+            schema=js.schema if js else None,
+            name=js.name if js else None,
+            strict=js.strict if js else None,
+        )
 
     reasoning = None
     if body.reasoning_effort is not None:
@@ -260,12 +274,14 @@ def embeddings_body(resp: EmbedResponse, client_model: str, encoding: str) -> by
         if encoding == "base64":
             embedding = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
         data.append({"object": "embedding", "index": i, "embedding": embedding})
-    return _encode({
-        "object": "list",
-        "data": data,
-        "model": client_model,
-        "usage": {"prompt_tokens": resp.input_tokens, "total_tokens": resp.input_tokens},
-    })
+    return _encode(
+        {
+            "object": "list",
+            "data": data,
+            "model": client_model,
+            "usage": {"prompt_tokens": resp.input_tokens, "total_tokens": resp.input_tokens},
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------- stream
@@ -288,8 +304,12 @@ class ChunkEncoder:
 
     def _set_prefix(self) -> None:
         self._prefix = (
-            b'data: {"id":' + _encode(self.id) + b',"object":"chat.completion.chunk","created":'
-            + str(self.created).encode() + b',"model":' + _encode(self.model)
+            b'data: {"id":'
+            + _encode(self.id)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(self.created).encode()
+            + b',"model":'
+            + _encode(self.model)
             + b',"system_fingerprint":"fp_llm_link","choices":[{"index":0,"delta":'
         )
 
@@ -301,8 +321,11 @@ class ChunkEncoder:
             return self._chunk(b'{"content":' + _encode(event.text) + b"}")
         if isinstance(event, ToolCallDelta):
             return self._chunk(
-                b'{"tool_calls":[{"index":' + str(event.index).encode() + b',"function":{"arguments":'
-                + _encode(event.arguments) + b"}}]}"
+                b'{"tool_calls":[{"index":'
+                + str(event.index).encode()
+                + b',"function":{"arguments":'
+                + _encode(event.arguments)
+                + b"}}]}"
             )
         if isinstance(event, ThinkingDelta):
             if not event.text:
@@ -311,8 +334,13 @@ class ChunkEncoder:
         if isinstance(event, ToolCallStart):
             self.saw_tool_calls = True
             return self._chunk(
-                b'{"tool_calls":[{"index":' + str(event.index).encode() + b',"id":' + _encode(event.id)
-                + b',"type":"function","function":{"name":' + _encode(event.name) + b',"arguments":""}}]}'
+                b'{"tool_calls":[{"index":'
+                + str(event.index).encode()
+                + b',"id":'
+                + _encode(event.id)
+                + b',"type":"function","function":{"name":'
+                + _encode(event.name)
+                + b',"arguments":""}}]}'
             )
         if isinstance(event, Start):
             return self._chunk(b'{"role":"assistant","content":""}')
@@ -321,9 +349,14 @@ class ChunkEncoder:
             out = self._chunk(b"{}", _encode(finish))
             if self.include_usage:
                 out += (
-                    b'data: {"id":' + _encode(self.id) + b',"object":"chat.completion.chunk","created":'
-                    + str(self.created).encode() + b',"model":' + _encode(self.model)
-                    + b',"system_fingerprint":"fp_llm_link","choices":[],"usage":' + _encode(usage_of(event.usage))
+                    b'data: {"id":'
+                    + _encode(self.id)
+                    + b',"object":"chat.completion.chunk","created":'
+                    + str(self.created).encode()
+                    + b',"model":'
+                    + _encode(self.model)
+                    + b',"system_fingerprint":"fp_llm_link","choices":[],"usage":'
+                    + _encode(usage_of(event.usage))
                     + b"}\n\n"
                 )
             return out + b"data: [DONE]\n\n"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from sanic import HTTPResponse
 from sanic.response import raw
-
-import msgspec
 
 from gateway.errors import GatewayError
 

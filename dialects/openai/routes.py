@@ -65,12 +65,16 @@ def make_blueprint(prefix: str) -> Blueprint:
         created = int(request.app.ctx.started)
         route = router.find(name)
         if route is not None:
-            return raw(_encode({"id": name, "object": "model", "created": created,
-                                "owned_by": route.primary.provider.name}), content_type=JSON)
+            return raw(
+                _encode({"id": name, "object": "model", "created": created, "owned_by": route.primary.provider.name}),
+                content_type=JSON,
+            )
         for listed, provider, info in await router.list_models():
             if listed == name:
-                return raw(_encode({"id": name, "object": "model", "created": info.created or created,
-                                    "owned_by": provider}), content_type=JSON)
+                return raw(
+                    _encode({"id": name, "object": "model", "created": info.created or created, "owned_by": provider}),
+                    content_type=JSON,
+                )
         raise model_not_found(name)
 
     @bp.post("/embeddings")
@@ -90,9 +94,15 @@ def make_blueprint(prefix: str) -> Blueprint:
         if len(inputs) > 2048:
             raise invalid("input: at most 2048 inputs per request", "input")
         route = request.app.ctx.router.resolve(body.model)
-        result = await dispatch.embed(call, route, EmbedRequest(model=body.model, inputs=inputs,  # type: ignore[arg-type]
-                                                                dimensions=body.dimensions))
+        result = await dispatch.embed(
+            call,
+            route,
+            EmbedRequest(
+                model=body.model,
+                inputs=inputs,  # type: ignore[arg-type]
+                dimensions=body.dimensions,
+            ),
+        )
         return raw(codec.embeddings_body(result, body.model, body.encoding_format), content_type=JSON)
 
     return bp
-

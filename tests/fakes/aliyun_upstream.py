@@ -20,15 +20,30 @@ from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 
 __all__ = ["API_KEY", "FakeAliyun"]
 
-_CODES = {400: "invalid_parameter_error", 401: "invalid_api_key", 403: "access_denied", 404: "model_not_found",
-          429: "limit_requests", 500: "internal_error"}
+_CODES = {
+    400: "invalid_parameter_error",
+    401: "invalid_api_key",
+    403: "access_denied",
+    404: "model_not_found",
+    429: "limit_requests",
+    500: "internal_error",
+}
 
 
 def _dashscope_error(status: int, message: str, code: str | None = None) -> web.Response:
-    return web.json_response({
-        "error": {"code": code or _CODES.get(status, "internal_error"), "param": None, "message": message,
-                  "type": "invalid_request_error" if status < 500 else "server_error"},
-        "id": "chatcmpl-dashscope-fake", "request_id": "5a1f0a5e-fake"}, status=status)
+    return web.json_response(
+        {
+            "error": {
+                "code": code or _CODES.get(status, "internal_error"),
+                "param": None,
+                "message": message,
+                "type": "invalid_request_error" if status < 500 else "server_error",
+            },
+            "id": "chatcmpl-dashscope-fake",
+            "request_id": "5a1f0a5e-fake",
+        },
+        status=status,
+    )
 
 
 class FakeAliyun(FakeOpenAI):
@@ -63,12 +78,16 @@ class FakeAliyun(FakeOpenAI):
         if not body.get("stream"):
             if model.startswith("qwq"):
                 self.requests.append(body)
-                return _dashscope_error(400, "This model only support stream mode, please enable the stream "
-                                             "parameter to access the model. ")
+                return _dashscope_error(
+                    400, "This model only support stream mode, please enable the stream parameter to access the model. "
+                )
             if model.startswith("qwen3") and body.get("enable_thinking") is not False:
                 self.requests.append(body)
-                return _dashscope_error(400, "<400> InternalError.Algo.InvalidParameter: parameter.enable_thinking "
-                                             "must be set to false for non-streaming calls")
+                return _dashscope_error(
+                    400,
+                    "<400> InternalError.Algo.InvalidParameter: parameter.enable_thinking "
+                    "must be set to false for non-streaming calls",
+                )
         return await self.chat(request)
 
     async def compat_embeddings(self, request: web.Request) -> web.Response:
@@ -76,6 +95,9 @@ class FakeAliyun(FakeOpenAI):
         inputs = body.get("input")
         if isinstance(inputs, list) and len(inputs) > 10:
             self.requests.append(body)
-            return _dashscope_error(400, "<400> InternalError.Algo.InvalidParameter: Value error, batch size is "
-                                         "invalid, it should not be larger than 10.")
+            return _dashscope_error(
+                400,
+                "<400> InternalError.Algo.InvalidParameter: Value error, batch size is "
+                "invalid, it should not be larger than 10.",
+            )
         return await self.embeddings(request)

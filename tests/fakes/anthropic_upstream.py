@@ -30,9 +30,28 @@ USAGE = {"input_tokens": 20, "output_tokens": 9, "cache_creation_input_tokens": 
 SIGNATURE = "EqQBsig-fake"
 _ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-_MESSAGE_KEYS = {"model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p", "top_k",
-                 "stream", "metadata", "tools", "tool_choice", "thinking", "service_tier", "output_config",
-                 "cache_control", "container", "context_management", "mcp_servers", "inference_geo"}
+_MESSAGE_KEYS = {
+    "model",
+    "max_tokens",
+    "messages",
+    "system",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stream",
+    "metadata",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "service_tier",
+    "output_config",
+    "cache_control",
+    "container",
+    "context_management",
+    "mcp_servers",
+    "inference_geo",
+}
 _COUNT_KEYS = {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config", "cache_control"}
 _IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
@@ -46,8 +65,11 @@ class Invalid(Exception):
 
 
 def _error(status: int, message: str, type_: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"type": "error", "error": {"type": type_, "message": message},
-                              "request_id": "req_fake"}, status=status, headers=headers)
+    return web.json_response(
+        {"type": "error", "error": {"type": type_, "message": message}, "request_id": "req_fake"},
+        status=status,
+        headers=headers,
+    )
 
 
 def _blocks(content: Any, where: str) -> list[dict[str, Any]]:
@@ -69,7 +91,9 @@ def _check_image(block: dict[str, Any], where: str) -> None:
     src = block.get("source") or {}
     if src.get("type") == "base64":
         if src.get("media_type") not in _IMAGE_TYPES:
-            raise Invalid(f"{where}.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'")
+            raise Invalid(
+                f"{where}.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
+            )
         if not src.get("data") or str(src["data"]).startswith("data:"):
             raise Invalid(f"{where}.source.data: invalid base64 data")
     elif src.get("type") == "url":
@@ -88,13 +112,15 @@ def validate_messages(messages: Any, thinking_on: bool) -> None:
         if role not in ("user", "assistant"):
             raise Invalid(f"{where}.role: Input should be 'user' or 'assistant'")
         if i == 0 and role != "user":
-            raise Invalid("messages: first message must use the \"user\" role")
+            raise Invalid('messages: first message must use the "user" role')
         if i and messages[i - 1].get("role") == role:
-            raise Invalid(f"messages: roles must alternate between \"user\" and \"assistant\" (at {where})")
+            raise Invalid(f'messages: roles must alternate between "user" and "assistant" (at {where})')
         blocks = _blocks(m.get("content"), f"{where}.content")
         last = i == len(messages) - 1
         if not blocks and not (last and role == "assistant"):
-            raise Invalid(f"{where}: all messages must have non-empty content except for the optional final assistant message")
+            raise Invalid(
+                f"{where}: all messages must have non-empty content except for the optional final assistant message"
+            )
         seen_other = False
         for j, b in enumerate(blocks):
             at = f"{where}.content.{j}"
@@ -153,17 +179,21 @@ def validate_messages(messages: Any, thinking_on: bool) -> None:
                 got = {b.get("tool_use_id") for b in nxt if b.get("type") == "tool_result"}
                 missing = [x for x in ids if x not in got]
                 if missing:
-                    raise Invalid(f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
-                                  f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
-                                  "corresponding `tool_result` block in the next message.")
+                    raise Invalid(
+                        f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
+                        f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
+                        "corresponding `tool_result` block in the next message."
+                    )
         else:
             prev = _blocks(messages[i - 1]["content"], "") if i else []
             ids = {b.get("id") for b in prev if b.get("type") == "tool_use"}
             for j, b in enumerate(blocks):
                 if b.get("type") == "tool_result" and b.get("tool_use_id") not in ids:
-                    raise Invalid(f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
-                                  f"blocks: {b.get('tool_use_id')}. Each `tool_result` block must have a "
-                                  "corresponding `tool_use` block in the previous message.")
+                    raise Invalid(
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                        f"blocks: {b.get('tool_use_id')}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message."
+                    )
     _ = thinking_on
 
 
@@ -291,9 +321,18 @@ class FakeAnthropic:
         denied = self._auth(request)
         if denied is not None:
             return denied
-        data = [{"type": "model", "id": "claude-test", "display_name": "Claude Test", "created_at": "2025-09-29T00:00:00Z"},
-                {"type": "model", "id": "claude-other", "display_name": "Claude Other", "created_at": "2025-10-01T00:00:00Z"}]
-        return web.json_response({"data": data, "has_more": False, "first_id": "claude-test", "last_id": "claude-other"})
+        data = [
+            {"type": "model", "id": "claude-test", "display_name": "Claude Test", "created_at": "2025-09-29T00:00:00Z"},
+            {
+                "type": "model",
+                "id": "claude-other",
+                "display_name": "Claude Other",
+                "created_at": "2025-10-01T00:00:00Z",
+            },
+        ]
+        return web.json_response(
+            {"data": data, "has_more": False, "first_id": "claude-test", "last_id": "claude-other"}
+        )
 
     def _plan(self, body: dict[str, Any], thinking_on: bool) -> tuple[str, list[dict[str, Any]], str, str | None]:
         """(thinking, content blocks, stop_reason, stop_sequence)."""
@@ -309,7 +348,9 @@ class FakeAnthropic:
             got = []
             for r in results:
                 c = r.get("content")
-                text = c if isinstance(c, str) else " ".join(x.get("text", "") for x in c or [] if x.get("type") == "text")
+                text = (
+                    c if isinstance(c, str) else " ".join(x.get("text", "") for x in c or [] if x.get("type") == "text")
+                )
                 got.append(("ERROR " if r.get("is_error") else "") + text)
             blocks.append({"type": "text", "text": "got: " + " | ".join(got)})
         elif body.get("tools") and tc.get("type") != "none":
@@ -348,8 +389,12 @@ class FakeAnthropic:
         model = body.get("model", "")
         if model.startswith("fail-"):
             status = int(model.split("-")[1])
-            type_ = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
-                     529: "overloaded_error"}.get(status, "api_error")
+            type_ = {
+                400: "invalid_request_error",
+                401: "authentication_error",
+                429: "rate_limit_error",
+                529: "overloaded_error",
+            }.get(status, "api_error")
             return _error(status, f"upstream says {status}", type_, {"retry-after": "1"} if status == 429 else None)
         try:
             thinking_on = validate_create(body)
@@ -359,16 +404,27 @@ class FakeAnthropic:
         if thinking:
             blocks.insert(0, {"type": "thinking", "thinking": thinking, "signature": SIGNATURE})
         if not body.get("stream"):
-            return web.json_response({
-                "id": "msg_fake01", "type": "message", "role": "assistant", "model": model + "-20250101",
-                "content": blocks, "stop_reason": stop, "stop_sequence": stop_sequence,
-                "usage": {**USAGE, "cache_creation": {"ephemeral_5m_input_tokens": 5, "ephemeral_1h_input_tokens": 0},
-                          "service_tier": "standard"},
-            })
+            return web.json_response(
+                {
+                    "id": "msg_fake01",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model + "-20250101",
+                    "content": blocks,
+                    "stop_reason": stop,
+                    "stop_sequence": stop_sequence,
+                    "usage": {
+                        **USAGE,
+                        "cache_creation": {"ephemeral_5m_input_tokens": 5, "ephemeral_1h_input_tokens": 0},
+                        "service_tier": "standard",
+                    },
+                }
+            )
         return await self._stream(request, model, blocks, stop, stop_sequence)
 
-    async def _stream(self, request: web.Request, model: str, blocks: list[dict[str, Any]], stop: str,
-                      stop_sequence: str | None) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, model: str, blocks: list[dict[str, Any]], stop: str, stop_sequence: str | None
+    ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "request-id": "req_fake"})
         await resp.prepare(request)
 
@@ -376,9 +432,21 @@ class FakeAnthropic:
             await resp.write(f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode())
 
         start_usage = {**USAGE, "output_tokens": 1}
-        await send({"type": "message_start", "message": {
-            "id": "msg_fake01", "type": "message", "role": "assistant", "model": model + "-20250101", "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
+        await send(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_fake01",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model + "-20250101",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": start_usage,
+                },
+            }
+        )
         await send({"type": "ping"})
         sent = 0
         for i, b in enumerate(blocks):
@@ -387,8 +455,13 @@ class FakeAnthropic:
                 await send({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
                 text = b["text"]
                 for j in range(0, len(text), 4):
-                    await send({"type": "content_block_delta", "index": i,
-                                "delta": {"type": "text_delta", "text": text[j:j + 4]}})
+                    await send(
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "text_delta", "text": text[j : j + 4]},
+                        }
+                    )
                     sent += 1
                     if model == "error-event":
                         await send({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
@@ -399,23 +472,58 @@ class FakeAnthropic:
                         request.transport.close()
                         return resp
             elif t == "thinking":
-                await send({"type": "content_block_start", "index": i,
-                            "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-                await send({"type": "content_block_delta", "index": i,
-                            "delta": {"type": "thinking_delta", "thinking": b["thinking"]}})
-                await send({"type": "content_block_delta", "index": i,
-                            "delta": {"type": "signature_delta", "signature": b["signature"]}})
+                await send(
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                    }
+                )
+                await send(
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "thinking_delta", "thinking": b["thinking"]},
+                    }
+                )
+                await send(
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "signature_delta", "signature": b["signature"]},
+                    }
+                )
             else:
-                await send({"type": "content_block_start", "index": i, "content_block": {
-                    "type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}})
+                await send(
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "tool_use", "id": b["id"], "name": b["name"], "input": {}},
+                    }
+                )
                 args = json.dumps(b["input"])
-                await send({"type": "content_block_delta", "index": i,
-                            "delta": {"type": "input_json_delta", "partial_json": ""}})
+                await send(
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "input_json_delta", "partial_json": ""},
+                    }
+                )
                 for j in range(0, len(args), 5):
-                    await send({"type": "content_block_delta", "index": i,
-                                "delta": {"type": "input_json_delta", "partial_json": args[j:j + 5]}})
+                    await send(
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": args[j : j + 5]},
+                        }
+                    )
             await send({"type": "content_block_stop", "index": i})
-        await send({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": stop_sequence},
-                    "usage": {"output_tokens": USAGE["output_tokens"]}})
+        await send(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": stop_sequence},
+                "usage": {"output_tokens": USAGE["output_tokens"]},
+            }
+        )
         await send({"type": "message_stop"})
         return resp

@@ -29,8 +29,21 @@ from typing import Any
 
 from aiohttp import web
 
-FAULTS = ("ok", "truncated", "invalid_json", "stall", "stall_start", "reset", "gzip_lie", "huge_line", "error_200",
-          "error_mid", "trickle", "html", "empty")
+FAULTS = (
+    "ok",
+    "truncated",
+    "invalid_json",
+    "stall",
+    "stall_start",
+    "reset",
+    "gzip_lie",
+    "huge_line",
+    "error_200",
+    "error_mid",
+    "trickle",
+    "html",
+    "empty",
+)
 HUGE = 20 * 1024 * 1024
 TEXT = ["Hello", " world"]
 
@@ -56,29 +69,54 @@ class Wire:
     def whole(self, model: str) -> dict[str, Any]: ...
     def error_frame(self) -> bytes: ...
     def error_body(self) -> dict[str, Any]: ...
+
     broken = b'data: {"choices": [{"delta": {"content": "x"\n\n'
     huge_prefix = b'data: {"choices":[{"index":0,"delta":{"content":"'
 
 
 class OpenAIWire(Wire):
     def _chunk(self, model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return _sse({"id": "chatcmpl-faulty", "object": "chat.completion.chunk", "created": 1, "model": model,
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        return _sse(
+            {
+                "id": "chatcmpl-faulty",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+        )
 
     def head(self, model: str) -> list[bytes]:
         return [self._chunk(model, {"role": "assistant", "content": ""}), self._chunk(model, {"content": TEXT[0]})]
 
     def tail(self, model: str) -> list[bytes]:
-        return [self._chunk(model, {"content": TEXT[1]}), self._chunk(model, {}, "stop"),
-                _sse({"id": "chatcmpl-faulty", "object": "chat.completion.chunk", "created": 1, "model": model,
-                      "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}),
-                b"data: [DONE]\n\n"]
+        return [
+            self._chunk(model, {"content": TEXT[1]}),
+            self._chunk(model, {}, "stop"),
+            _sse(
+                {
+                    "id": "chatcmpl-faulty",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": model,
+                    "choices": [],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+                }
+            ),
+            b"data: [DONE]\n\n",
+        ]
 
     def whole(self, model: str) -> dict[str, Any]:
-        return {"id": "chatcmpl-faulty", "object": "chat.completion", "created": 1, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(TEXT)},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+        return {
+            "id": "chatcmpl-faulty",
+            "object": "chat.completion",
+            "created": 1,
+            "model": model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "".join(TEXT)}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        }
 
     def error_body(self) -> dict[str, Any]:
         return {"error": {"message": "upstream exploded", "type": "server_error", "param": None, "code": None}}
@@ -92,29 +130,60 @@ class AnthropicWire(Wire):
     huge_prefix = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"text":"'
 
     def head(self, model: str) -> list[bytes]:
-        start = {"type": "message_start", "message": {
-            "id": "msg_faulty", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 1}}}
-        return [_sse(start, "message_start"),
-                _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                     "content_block_start"),
-                self._delta(TEXT[0])]
+        start = {
+            "type": "message_start",
+            "message": {
+                "id": "msg_faulty",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 5, "output_tokens": 1},
+            },
+        }
+        return [
+            _sse(start, "message_start"),
+            _sse(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                "content_block_start",
+            ),
+            self._delta(TEXT[0]),
+        ]
 
     def _delta(self, text: str) -> bytes:
-        return _sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
-                    "content_block_delta")
+        return _sse(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+            "content_block_delta",
+        )
 
     def tail(self, model: str) -> list[bytes]:
-        return [self._delta(TEXT[1]),
-                _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-                _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                      "usage": {"output_tokens": 2}}, "message_delta"),
-                _sse({"type": "message_stop"}, "message_stop")]
+        return [
+            self._delta(TEXT[1]),
+            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            _sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": 2},
+                },
+                "message_delta",
+            ),
+            _sse({"type": "message_stop"}, "message_stop"),
+        ]
 
     def whole(self, model: str) -> dict[str, Any]:
-        return {"id": "msg_faulty", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": "".join(TEXT)}], "stop_reason": "end_turn",
-                "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 2}}
+        return {
+            "id": "msg_faulty",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": "".join(TEXT)}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 2},
+        }
 
     def error_body(self) -> dict[str, Any]:
         return {"type": "error", "error": {"type": "api_error", "message": "upstream exploded"}}
@@ -130,11 +199,22 @@ class OllamaWire(Wire):
     huge_prefix = b'{"model":"x","message":{"role":"assistant","content":"'
 
     def _line(self, model: str, text: str, done: bool = False) -> bytes:
-        line: dict[str, Any] = {"model": model, "created_at": "2025-01-01T00:00:00Z",
-                                "message": {"role": "assistant", "content": text}, "done": done}
+        line: dict[str, Any] = {
+            "model": model,
+            "created_at": "2025-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": text},
+            "done": done,
+        }
         if done:
-            line.update(done_reason="stop", total_duration=1000, load_duration=0, prompt_eval_count=5,
-                        prompt_eval_duration=100, eval_count=2, eval_duration=100)
+            line.update(
+                done_reason="stop",
+                total_duration=1000,
+                load_duration=0,
+                prompt_eval_count=5,
+                prompt_eval_duration=100,
+                eval_count=2,
+                eval_duration=100,
+            )
         return _ndjson(line)
 
     def head(self, model: str) -> list[bytes]:
@@ -181,8 +261,11 @@ class FaultyUpstream:
         self.hits: dict[str, int] = {}
         self.open_streams = 0  # responses in progress (a stall the gateway forgot would stay here)
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
-        for path, wire in (("/v1/chat/completions", OpenAIWire()), ("/v1/messages", AnthropicWire()),
-                           ("/api/chat", OllamaWire())):
+        for path, wire in (
+            ("/v1/chat/completions", OpenAIWire()),
+            ("/v1/messages", AnthropicWire()),
+            ("/api/chat", OllamaWire()),
+        ):
             self.app.router.add_post(path, self._handler(wire))
         self.app.router.add_get("/v1/models", self.models)
         self.app.router.add_get("/api/tags", self.tags)
@@ -233,7 +316,7 @@ class FaultyUpstream:
         elif fault == "trickle":
             data = b"".join(head + tail)
             for i in range(0, len(data), 16):
-                await resp.write(data[i:i + 16])
+                await resp.write(data[i : i + 16])
                 await asyncio.sleep(0.002)
         else:
             for frame in head:
@@ -292,7 +375,7 @@ class FaultyUpstream:
         if fault == "trickle":
             await resp.prepare(request)
             for i in range(0, len(body), 16):
-                await resp.write(body[i:i + 16])
+                await resp.write(body[i : i + 16])
                 await asyncio.sleep(0.002)
             await resp.write_eof()
             return resp

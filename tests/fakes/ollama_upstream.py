@@ -83,7 +83,9 @@ class FakeOllama:
             for key in ("temperature", "top_p"):
                 if key in opts and not isinstance(opts[key], (int, float)):
                     return _bad(f"option {key!r} must be of type number")
-            if "stop" in opts and not (isinstance(opts["stop"], list) and all(isinstance(s, str) for s in opts["stop"])):
+            if "stop" in opts and not (
+                isinstance(opts["stop"], list) and all(isinstance(s, str) for s in opts["stop"])
+            ):
                 return _bad("option 'stop' must be an array of strings")
         fmt = body.get("format")
         if fmt is not None and not (fmt in ("", "json") or isinstance(fmt, dict)):
@@ -175,9 +177,18 @@ class FakeOllama:
 
     @staticmethod
     def _final(model: str, done: str) -> dict[str, Any]:
-        return {"model": model, "created_at": "2025-01-01T00:00:00.3Z", "done": True, "done_reason": done,
-                "total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_count": PROMPT_TOKENS,
-                "prompt_eval_duration": 342546000, "eval_count": EVAL_TOKENS, "eval_duration": 4535599000}
+        return {
+            "model": model,
+            "created_at": "2025-01-01T00:00:00.3Z",
+            "done": True,
+            "done_reason": done,
+            "total_duration": 4883583458,
+            "load_duration": 1334875,
+            "prompt_eval_count": PROMPT_TOKENS,
+            "prompt_eval_duration": 342546000,
+            "eval_count": EVAL_TOKENS,
+            "eval_duration": 4535599000,
+        }
 
     async def _respond(self, request: web.Request, body: dict[str, Any], generate: bool) -> web.StreamResponse:
         text, thinking, calls, done = self._plan(body)
@@ -213,7 +224,7 @@ class FakeOllama:
         elif model == "big":
             chunks = [text]
         else:
-            chunks = [text[i:i + 4] for i in range(0, len(text), 4)]
+            chunks = [text[i : i + 4] for i in range(0, len(text), 4)]
         for n, chunk in enumerate(chunks):
             await line({**piece(chunk), "done": False})
             if n == 0 and model == "error-line":
@@ -265,29 +276,66 @@ class FakeOllama:
             v = [float(len(s)), 1.0, -2.0]
             n = math.sqrt(sum(x * x for x in v))
             vectors.append([x / n for x in v])
-        return web.json_response({"model": body["model"], "embeddings": vectors, "total_duration": 14143917,
-                                  "load_duration": 1019500, "prompt_eval_count": 3 * len(inputs)})
+        return web.json_response(
+            {
+                "model": body["model"],
+                "embeddings": vectors,
+                "total_duration": 14143917,
+                "load_duration": 1019500,
+                "prompt_eval_count": 3 * len(inputs),
+            }
+        )
 
     async def tags(self, request: web.Request) -> web.Response:
-        details = {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-                   "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
-        return web.json_response({"models": [
-            {"name": "llama3.2:latest", "model": "llama3.2:latest", "modified_at": "2025-05-04T17:37:44.706015396-07:00",
-             "size": 2019393189, "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
-             "details": details},
-            {"name": "qwen3:8b", "model": "qwen3:8b", "modified_at": "2025-05-04T17:37:44.706015396-07:00",
-             "size": 5200000000, "digest": "b" * 64,
-             "details": {**details, "family": "qwen3", "families": ["qwen3"], "parameter_size": "8.2B",
-                         "context_length": 40960},
-             "capabilities": ["completion", "tools", "thinking"]},
-        ]})
+        details = {
+            "parent_model": "",
+            "format": "gguf",
+            "family": "llama",
+            "families": ["llama"],
+            "parameter_size": "3.2B",
+            "quantization_level": "Q4_K_M",
+        }
+        return web.json_response(
+            {
+                "models": [
+                    {
+                        "name": "llama3.2:latest",
+                        "model": "llama3.2:latest",
+                        "modified_at": "2025-05-04T17:37:44.706015396-07:00",
+                        "size": 2019393189,
+                        "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+                        "details": details,
+                    },
+                    {
+                        "name": "qwen3:8b",
+                        "model": "qwen3:8b",
+                        "modified_at": "2025-05-04T17:37:44.706015396-07:00",
+                        "size": 5200000000,
+                        "digest": "b" * 64,
+                        "details": {
+                            **details,
+                            "family": "qwen3",
+                            "families": ["qwen3"],
+                            "parameter_size": "8.2B",
+                            "context_length": 40960,
+                        },
+                        "capabilities": ["completion", "tools", "thinking"],
+                    },
+                ]
+            }
+        )
 
     async def show(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         if isinstance(body, web.Response):
             return body
-        return web.json_response({"details": {"family": "llama"}, "model_info": {"general.architecture": "llama",
-                                  "llama.context_length": 131072}, "capabilities": ["completion", "tools"]})
+        return web.json_response(
+            {
+                "details": {"family": "llama"},
+                "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+                "capabilities": ["completion", "tools"],
+            }
+        )
 
     async def pixel(self, request: web.Request) -> web.Response:
         return web.Response(body=base64.b64decode(PIXEL), content_type="image/png")

@@ -23,8 +23,13 @@ from aiohttp import web
 API_KEY = "sk-fake-openai-key-123"
 
 
-def _error(status: int, message: str, type_: str = "invalid_request_error", headers: dict[str, str] | None = None,
-           param: str | None = None) -> web.Response:
+def _error(
+    status: int,
+    message: str,
+    type_: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+) -> web.Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": None}}
     return web.json_response(body, status=status, headers=headers)
 
@@ -69,14 +74,21 @@ class FakeOpenAI:
             if role == "tool":
                 tid = m.get("tool_call_id")
                 if tid not in pending:
-                    return _error(400, "Invalid parameter: messages with role 'tool' must be a response to a "
-                                       "preceeding message with 'tool_calls'.", param=f"messages[{i}]")
+                    return _error(
+                        400,
+                        "Invalid parameter: messages with role 'tool' must be a response to a "
+                        "preceeding message with 'tool_calls'.",
+                        param=f"messages[{i}]",
+                    )
                 pending.discard(tid)
                 continue
             if pending:
-                return _error(400, "An assistant message with 'tool_calls' must be followed by tool messages "
-                                   f"responding to each 'tool_call_id'. Missing: {sorted(pending)}",
-                              param="messages")
+                return _error(
+                    400,
+                    "An assistant message with 'tool_calls' must be followed by tool messages "
+                    f"responding to each 'tool_call_id'. Missing: {sorted(pending)}",
+                    param="messages",
+                )
             if role == "assistant":
                 for tc in m.get("tool_calls") or []:
                     if len(tc["id"]) > 40:
@@ -108,11 +120,21 @@ class FakeOpenAI:
         elif body.get("tools") and body.get("tool_choice") != "none":
             user = _last_user_text(messages)
             names = [t["function"]["name"] for t in body["tools"]]
-            calls.append({"id": "call_w1", "type": "function",
-                          "function": {"name": names[0], "arguments": json.dumps({"city": "Paris"})}})
+            calls.append(
+                {
+                    "id": "call_w1",
+                    "type": "function",
+                    "function": {"name": names[0], "arguments": json.dumps({"city": "Paris"})},
+                }
+            )
             if "parallel" in user and len(names) > 1:
-                calls.append({"id": "call_t2", "type": "function",
-                              "function": {"name": names[1], "arguments": json.dumps({"tz": "Europe/Paris"})}})
+                calls.append(
+                    {
+                        "id": "call_t2",
+                        "type": "function",
+                        "function": {"name": names[1], "arguments": json.dumps({"tz": "Europe/Paris"})},
+                    }
+                )
             if "with text" in user:
                 text = "Let me check."
         else:
@@ -149,31 +171,52 @@ class FakeOpenAI:
         if model == "slow":
             await asyncio.sleep(3)
         text, reasoning, calls, finish = self._plan(body)
-        usage = {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
-                 "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
-                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}
+        usage = {
+            "prompt_tokens": 12,
+            "completion_tokens": 7,
+            "total_tokens": 19,
+            "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
         if not body.get("stream"):
-            message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None,
-                                       "annotations": []}
+            message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None, "annotations": []}
             if calls:
                 message["tool_calls"] = calls
             if reasoning:
                 message["reasoning_content"] = reasoning
-            return web.json_response({
-                "id": "chatcmpl-fake123", "object": "chat.completion", "created": int(time.time()),
-                "model": model + "-2025", "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-                "usage": usage,
-            })
+            return web.json_response(
+                {
+                    "id": "chatcmpl-fake123",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model + "-2025",
+                    "system_fingerprint": "fp_fake",
+                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+                    "usage": usage,
+                }
+            )
         return await self._stream(request, body, text, reasoning, calls, finish, usage)
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], text: str, reasoning: str,
-                      calls: list[dict[str, Any]], finish: str, usage: dict[str, Any]) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        text: str,
+        reasoning: str,
+        calls: list[dict[str, Any]],
+        finish: str,
+        usage: dict[str, Any],
+    ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         model = body["model"]
-        base = {"id": "chatcmpl-fake123", "object": "chat.completion.chunk", "created": 1735689600,
-                "model": model + "-2025", "system_fingerprint": "fp_fake"}
+        base = {
+            "id": "chatcmpl-fake123",
+            "object": "chat.completion.chunk",
+            "created": 1735689600,
+            "model": model + "-2025",
+            "system_fingerprint": "fp_fake",
+        }
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
@@ -191,10 +234,12 @@ class FakeOpenAI:
                 await send(delta({"reasoning_content": reasoning}))
             if model == "error-chunk":
                 await send(delta({"content": "partial"}))
-                await resp.write(b'data: {"error": {"message": "model crashed", "type": "server_error", '
-                                 b'"param": null, "code": null}}\n\n')
+                await resp.write(
+                    b'data: {"error": {"message": "model crashed", "type": "server_error", '
+                    b'"param": null, "code": null}}\n\n'
+                )
                 return resp
-            pieces = [text[i:i + 4] for i in range(0, len(text), 4)]
+            pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
             for n, piece in enumerate(pieces):
                 await send(delta({"content": piece}))
                 if model == "drop" and n == 1:
@@ -206,10 +251,22 @@ class FakeOpenAI:
                     await asyncio.sleep(0.2)
             for i, call in enumerate(calls):
                 args = call["function"]["arguments"]
-                await send(delta({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
-                                                  "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+                await send(
+                    delta(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": i,
+                                    "id": call["id"],
+                                    "type": "function",
+                                    "function": {"name": call["function"]["name"], "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
+                )
                 for j in range(0, len(args), 5):
-                    await send(delta({"tool_calls": [{"index": i, "function": {"arguments": args[j:j + 5]}}]}))
+                    await send(delta({"tool_calls": [{"index": i, "function": {"arguments": args[j : j + 5]}}]}))
             await send(delta({}, finish))
             if include_usage:
                 await send([], usage=usage)
@@ -227,13 +284,21 @@ class FakeOpenAI:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         if body.get("encoding_format") not in (None, "float"):
             return _error(400, "this fake only serves float")
-        data = [{"object": "embedding", "index": i, "embedding": [0.5, -0.25, float(len(s)), 1.0]}
-                for i, s in enumerate(inputs)]
-        return web.json_response({"object": "list", "data": data, "model": body["model"],
-                                  "usage": {"prompt_tokens": 5, "total_tokens": 5}})
+        data = [
+            {"object": "embedding", "index": i, "embedding": [0.5, -0.25, float(len(s)), 1.0]}
+            for i, s in enumerate(inputs)
+        ]
+        return web.json_response(
+            {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 5, "total_tokens": 5}}
+        )
 
     async def models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [
-            {"id": "gpt-test", "object": "model", "created": 1700000000, "owned_by": "fake"},
-            {"id": "gpt-other", "object": "model", "created": 1700000001, "owned_by": "fake"},
-        ]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {"id": "gpt-test", "object": "model", "created": 1700000000, "owned_by": "fake"},
+                    {"id": "gpt-other", "object": "model", "created": 1700000001, "owned_by": "fake"},
+                ],
+            }
+        )

@@ -49,23 +49,44 @@ class ScriptedUpstream:
         if step.isdigit():
             status = int(step)
             headers = {"Retry-After": "1"} if status == 429 else None
-            return web.json_response({"error": {"message": f"{name} says {status}", "type": "server_error",
-                                                "param": None, "code": None}}, status=status, headers=headers)
+            return web.json_response(
+                {"error": {"message": f"{name} says {status}", "type": "server_error", "param": None, "code": None}},
+                status=status,
+                headers=headers,
+            )
         delay = float(step.split(":")[1]) if step.startswith("slow:") else 0.0
         text = f"from {name}"
         if not body.get("stream"):
             await asyncio.sleep(delay)
-            return web.json_response({
-                "id": "chatcmpl-s", "object": "chat.completion", "created": 1, "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}})
+            return web.json_response(
+                {
+                    "id": "chatcmpl-s",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+                }
+            )
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            return b"data: " + json.dumps({"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1,
-                                           "model": body["model"], "choices": [
-                                               {"index": 0, "delta": delta, "finish_reason": finish}]}).encode() + b"\n\n"
+            return (
+                b"data: "
+                + json.dumps(
+                    {
+                        "id": "chatcmpl-s",
+                        "object": "chat.completion.chunk",
+                        "created": 1,
+                        "model": body["model"],
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    }
+                ).encode()
+                + b"\n\n"
+            )
 
         await resp.write(chunk({"role": "assistant", "content": ""}))
         await asyncio.sleep(delay)
@@ -79,7 +100,9 @@ class ScriptedUpstream:
             return resp
         await resp.write(chunk({"content": " and more"}))
         await resp.write(chunk({}, "stop"))
-        await resp.write(b'data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1,"model":"m",'
-                         b'"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\n')
+        await resp.write(
+            b'data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1,"model":"m",'
+            b'"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}\n\n'
+        )
         await resp.write(b"data: [DONE]\n\n")
         return resp

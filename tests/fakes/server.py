@@ -38,7 +38,7 @@ class ThreadedServer:
         self._ready.set()
         self.loop.run_forever()
 
-    def start(self) -> "ThreadedServer":
+    def start(self) -> ThreadedServer:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -51,7 +51,7 @@ class ThreadedServer:
         fut = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
         try:
             fut.result(5)
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
