@@ -37,6 +37,8 @@ class ThinkingPart(msgspec.Struct, tag="thinking", omit_defaults=True):
     text: str
     signature: str | None = None  # Anthropic's replay signature; None when the source had none
     redacted: str | None = None  # Anthropic redacted_thinking payload
+    # OpenAI Responses `encrypted_content` of a reasoning item (opaque); only a Responses upstream takes it.
+    encrypted: str | None = None
 
 
 class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):
@@ -93,11 +95,20 @@ class Message(msgspec.Struct, omit_defaults=True):
 
 
 class Tool(msgspec.Struct, omit_defaults=True):
+    """A function the model may call.
+
+    A Responses `custom` (freeform) tool travels as a function whose `parameters` take one string `input`,
+    with its original `format` in `custom`; its calls' arguments are the JSON object {"input": text}
+    everywhere in the unified types, so any upstream can run it and a Responses upstream can restore it.
+    A tool from a Responses `namespace` group has `namespace` set and the name `<namespace>__<name>`."""
+
     name: str
     description: str | None = None
     parameters: dict[str, Any] | None = None  # JSON schema of the arguments object
     strict: bool | None = None
     cache_control: dict[str, Any] | None = None  # Anthropic prompt-cache breakpoint, kept for Anthropic targets
+    custom: dict[str, Any] | None = None  # a Responses custom tool's `format` ({"type": "text"} at least)
+    namespace: str | None = None
 
 
 class ToolChoice(msgspec.Struct, omit_defaults=True):
@@ -120,6 +131,7 @@ class Reasoning(msgspec.Struct, omit_defaults=True):
     enabled: bool = True
     effort: str | None = None
     budget_tokens: int | None = None
+    summary: str | None = None  # Responses `reasoning.summary` (auto / concise / detailed)
 
 
 class Request(msgspec.Struct, omit_defaults=True):
@@ -140,6 +152,9 @@ class Request(msgspec.Struct, omit_defaults=True):
     response_format: ResponseFormat | None = None
     reasoning: Reasoning | None = None
     user: str | None = None
+    # Responses hosted tools (web_search, file_search, ...) as the client sent them: only an upstream that
+    # runs them (Provider.hosted_tools) uses them; elsewhere they are dropped and counted.
+    hosted_tools: list[dict[str, Any]] | None = None
     # Provider-specific body fields the client sent on purpose (OpenAI SDK extra_body, Ollama options
     # without a unified counterpart); a provider of the matching kind may forward them.
     extra: dict[str, Any] | None = None
@@ -186,6 +201,7 @@ class ThinkingDelta(msgspec.Struct, tag="thinking"):
     text: str = ""
     signature: str | None = None
     redacted: str | None = None  # a whole Anthropic redacted_thinking block (opaque payload)
+    encrypted: str | None = None  # a Responses reasoning item's encrypted_content (opaque, whole)
 
 
 class ToolCallStart(msgspec.Struct, tag="tool_call_start"):

@@ -41,6 +41,9 @@ class Provider:
     # True when stream() yields a Flush whenever the upstream has nothing more buffered (our SSE/NDJSON
     # readers make that cue); the client's writes are then batched up to each Flush.
     flushes: ClassVar[bool] = False
+    # True when the upstream runs Responses hosted tools itself (an `api: responses` upstream; set per
+    # instance): Request.hosted_tools reach it; elsewhere they are dropped and counted by the dialect.
+    hosted_tools: bool = False
     default_base_url: ClassVar[str | None] = None
 
     def __init__(self, name: str, config: Any, options: Any, session: aiohttp.ClientSession | None) -> None:
