@@ -25,7 +25,9 @@ REQUESTS: list[tuple[str, str, dict[str, object]]] = [
     ("responses", "/v1/responses", {"model": "demo", "input": "hi"}),
     ("gemini", "/gemini/v1beta/models/demo:generateContent", {"contents": [{"parts": [{"text": "hi"}]}]}),
 ]
-STREAM_PATHS = {"/gemini/v1beta/models/demo:generateContent": "/gemini/v1beta/models/demo:streamGenerateContent?alt=sse"}
+STREAM_PATHS = {
+    "/gemini/v1beta/models/demo:generateContent": "/gemini/v1beta/models/demo:streamGenerateContent?alt=sse"
+}
 
 
 def free_port() -> int:
@@ -55,9 +57,10 @@ def main() -> int:
         print(f"check {path.name}: ok")
 
     port = free_port()
-    log = open("serve.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    proc = subprocess.Popen([exe, "serve", "-c", str(configs / "demo.yaml"), "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT)
+    log = open("serve.log", "wb")
+    proc = subprocess.Popen(
+        [exe, "serve", "-c", str(configs / "demo.yaml"), "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

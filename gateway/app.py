@@ -106,9 +106,9 @@ def create_app(cfg: Config) -> Sanic:
     s = cfg.server
     app.config.REQUEST_MAX_SIZE = s.max_body_bytes
     app.config.REQUEST_MAX_HEADER_SIZE = s.max_header_bytes
-    app.config.REQUEST_TIMEOUT = s.request_timeout
+    app.config["REQUEST_TIMEOUT"] = s.request_timeout  # Sanic types these as int; it takes float seconds
     app.config.RESPONSE_TIMEOUT = 24 * 3600  # streams may be long; upstream timeouts bound them instead
-    app.config.KEEP_ALIVE_TIMEOUT = s.keep_alive_timeout
+    app.config["KEEP_ALIVE_TIMEOUT"] = s.keep_alive_timeout
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = s.graceful_timeout
     app.config.ACCESS_LOG = False
     app.config.MOTD = False
@@ -122,7 +122,7 @@ def create_app(cfg: Config) -> Sanic:
     app.ctx.config = cfg
     configure_logging(s.log_level)
 
-    renderers: list[tuple[str, Any]] = []
+    renderers: list[tuple[str, str, Any]] = []
     fallback = None
     for name, target in DIALECTS.items():
         module = importlib.import_module(target)

@@ -55,10 +55,10 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                     cancelled = True
                     raise
                 task.uncancel()  # type: ignore[union-attr]
-                err = shutdown.cut_error()
-                call.status = err.status
-                call.error = err.message
-                response = render_error(err)
+                cut = shutdown.cut_error()
+                call.status = cut.status
+                call.error = cut.message
+                response = render_error(cut)
             except Exception as err:
                 log.exception("request %s failed", call.request_id)
                 call.status = 500

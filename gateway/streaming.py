@@ -94,10 +94,10 @@ async def send_stream(
             call.status = 499  # the client went away; the upstream request is closed by the generator's finally
             raise
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        err = shutdown.cut_error()  # the graceful shutdown deadline: end with the dialect's error event
-        call.status = err.status
-        call.error = err.message
-        await send(encoder.error(err))
+        cut = shutdown.cut_error()  # the graceful shutdown deadline: end with the dialect's error event
+        call.status = cut.status
+        call.error = cut.message
+        await send(encoder.error(cut))
     except Exception as err:
         log.exception("stream failed: %s", type(err).__name__)
         call.status = 500

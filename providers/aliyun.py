@@ -80,7 +80,8 @@ class AliyunProvider(OpenAIProvider):
         except msgspec.DecodeError:
             return super().describe_error(status, body)
         if isinstance(data, dict):
-            err = data.get("error") if isinstance(data.get("error"), dict) else data
+            inner = data.get("error")
+            err = inner if isinstance(inner, dict) else data
             message, code = err.get("message"), err.get("code")
             if isinstance(message, str) and message:
                 return f"{message} ({code})" if isinstance(code, str) and code and code not in message else message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar
@@ -37,7 +38,7 @@ class Provider:
     and gives back a unified Response or a stream of unified Events. It never knows which dialect asked."""
 
     type: ClassVar[str]
-    Options: ClassVar[type[msgspec.Struct] | None] = None
+    Options: ClassVar[builtins.type[msgspec.Struct] | None] = None  # `type` is shadowed by the field above
     # True when stream() yields a Flush whenever the upstream has nothing more buffered (our SSE/NDJSON
     # readers make that cue); the client's writes are then batched up to each Flush.
     flushes: ClassVar[bool] = False

@@ -178,7 +178,7 @@ class OllamaProvider(Provider):
                 thinking = "".join(p.text for p in m.content if isinstance(p, ThinkingPart))
                 if thinking:
                     msg["thinking"] = thinking
-                calls = []
+                calls: list[dict[str, Any]] = []
                 for p in m.content:
                     if isinstance(p, ToolCallPart):
                         names[p.id] = p.name

@@ -366,7 +366,7 @@ class EventEncoder:
 
     def _start(self, upstream_id: str, input_tokens: int) -> bytes:
         self.started = True
-        message = {
+        message: dict[str, Any] = {
             "id": _message_id(upstream_id),
             "type": "message",
             "role": "assistant",

@@ -255,8 +255,8 @@ class ThinkSplitter:
         if end >= 0:
             thinking, rest = self.buf[:end], self.buf[end + 8 :]
             self.state, self.buf = 2, ""
-            out = [(True, thinking)] if thinking else []
-            return out + [(False, rest)] if rest else out
+            parts = [(True, thinking)] if thinking else []
+            return [*parts, (False, rest)] if rest else parts
         keep = 0
         for n in range(min(7, len(self.buf)), 0, -1):  # a partial closing tag stays buffered
             if "</think>".startswith(self.buf[-n:]):

@@ -18,6 +18,7 @@ from gateway.unified import (
     EmbedResponse,
     Event,
     Finish,
+    ImagePart,
     Message,
     Part,
     Reasoning,
@@ -127,7 +128,8 @@ def to_unified(body: wire.ChatRequest) -> Request:
             call_id = m.tool_call_id if role == "tool" else (m.name or "")
             if not call_id:
                 raise invalid(f"messages[{i}].tool_call_id: required on role 'tool'", f"messages[{i}].tool_call_id")
-            result = ToolResultPart(tool_call_id=call_id, content=_text_parts(m.content, param), name=m.name)
+            content: list[TextPart | ImagePart] = [*_text_parts(m.content, param)]
+            result = ToolResultPart(tool_call_id=call_id, content=content, name=m.name)
             prev = messages[-1] if messages else None
             if (
                 prev is not None
@@ -151,16 +153,16 @@ def to_unified(body: wire.ChatRequest) -> Request:
             for t in body.tools
         ]
     tool_choice = None
-    tc = body.tool_choice
-    if isinstance(tc, str):
-        if tc not in ("auto", "none", "required"):
+    choice = body.tool_choice
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
             raise invalid("tool_choice: expected 'auto', 'none', 'required' or a function object", "tool_choice")
-        tool_choice = ToolChoice(mode=tc)  # type: ignore[arg-type]
-    elif tc is not None:
-        if tc.type == "function" and tc.function is not None:
-            tool_choice = ToolChoice(mode="tool", name=tc.function.name)
-        elif tc.type == "allowed_tools" and tc.allowed_tools:
-            mode = tc.allowed_tools.get("mode", "auto")
+        tool_choice = ToolChoice(mode=choice)  # type: ignore[arg-type]
+    elif choice is not None:
+        if choice.type == "function" and choice.function is not None:
+            tool_choice = ToolChoice(mode="tool", name=choice.function.name)
+        elif choice.type == "allowed_tools" and choice.allowed_tools:
+            mode = choice.allowed_tools.get("mode", "auto")
             tool_choice = ToolChoice(mode="required" if mode == "required" else "auto")
         else:
             raise invalid("tool_choice: unsupported tool_choice object", "tool_choice")
