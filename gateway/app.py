@@ -3,7 +3,6 @@ raised outside any endpoint (unknown route, body too large) rendered in the dial
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import time
@@ -15,17 +14,17 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic_ext import Extend
 
-from dialects import DIALECTS
+import dialects
 from gateway import openapi, shutdown, system
 from gateway.accesslog import AccessLog
 from gateway.call import Call
 from gateway.config import Config, dialect_settings
-from gateway.errors import GatewayError, kind_for_status
 from gateway.limits import shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router
 from gateway.streaming import Pinger
 from providers import registry
+from unified.errors import GatewayError, kind_for_status
 
 log = logging.getLogger("llm_link")
 
@@ -123,18 +122,14 @@ def create_app(cfg: Config) -> Sanic:
     configure_logging(s.log_level)
 
     renderers: list[tuple[str, str, Any]] = []
-    fallback = None
-    for name, target in DIALECTS.items():
-        module = importlib.import_module(target)
-        if name == "openai":
-            fallback = module.render_error
-        settings = dialect_settings(cfg, name)
+    for d in dialects.descriptors():
+        settings = dialect_settings(cfg, d.name)
         if not settings.enabled:
             continue
         prefix = (settings.prefix or "").rstrip("/")
-        app.blueprint(module.make_blueprint(prefix))
-        renderers.append((prefix + module.API_ROOT, name, module.render_error))
-    app.error_handler = DialectErrorHandler(renderers, fallback)
+        app.blueprint(d.blueprint(prefix))
+        renderers.append((prefix + d.api_root, d.name, d.render_error))
+    app.error_handler = DialectErrorHandler(renderers, dialects.get(dialects.FALLBACK).render_error)
     app.blueprint(system.blueprint)
     if s.openapi:  # off by default: the document maps the whole surface
         app.blueprint(openapi.blueprint)

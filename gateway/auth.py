@@ -15,12 +15,11 @@ from typing import Any
 
 from sanic import Request
 
+import dialects
 from gateway.call import Call
 from gateway.config import Config, KeyConfig, dialect_settings
-from gateway.errors import GatewayError
 from gateway.limits import Limiter, Ticket
-
-DIALECT_NAMES = ("openai", "anthropic", "ollama")
+from unified.errors import GatewayError
 
 
 class Key:
@@ -41,13 +40,17 @@ class Key:
         self.limited = bool(cfg.rpm or cfg.tpm or cfg.max_concurrency or cfg.monthly_tokens)
 
 
+DEFAULT_FORMS = ("authorization", "x-api-key")
+
+
 class KeyTable:
     def __init__(self, cfg: Config) -> None:
         assert cfg.auth is not None
         self.keys = [Key(k, i) for i, k in enumerate(cfg.auth.keys)]
         self.by_digest = {k.digest: k for k in self.keys}
         # Dialects opened without a key (`dialects.<name>.auth: false`), e.g. Ollama for a local editor.
-        self.open_dialects = frozenset(d for d in DIALECT_NAMES if not dialect_settings(cfg, d).auth)
+        self.open_dialects = frozenset(d for d in dialects.names() if not dialect_settings(cfg, d).auth)
+        self.forms = {d.name: d.key_headers for d in dialects.descriptors()}
 
     def lookup(self, presented: str) -> Key | None:
         digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
@@ -56,26 +59,28 @@ class KeyTable:
             return key
         return None
 
-    def authenticate(self, request: Request) -> Key:
-        """The caller's key from `Authorization: Bearer` or `x-api-key` (every dialect accepts both)."""
+    def authenticate(self, request: Request, forms: tuple[str, ...] = DEFAULT_FORMS) -> Key:
+        """The caller's key from the headers its dialect uses (`Dialect.key_headers`; "authorization"
+        means `Authorization: Bearer <key>`), tried in that order."""
         headers = request.headers
-        bearer = headers.get("authorization")
-        api_key = headers.get("x-api-key")
-        if bearer is None and api_key is None:
-            raise GatewayError(
-                "authentication",
-                "Missing API key: send your gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`.",
+        presented = [(form, headers.get(form)) for form in forms]
+        if all(value is None for _, value in presented):
+            wanted = " or ".join(
+                "`Authorization: Bearer <key>`" if f == "authorization" else f"`{f}: <key>`" for f in forms
             )
-        if bearer is not None:
-            scheme, _, token = bearer.strip().partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                key = self.lookup(token.strip())
+            raise GatewayError("authentication", f"Missing API key: send your gateway key as {wanted}.")
+        for form, value in presented:
+            if value is None:
+                continue
+            if form == "authorization":
+                scheme, _, value = value.strip().partition(" ")
+                if scheme.lower() != "bearer":
+                    continue
+            value = value.strip()
+            if value:
+                key = self.lookup(value)
                 if key is not None:
                     return key
-        if api_key is not None and api_key.strip():
-            key = self.lookup(api_key.strip())
-            if key is not None:
-                return key
         raise GatewayError("authentication", "Invalid API key: this key is not known to the gateway.")
 
 
@@ -109,7 +114,7 @@ class Guard:
         """Authenticate (401) and admit (429); returns the ticket to settle, if limits apply."""
         if call.dialect in self.open_dialects:
             return None
-        key = self.table.authenticate(request)
+        key = self.table.authenticate(request, self.table.forms.get(call.dialect, DEFAULT_FORMS))
         call.key_name = key.name
         call.allow = key.allow
         # Listings and metadata (GET) do not count against a key's limits: only model calls do.

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from gateway.accesslog import AccessLog
-from gateway.ids import mint
+from unified.ids import mint
 
 
 class Call:

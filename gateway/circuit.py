@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.errors import GatewayError
+from unified.errors import GatewayError
 
 # Failures that say the target is unhealthy. 429 is a rate signal, and 4xx are the client's fault.
 _FAILURE_KINDS = {"upstream_unreachable", "timeout", "overloaded", "api_error"}

@@ -66,7 +66,7 @@ def check(cfg: Config) -> int:
     print(f"server: {s.host}:{s.port}, {s.workers} worker(s), max body {s.max_body_bytes} bytes")
     print("providers:")
     for name, p in cfg.providers.items():
-        print(f"  {name}: {p.type}" + (f" at {providers[name].base_url}" if providers[name].base_url else ""))
+        print(f"  {name}: {p.type}" + (f" at {url}" if (url := getattr(providers[name], "base_url", "")) else ""))
     print("models:")
     for row in router.describe():
         targets = ", ".join(

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+import dialects as dialect_registry
 from providers import registry
 
 
@@ -153,8 +154,6 @@ ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "LLM_LINK_LOG_LEVEL": ("log_level", str),
 }
 
-DIALECT_PREFIXES = {"openai": "", "anthropic": "/anthropic", "ollama": "/ollama"}
-
 
 def expand_env(node: Any, path: str, problems: list[str], env: dict[str, str]) -> Any:
     """Expand ${VAR} and ${VAR:-default} in every string; an unset variable with no default is a problem."""
@@ -258,8 +257,10 @@ def parse(raw: Any, source: str) -> Config:
 
     dialects: dict[str, DialectConfig] = {}
     for name, value in (raw.get("dialects") or {}).items():
-        if name not in DIALECT_PREFIXES:
-            problems.append(f"dialects.{name}: unknown dialect (expected one of: {', '.join(DIALECT_PREFIXES)})")
+        if name not in dialect_registry.DIALECTS:
+            problems.append(
+                f"dialects.{name}: unknown dialect (expected one of: {', '.join(dialect_registry.DIALECTS)})"
+            )
             continue
         d = _convert(value or {}, DialectConfig, f"dialects.{name}", problems)
         if d is not None:
@@ -527,7 +528,7 @@ def load(
 def dialect_settings(cfg: Config, name: str) -> DialectConfig:
     d = cfg.dialects.get(name) or DialectConfig()
     if d.prefix is None:
-        d = msgspec.structs.replace(d, prefix=DIALECT_PREFIXES[name])
+        d = msgspec.structs.replace(d, prefix=dialect_registry.get(name).prefix)
     return d
 
 

@@ -18,9 +18,11 @@ import msgspec
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
-from gateway.errors import GatewayError
 from gateway.router import Route, Router, Target
-from gateway.unified import (
+from providers.base import EXTRA_HEADERS
+from unified.errors import GatewayError
+from unified.provider import ModelInfo
+from unified.types import (
     EmbedRequest,
     EmbedResponse,
     Event,
@@ -35,7 +37,6 @@ from gateway.unified import (
     ThinkingDelta,
     ToolCallStart,
 )
-from providers.base import EXTRA_HEADERS, ModelInfo
 
 T = TypeVar("T")
 

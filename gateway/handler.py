@@ -15,7 +15,7 @@ from sanic import HTTPResponse, Request
 
 from gateway import shutdown
 from gateway.call import Call
-from gateway.errors import GatewayError
+from unified.errors import GatewayError
 
 log = logging.getLogger("llm_link")
 

@@ -1,9 +1,3 @@
-"""Ids in each API's own style."""
+"""Moved to `unified.ids` (issue #15); this name stays importable for code written before the move."""
 
-from __future__ import annotations
-
-import os
-
-
-def mint(prefix: str, length: int = 24) -> str:
-    return prefix + os.urandom(length // 2 + 1).hex()[:length]
+from unified.ids import *  # noqa: F403

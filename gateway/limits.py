@@ -22,7 +22,7 @@ import multiprocessing
 import time
 from typing import Any
 
-from gateway.errors import GatewayError
+from unified.errors import GatewayError
 
 log = logging.getLogger("llm_link")
 

@@ -4,8 +4,8 @@ structs (`msgspec.json.schema_components`), with each dialect's error shape as t
 It is served at `/openapi.json` only when `server.openapi: true` (off by default: a gateway need not
 advertise its surface). The fuzz suite (tests/test_fuzz_http.py) drives schemathesis from it.
 
-Endpoints are listed here, per dialect, with their request structs named as "module:attr" strings and
-imported lazily, so a dialect that is disabled (or not installed) simply does not appear."""
+Endpoints come from each dialect's descriptor (`Dialect.operations`), with their request structs named as
+"module:attr" strings and imported lazily, so a dialect that is disabled simply does not appear."""
 
 from __future__ import annotations
 
@@ -16,107 +16,12 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
-from dialects import DIALECTS
+import dialects
+from dialects.descriptor import Op
 from gateway import __version__
 from gateway.config import Config, dialect_settings
 
 JSON = "application/json"
-
-# Each dialect's error body (SPEC §4).
-ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
-    "openai": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["message", "type"],
-                "properties": {
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                    "param": {"type": ["string", "null"]},
-                    "code": {"type": ["string", "null"]},
-                },
-            }
-        },
-    },
-    "anthropic": {
-        "type": "object",
-        "required": ["type", "error"],
-        "properties": {
-            "type": {"const": "error"},
-            "error": {
-                "type": "object",
-                "required": ["type", "message"],
-                "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-    "ollama": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-}
-
-
-class Op(msgspec.Struct, frozen=True):
-    method: str
-    path: str  # below the dialect's base ("" for OpenAI, /anthropic, /ollama)
-    summary: str
-    body: str | None = None  # "module:Struct" of the request body
-    response: str | None = None  # "module:Struct" of the JSON success body, when one exists
-    stream: str | None = None  # media type of the streamed success body, when the endpoint can stream
-
-
-OPERATIONS: dict[str, list[Op]] = {
-    "openai": [
-        Op(
-            "post",
-            "/v1/chat/completions",
-            "Chat completion (SSE with stream: true)",
-            "dialects.openai.schema:ChatRequest",
-            "dialects.openai.schema:ChatCompletion",
-            "text/event-stream",
-        ),
-        Op("get", "/v1/models", "List models"),
-        Op("get", "/v1/models/{model}", "One model"),
-        Op("post", "/v1/embeddings", "Embeddings", "dialects.openai.schema:EmbeddingRequest"),
-    ],
-    "anthropic": [
-        Op(
-            "post",
-            "/v1/messages",
-            "Messages (SSE with stream: true)",
-            "dialects.anthropic.schema:MessagesRequest",
-            None,
-            "text/event-stream",
-        ),
-        Op("post", "/v1/messages/count_tokens", "Count input tokens", "dialects.anthropic.schema:CountTokensRequest"),
-        Op("get", "/v1/models", "List models"),
-    ],
-    "ollama": [
-        Op(
-            "post",
-            "/api/chat",
-            "Chat (NDJSON unless stream: false)",
-            "dialects.ollama.schema:ChatRequest",
-            None,
-            "application/x-ndjson",
-        ),
-        Op(
-            "post",
-            "/api/generate",
-            "Generate (NDJSON unless stream: false)",
-            "dialects.ollama.schema:GenerateRequest",
-            None,
-            "application/x-ndjson",
-        ),
-        Op("get", "/api/tags", "List models"),
-        Op("post", "/api/show", "Model details", "dialects.ollama.schema:ShowRequest"),
-        Op("get", "/api/show/{model}", "Model details"),
-        Op("get", "/api/version", "Version"),
-        Op("get", "/api/ps", "Loaded models"),
-        Op("post", "/api/embed", "Embeddings", "dialects.ollama.schema:EmbedRequest"),
-        Op("post", "/api/embeddings", "Embeddings (legacy)", "dialects.ollama.schema:EmbeddingsRequest"),
-    ],
-}
 
 SYSTEM: list[tuple[str, str]] = [("/health", "Liveness"), ("/ready", "Readiness"), ("/metrics", "Prometheus metrics")]
 
@@ -148,12 +53,14 @@ def _error_responses(dialect: str) -> dict[str, Any]:
 def build(cfg: Config) -> dict[str, Any]:
     """The document for the dialects enabled in `cfg`, at their configured prefixes."""
     ops: list[tuple[str, str, Op]] = []
-    for dialect, dialect_ops in OPERATIONS.items():
+    every = dialects.descriptors()
+    for d in every:
+        dialect = d.name
         settings = dialect_settings(cfg, dialect)
-        if dialect not in DIALECTS or not settings.enabled:
+        if not settings.enabled:
             continue
         prefix = (settings.prefix or "").rstrip("/")
-        for op in dialect_ops:
+        for op in d.operations:
             if op.body and _load(op.body) is None:
                 continue  # that dialect is not part of this build
             ops.append((dialect, prefix + op.path, op))
@@ -164,8 +71,8 @@ def build(cfg: Config) -> dict[str, Any]:
     )
     refs, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
     ref_of = dict(zip(structs, refs))
-    for dialect in OPERATIONS:
-        components[f"{dialect}_error"] = ERROR_SCHEMAS[dialect]
+    for d in every:
+        components[f"{d.name}_error"] = d.error_schema
 
     paths: dict[str, dict[str, Any]] = {}
     for dialect, path, op in ops:

@@ -10,8 +10,8 @@ from typing import Any
 
 from gateway.circuit import Circuit, ConcurrencyCap
 from gateway.config import Config, ModelConfig
-from gateway.errors import model_not_found
-from providers.base import ModelInfo, Provider
+from unified.errors import model_not_found
+from unified.provider import ModelInfo, Provider
 
 log = logging.getLogger("llm_link")
 

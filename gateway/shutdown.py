@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from gateway.errors import GatewayError
+from unified.errors import GatewayError
 
 CUT = "llm-link: server.graceful_timeout reached"
 

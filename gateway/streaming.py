@@ -14,8 +14,8 @@ from sanic import Request
 
 from gateway import shutdown
 from gateway.call import Call
-from gateway.errors import GatewayError
-from gateway.unified import Event, Flush, StreamError
+from unified.errors import GatewayError
+from unified.types import Event, Flush, StreamError
 
 log = logging.getLogger("llm_link")
 

@@ -1,1 +1,2 @@
-"""Upstream adapters: one module per provider type, all behind providers.base.Provider."""
+"""Upstream adapters: one module or small package per provider type, each a `unified.provider.Provider`
+(most through the HTTP plumbing in `providers.base.HTTPProvider`), registered by type in `providers.registry`."""

@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from gateway.errors import GatewayError
-from gateway.unified import (
+from providers.openai import OpenAIOptions, OpenAIProvider
+from unified.errors import GatewayError
+from unified.types import (
     EmbedRequest,
     EmbedResponse,
     Finish,
@@ -32,7 +33,6 @@ from gateway.unified import (
     ToolCallPart,
     ToolCallStart,
 )
-from providers.openai import OpenAIOptions, OpenAIProvider
 
 REGIONS = {
     "beijing": "https://dashscope.aliyuncs.com/compatible-mode/v1",

@@ -16,9 +16,11 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from gateway.errors import GatewayError, invalid
-from gateway.ids import mint
-from gateway.unified import (
+from providers.base import HTTPProvider, ModelInfo, drop_none
+from providers.sse import iter_sse
+from unified.errors import GatewayError, invalid
+from unified.ids import mint
+from unified.types import (
     FLUSH,
     DocumentPart,
     Event,
@@ -41,8 +43,6 @@ from gateway.unified import (
     Usage,
     arguments_object,
 )
-from providers.base import ModelInfo, Provider
-from providers.sse import iter_sse
 
 DEFAULT_MAX_TOKENS = 4096
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
@@ -330,7 +330,7 @@ def _trim_prefill(turns: list[dict[str, Any]]) -> None:
         turns.pop()
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(HTTPProvider):
     type: ClassVar[str] = "anthropic"
     flushes: ClassVar[bool] = True
     Options = AnthropicOptions
@@ -372,7 +372,7 @@ class AnthropicProvider(Provider):
             tc = req.tool_choice
             body["tools"] = [
                 _cc(
-                    _drop_none(
+                    drop_none(
                         {"name": t.name, "description": t.description, "input_schema": _input_schema(t.parameters)}
                     ),
                     t,
@@ -604,7 +604,3 @@ def _input_schema(parameters: dict[str, Any] | None) -> dict[str, Any]:
     if "type" not in parameters:
         return {"type": "object", **parameters}
     return parameters
-
-
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}

@@ -1,9 +1,8 @@
-"""The one interface every provider implements, plus the HTTP plumbing they share."""
+"""The HTTP plumbing providers share (the interface itself is `unified.provider.Provider`)."""
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
@@ -11,47 +10,23 @@ import aiohttp
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.errors import GatewayError, upstream_status_error
-from gateway.unified import EmbedRequest, EmbedResponse, Event, Request, Response
+from unified.errors import GatewayError, upstream_status_error
+from unified.provider import ModelInfo
+from unified.provider import Provider as ProviderInterface
 
 # Extra upstream headers for the request being served (a model's `headers` in config). A context variable
 # keeps the provider interface free of per-request transport details; it is unset (None) almost always.
 EXTRA_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("llm_link_extra_headers", default=None)
 
 
-class ModelInfo(msgspec.Struct, omit_defaults=True):
-    """A model an upstream says it serves (for listings)."""
+class HTTPProvider(ProviderInterface):
+    """A provider reached over HTTP through the worker's pooled session: base URL, headers built once,
+    timeouts, and upstream errors turned into GatewayErrors with the upstream's own message."""
 
-    id: str
-    created: int = 0
-    size: int = 0
-    digest: str | None = None
-    family: str | None = None
-    parameter_size: str | None = None
-    quantization_level: str | None = None
-    context_length: int | None = None
-    capabilities: list[str] | None = None
-
-
-class Provider:
-    """A provider adapter speaks one upstream's wire format and nothing else: it takes a unified Request
-    and gives back a unified Response or a stream of unified Events. It never knows which dialect asked."""
-
-    type: ClassVar[str]
-    Options: ClassVar[builtins.type[msgspec.Struct] | None] = None  # `type` is shadowed by the field above
-    # True when stream() yields a Flush whenever the upstream has nothing more buffered (our SSE/NDJSON
-    # readers make that cue); the client's writes are then batched up to each Flush.
-    flushes: ClassVar[bool] = False
-    # True when the upstream runs Responses hosted tools itself (an `api: responses` upstream; set per
-    # instance): Request.hosted_tools reach it; elsewhere they are dropped and counted by the dialect.
-    hosted_tools: bool = False
     default_base_url: ClassVar[str | None] = None
 
     def __init__(self, name: str, config: Any, options: Any, session: aiohttp.ClientSession | None) -> None:
-        self.name = name
-        self.config = config
-        self.options = options
-        self.session = session
+        super().__init__(name, config, options, session)
         self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
         self.headers: dict[str, str] = {}  # set by each provider: auth, content type, config `headers`
         self._wire_headers: dict[str, CIMultiDictProxy[str]] = {}
@@ -66,24 +41,6 @@ class Provider:
         if cls.default_base_url is None and not config.base_url:
             return [f"base_url: required for {cls.type} providers"]
         return []
-
-    # ------------------------------------------------------------------------------------------- interface
-
-    async def chat(self, request: Request, model: str) -> Response:
-        raise NotImplementedError
-
-    def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
-        raise NotImplementedError
-
-    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
-        raise GatewayError("invalid_request", f"provider {self.name!r} ({self.type}) does not support embeddings")
-
-    async def count_tokens(self, request: Request, model: str) -> int | None:
-        """Exact prompt token count where the upstream offers one; None = let the caller estimate."""
-        return None
-
-    async def list_models(self) -> list[ModelInfo]:
-        return [ModelInfo(id=m) for m in (self.config.models or [])]
 
     # ------------------------------------------------------------------------------------------- plumbing
 
@@ -184,3 +141,14 @@ def error_message_from_body(body: bytes) -> str | None:
         if isinstance(data.get("message"), str):
             return data["message"]
     return None
+
+
+def drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    """A wire object without its unset (None) fields."""
+    return {k: v for k, v in d.items() if v is not None}
+
+
+# The name adapters subclassed before the interface moved to unified.provider (issue #15).
+Provider = HTTPProvider
+
+__all__ = ["EXTRA_HEADERS", "HTTPProvider", "ModelInfo", "Provider", "drop_none", "error_message_from_body"]

@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from gateway.errors import GatewayError
-from gateway.ids import mint
-from gateway.unified import (
+from unified.errors import GatewayError
+from unified.ids import mint
+from unified.provider import ModelInfo, Provider
+from unified.types import (
     FLUSH,
     EmbedRequest,
     EmbedResponse,
@@ -40,7 +41,6 @@ from gateway.unified import (
     ToolResultPart,
     Usage,
 )
-from providers.base import ModelInfo, Provider
 
 
 class MockOptions(msgspec.Struct, forbid_unknown_fields=True):
@@ -87,7 +87,6 @@ class MockProvider(Provider):
     type: ClassVar[str] = "mock"
     flushes: ClassVar[bool] = True
     Options = MockOptions
-    default_base_url: ClassVar[str | None] = ""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -11,9 +11,11 @@ from typing import Any, ClassVar
 import aiohttp
 import msgspec
 
-from gateway.errors import GatewayError
-from gateway.ids import mint
-from gateway.unified import (
+from providers.base import HTTPProvider, ModelInfo
+from providers.sse import iter_ndjson
+from unified.errors import GatewayError
+from unified.ids import mint
+from unified.types import (
     FLUSH,
     DocumentPart,
     EmbedRequest,
@@ -37,8 +39,6 @@ from gateway.unified import (
     Usage,
     arguments_object,
 )
-from providers.base import ModelInfo, Provider
-from providers.sse import iter_ndjson
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
@@ -126,7 +126,7 @@ def _args_text(arguments: Any) -> str:
     return _encode(arguments).decode()
 
 
-class OllamaProvider(Provider):
+class OllamaProvider(HTTPProvider):
     type: ClassVar[str] = "ollama"
     flushes: ClassVar[bool] = True
     Options = OllamaOptions

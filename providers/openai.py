@@ -10,9 +10,11 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from gateway.errors import GatewayError
-from gateway.ids import mint
-from gateway.unified import (
+from providers.base import HTTPProvider, ModelInfo, drop_none
+from providers.sse import iter_sse
+from unified.errors import GatewayError
+from unified.ids import mint
+from unified.types import (
     FLUSH,
     EmbedRequest,
     EmbedResponse,
@@ -34,8 +36,6 @@ from gateway.unified import (
     ToolResultPart,
     Usage,
 )
-from providers.base import ModelInfo, Provider
-from providers.sse import iter_sse
 
 
 class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True):
@@ -177,7 +177,7 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(HTTPProvider):
     type: ClassVar[str] = "openai"
     flushes: ClassVar[bool] = True
     Options = OpenAIOptions
@@ -281,7 +281,7 @@ class OpenAIProvider(Provider):
             body["tools"] = [
                 {
                     "type": "function",
-                    "function": _drop_none(
+                    "function": drop_none(
                         {"name": t.name, "description": t.description, "parameters": t.parameters, "strict": t.strict}
                     ),
                 }
@@ -320,9 +320,7 @@ class OpenAIProvider(Provider):
             else:
                 body["response_format"] = {
                     "type": "json_schema",
-                    "json_schema": _drop_none(
-                        {"name": rf.name or "response", "schema": rf.schema, "strict": rf.strict}
-                    ),
+                    "json_schema": drop_none({"name": rf.name or "response", "schema": rf.schema, "strict": rf.strict}),
                 }
         if req.reasoning is not None:
             if not req.reasoning.enabled:
@@ -470,7 +468,3 @@ def _in_body_error(error: Any) -> GatewayError:
             return GatewayError("invalid_request", message)
         return GatewayError("api_error", message, status=502)
     return GatewayError("api_error", str(error), status=502)
-
-
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}

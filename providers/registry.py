@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
-    from providers.base import Provider
+    from unified.provider import Provider
 
 PROVIDER_TYPES: dict[str, str] = {
     "mock": "providers.mock:MockProvider",

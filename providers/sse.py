@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from gateway.errors import GatewayError
+from unified.errors import GatewayError
 
 # One event or line larger than this is a broken or hostile upstream: stop before it eats the worker's memory.
 MAX_EVENT_BYTES = 16 * 1024 * 1024

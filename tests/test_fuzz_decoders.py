@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dialects import DIALECTS
-from gateway.errors import GatewayError
 from gateway.handler import decode_body
+from unified.errors import GatewayError
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 

@@ -1,10 +1,47 @@
 """The Anthropic Messages dialect (clients: the anthropic SDKs, Claude Code)."""
 
+from __future__ import annotations
+
+from sanic import Blueprint
+
 from dialects.anthropic.errors import render_error
-from dialects.anthropic.routes import make_blueprint
+from dialects.descriptor import Dialect, Op
 
-# Paths under the dialect's prefix where its API lives: errors raised before an endpoint (unknown route,
-# body too large) on these paths are rendered in this dialect's shape.
-API_ROOT = "/v1"
 
-__all__ = ["API_ROOT", "make_blueprint", "render_error"]
+def _blueprint(prefix: str) -> Blueprint:
+    from dialects.anthropic.routes import make_blueprint
+
+    return make_blueprint(prefix)
+
+
+DIALECT = Dialect(
+    name="anthropic",
+    prefix="/anthropic",
+    api_root="/v1",
+    blueprint=_blueprint,
+    render_error=render_error,
+    error_schema={
+        "type": "object",
+        "required": ["type", "error"],
+        "properties": {
+            "type": {"const": "error"},
+            "error": {
+                "type": "object",
+                "required": ["type", "message"],
+                "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    operations=(
+        Op(
+            "post",
+            "/v1/messages",
+            "Messages (SSE with stream: true)",
+            "dialects.anthropic.schema:MessagesRequest",
+            None,
+            "text/event-stream",
+        ),
+        Op("post", "/v1/messages/count_tokens", "Count input tokens", "dialects.anthropic.schema:CountTokensRequest"),
+        Op("get", "/v1/models", "List models"),
+    ),
+)

@@ -11,10 +11,10 @@ import msgspec
 
 from dialects.anthropic import schema as wire
 from dialects.anthropic.errors import error_object
-from gateway.errors import GatewayError, invalid
-from gateway.ids import mint
-from gateway.media import SUPPORTED_IMAGE_TYPES
-from gateway.unified import (
+from unified.errors import GatewayError, invalid
+from unified.ids import mint
+from unified.media import SUPPORTED_IMAGE_TYPES
+from unified.types import (
     DocumentPart,
     Event,
     Finish,

@@ -19,9 +19,9 @@ from dialects.anthropic.errors import render_error
 from gateway import dispatch
 from gateway.auth import check_model_access
 from gateway.call import Call
-from gateway.errors import GatewayError, invalid
 from gateway.handler import decode_body, endpoint
 from gateway.streaming import SSE_HEADERS, send_stream
+from unified.errors import GatewayError, invalid
 
 _messages_decoder = msgspec.json.Decoder(wire.MessagesRequest)
 _count_decoder = msgspec.json.Decoder(wire.CountTokensRequest)

@@ -11,10 +11,10 @@ from typing import Any
 import msgspec
 
 from dialects.ollama import schema as wire
-from gateway.errors import GatewayError, invalid
-from gateway.ids import mint
-from gateway.media import sniff_image_type
-from gateway.unified import (
+from unified.errors import GatewayError, invalid
+from unified.ids import mint
+from unified.media import sniff_image_type
+from unified.types import (
     Event,
     Finish,
     ImagePart,

@@ -6,7 +6,7 @@ import msgspec
 from sanic import HTTPResponse
 from sanic.response import raw
 
-from gateway.errors import GatewayError
+from unified.errors import GatewayError
 
 
 def error_line(err: GatewayError) -> bytes:

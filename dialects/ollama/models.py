@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any
 
-from providers.base import ModelInfo
+from unified.provider import ModelInfo
 
 DEFAULT_CONTEXT_LENGTH = 128_000  # what today's hosted models offer at least; set `context_length` per model
 DEFAULT_CAPABILITIES = ("completion", "tools")

@@ -18,12 +18,12 @@ from dialects.ollama.errors import render_error
 from gateway import dispatch
 from gateway.auth import check_model_access
 from gateway.call import Call
-from gateway.errors import GatewayError, invalid
 from gateway.handler import decode_body, endpoint
 from gateway.router import Route, Router
 from gateway.streaming import send_stream
-from gateway.unified import EmbedRequest
-from providers.base import ModelInfo
+from unified.errors import GatewayError, invalid
+from unified.provider import ModelInfo
+from unified.types import EmbedRequest
 
 OLLAMA_VERSION = "0.12.3"  # clients compare versions (feature checks); this is a recent, plausible one
 JSON = "application/json"

@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 
 from dialects.openai import schema as wire
-from gateway.errors import GatewayError, invalid
-from gateway.ids import mint
-from gateway.media import image_from_url
-from gateway.unified import (
+from unified.errors import GatewayError, invalid
+from unified.ids import mint
+from unified.media import image_from_url
+from unified.types import (
     DocumentPart,
     EmbedResponse,
     Event,

@@ -8,7 +8,7 @@ import msgspec
 from sanic import HTTPResponse
 from sanic.response import raw
 
-from gateway.errors import GatewayError
+from unified.errors import GatewayError
 
 _TYPES = {
     "invalid_request": "invalid_request_error",

@@ -14,10 +14,10 @@ from dialects.openai.errors import render_error
 from gateway import dispatch
 from gateway.auth import check_model_access
 from gateway.call import Call
-from gateway.errors import invalid, model_not_found
 from gateway.handler import decode_body, endpoint
 from gateway.streaming import SSE_HEADERS, send_stream
-from gateway.unified import EmbedRequest
+from unified.errors import invalid, model_not_found
+from unified.types import EmbedRequest
 
 _chat_decoder = msgspec.json.Decoder(wire.ChatRequest)
 _embed_decoder = msgspec.json.Decoder(wire.EmbeddingRequest)

@@ -1,0 +1,67 @@
+"""The provider-facing interface: what the core calls on an upstream adapter, and the listing type it gets
+back. Adapters live in `providers/`; HTTP plumbing they share is `providers.base.HTTPProvider`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import msgspec
+
+from unified.errors import GatewayError
+from unified.types import EmbedRequest, EmbedResponse, Event, Request, Response
+
+
+class ModelInfo(msgspec.Struct, omit_defaults=True):
+    """A model an upstream says it serves (for listings)."""
+
+    id: str
+    created: int = 0
+    size: int = 0
+    digest: str | None = None
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization_level: str | None = None
+    context_length: int | None = None
+    capabilities: list[str] | None = None
+
+
+class Provider:
+    """A provider adapter speaks one upstream's wire format and nothing else: it takes a unified Request
+    and gives back a unified Response or a stream of unified Events. It never knows which dialect asked."""
+
+    Options: ClassVar[type[msgspec.Struct] | None] = None  # the type's `options:` schema, if it takes any
+    type: ClassVar[str]  # the `type:` name in the config (providers.registry)
+    # True when stream() yields a Flush whenever the upstream has nothing more buffered (our SSE/NDJSON
+    # readers make that cue); the client's writes are then batched up to each Flush.
+    flushes: ClassVar[bool] = False
+    # True when the upstream runs Responses hosted tools itself (an `api: responses` upstream; set per
+    # instance): Request.hosted_tools reach it; elsewhere they are dropped and counted by the dialect.
+    hosted_tools: bool = False
+
+    def __init__(self, name: str, config: Any, options: Any, session: Any) -> None:
+        self.name = name
+        self.config = config  # gateway.config.ProviderConfig
+        self.options = options  # the type's Options struct, or None
+        self.session = session  # the worker's pooled aiohttp.ClientSession (None outside a server)
+
+    @classmethod
+    def check_config(cls, config: Any) -> list[str]:
+        """Type-specific problems with the common provider settings, each starting with the field name."""
+        return []
+
+    async def chat(self, request: Request, model: str) -> Response:
+        raise NotImplementedError
+
+    def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+        raise NotImplementedError
+
+    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+        raise GatewayError("invalid_request", f"provider {self.name!r} ({self.type}) does not support embeddings")
+
+    async def count_tokens(self, request: Request, model: str) -> int | None:
+        """Exact prompt token count where the upstream offers one; None = let the caller estimate."""
+        return None
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo(id=m) for m in (self.config.models or [])]
