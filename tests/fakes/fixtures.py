@@ -1,4 +1,4 @@
-"""Session fixtures for the fake Ollama and DashScope upstreams; test modules import the ones they use."""
+"""Session fixtures for the fake Ollama, DashScope and Responses upstreams; test modules import the ones they use."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from tests.fakes.aliyun_upstream import FakeAliyun
 from tests.fakes.ollama_upstream import FakeOllama
+from tests.fakes.responses_upstream import FakeResponses
 from tests.fakes.server import ThreadedServer
 
 
@@ -25,5 +26,14 @@ def fake_aliyun() -> Iterator[FakeAliyun]:
     fake = FakeAliyun()
     server = ThreadedServer(fake.app).start()
     fake.url = server.url + "/compatible-mode/v1"  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_responses() -> Iterator[FakeResponses]:
+    fake = FakeResponses()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url + "/v1"  # type: ignore[attr-defined]
     yield fake
     server.stop()

@@ -1,0 +1,42 @@
+"""The scripted agent turn the fakes play for model `script` (Codex CLI end-to-end tests): the first turn
+calls the client's shell tool to run the command the user wrote in backticks; once the tool's output comes
+back, the answer quotes it. So a test sees the tool really ran on the client and its output made the round
+trip through the gateway. Every fake upstream uses this one plan, in its own wire format."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+SCRIPT_MODEL = "script"
+ANSWER_PREFIX = "The command printed: "
+_COMMAND = re.compile(r"`([^`]+)`")
+
+
+def command_in(text: str) -> str:
+    m = _COMMAND.search(text)
+    return m.group(1) if m else "echo hello"
+
+
+def shell_call(tool_names: list[str], user_text: str) -> tuple[str, dict[str, Any]]:
+    """(tool name, arguments) for running the user's command with whichever shell tool the client offers;
+    Codex's tool set differs by version and model, so the known shapes are tried in turn."""
+    cmd = command_in(user_text)
+    for name, args in (
+        ("exec_command", {"cmd": cmd}),
+        ("shell_command", {"command": cmd}),
+        ("shell", {"command": ["bash", "-lc", cmd]}),
+    ):
+        if name in tool_names:
+            return name, args
+    return (tool_names[0] if tool_names else "shell"), {"command": cmd}
+
+
+def shell_call_json(tool_names: list[str], user_text: str) -> tuple[str, str]:
+    name, args = shell_call(tool_names, user_text)
+    return name, json.dumps(args)
+
+
+def answer(tool_output: str) -> str:
+    return ANSWER_PREFIX + tool_output.strip()[:2000]
