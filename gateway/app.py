@@ -114,7 +114,9 @@ def create_app(cfg: Config) -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.CORS_ORIGINS = s.cors_origins if isinstance(s.cors_origins, str) else ",".join(s.cors_origins)
     app.config.CORS_ALWAYS_SEND = False
-    app.config.CORS_EXPOSE_HEADERS = "X-Request-ID,X-LLM-Link-Overhead-Ms,X-LLM-Link-Provider,X-LLM-Link-Attempts"
+    app.config.CORS_EXPOSE_HEADERS = (
+        "X-Request-ID,X-LLM-Link-Overhead-Ms,X-LLM-Link-Provider,X-LLM-Link-Attempts,X-LLM-Link-Cost-USD"
+    )
     app.config.OAS = False
     app.config.HEALTH = False
     Extend(app)

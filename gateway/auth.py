@@ -105,10 +105,6 @@ class Guard:
         self.limiter = limiter
         self.metrics = metrics
         self.open_dialects = table.open_dialects
-        # Per-token prices by model name, for the cost counter.
-        self.prices = {
-            name: (m.price.input / 1e6, m.price.output / 1e6) for name, m in cfg.models.items() if m.price is not None
-        }
 
     async def enter(self, request: Request, call: Call) -> Ticket | None:
         """Authenticate (401) and admit (429); returns the ticket to settle, if limits apply."""
@@ -136,9 +132,8 @@ class Guard:
                 m.child(m.key_tokens, name, model, "input").inc(tin)
             if tout:
                 m.child(m.key_tokens, name, model, "output").inc(tout)
-            price = self.prices.get(call.model)
-            if price is not None and (tin or tout):
-                m.child(m.key_cost, name, model).inc(tin * price[0] + tout * price[1])
+            if call.cost:
+                m.child(m.key_cost, name, model).inc(call.cost)
         if ticket is None:
             return
         tokens = call.input_tokens + call.output_tokens

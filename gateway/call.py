@@ -16,6 +16,7 @@ class Call:
         "allow",
         "attempts",
         "batch_writes",
+        "cost",
         "dialect",
         "error",
         "first_token",
@@ -47,6 +48,7 @@ class Call:
         self.first_token: float | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cost: float | None = None  # US dollars, once the usage is known and the price is (gateway.spend)
         self.attempts = 0
         self.key_name: str | None = None
         self.stream = False
@@ -87,6 +89,8 @@ class Call:
                 m.child(m.tokens, model, provider, "input").inc(self.input_tokens)
             if self.output_tokens:
                 m.child(m.tokens, model, provider, "output").inc(self.output_tokens)
+            if self.cost:
+                m.child(m.cost, model, provider).inc(self.cost)
         if log is not None and log.enabled:
             record: dict[str, Any] = {
                 "request_id": self.request_id,
@@ -104,6 +108,8 @@ class Call:
             if self.input_tokens or self.output_tokens:
                 record["tokens_in"] = self.input_tokens
                 record["tokens_out"] = self.output_tokens
+            if self.cost is not None:
+                record["cost_usd"] = round(self.cost, 10)
             if self.key_name:
                 record["key"] = self.key_name
             if self.error:

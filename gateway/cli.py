@@ -87,6 +87,8 @@ def check(cfg: Config) -> int:
         if row["headers"]:
             extras.append(f"headers {', '.join(row['headers'])}")  # names only: values may be secrets
         print(line + (f"  [{'; '.join(extras)}]" if extras else ""))
+        for label, price in row["prices"]:
+            print(f"      price {label}: {price}")
     if cfg.default_model:
         print(f"default_model: {cfg.default_model}")
     print("pass-through: <provider>/<upstream-model> for providers " + ", ".join(cfg.providers))

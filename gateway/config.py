@@ -74,8 +74,12 @@ class Target(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Price(msgspec.Struct, forbid_unknown_fields=True):
-    input: float = 0.0  # per million input tokens
-    output: float = 0.0  # per million output tokens
+    """Per million tokens; overrides the price table (gateway.spend). Cache rates default to `input`."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cache_read: float | None = None
+    cache_write: float | None = None
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -94,7 +98,14 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     context_length: int | None = None
     capabilities: list[str] | None = None  # completion, tools, vision, thinking, embedding
     family: str | None = None
-    price: Price | None = None  # per million tokens, for the per-key cost counter
+    price: Price | None = None  # per million tokens, instead of the price table's (gateway.spend)
+
+
+class Budget(msgspec.Struct, forbid_unknown_fields=True):
+    """Dollars a key may spend per UTC day or calendar month (gateway.budget)."""
+
+    usd: float
+    period: Literal["day", "month"] = "month"
 
 
 class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -108,6 +119,7 @@ class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     tpm: int | None = None
     max_concurrency: int | None = None
     monthly_tokens: int | None = None
+    budget: Budget | None = None
 
 
 class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -117,6 +129,16 @@ class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
 class StateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     redis_url: str | None = None  # shared limits and quotas across workers and replicas
     key_prefix: str = "llm-link"
+
+
+class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """OpenTelemetry traces (SPEC §10, gateway.tracing); absent = no tracing at all."""
+
+    otlp_endpoint: str | None = None  # OTLP/HTTP base URL; spans go to {otlp_endpoint}/v1/traces
+    service_name: str = "llm-link"
+    sample_ratio: float = 1.0
+    capture_content: bool = False
+    headers: dict[str, str] = {}  # sent with every export (e.g. a collector's auth)
 
 
 class LegacyBackend(msgspec.Struct, forbid_unknown_fields=True):
@@ -137,6 +159,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     llm_backend: LegacyBackend | None = None
     auth: AuthConfig | None = None
     state: StateConfig | None = None
+    telemetry: TelemetryConfig | None = None
     source: str = "built-in default"  # where it came from, for `check` and logs
 
     def provider_options(self, name: str) -> msgspec.Struct | None:
@@ -333,6 +356,11 @@ def parse(raw: Any, source: str) -> Config:
             and not state.redis_url.startswith(("redis://", "rediss://", "unix://"))
         ):
             problems.append("state.redis_url: expected redis://, rediss:// or unix:// URL")
+    telemetry = None
+    if raw.get("telemetry") is not None:
+        telemetry = _convert(raw["telemetry"], TelemetryConfig, "telemetry", problems)
+        if telemetry is not None:
+            problems.extend(_check_telemetry(telemetry))
     cfg = Config(
         server=server,
         dialects=dialects,
@@ -341,6 +369,7 @@ def parse(raw: Any, source: str) -> Config:
         default_model=default_model,
         auth=auth,
         state=state,
+        telemetry=telemetry,
         source=source,
     )
     problems.extend(_cross_check(cfg, broken_providers))
@@ -404,6 +433,19 @@ def _check_auth(auth: AuthConfig) -> list[str]:
             value = getattr(k, field)
             if value is not None and value < 1:
                 problems.append(f"{where}.{field}: must be >= 1 (omit it for no limit)")
+        if k.budget is not None and not k.budget.usd > 0:
+            problems.append(f"{where}.budget.usd: must be > 0 (omit `budget` for no budget)")
+    return problems
+
+
+def _check_telemetry(t: TelemetryConfig) -> list[str]:
+    problems: list[str] = []
+    if t.otlp_endpoint is not None and not t.otlp_endpoint.startswith(("http://", "https://")):
+        problems.append("telemetry.otlp_endpoint: expected an http:// or https:// URL (the OTLP/HTTP base URL)")
+    if not 0.0 <= t.sample_ratio <= 1.0:
+        problems.append("telemetry.sample_ratio: must be between 0 and 1")
+    if not t.service_name:
+        problems.append("telemetry.service_name: must not be empty")
     return problems
 
 

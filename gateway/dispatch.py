@@ -36,6 +36,7 @@ from unified.types import (
     TextPart,
     ThinkingDelta,
     ToolCallStart,
+    Usage,
 )
 
 T = TypeVar("T")
@@ -230,9 +231,17 @@ async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Ta
         return response, target
 
     response, target = await _attempts(call, route, req, attempt)
-    call.input_tokens = response.usage.input_tokens
-    call.output_tokens = response.usage.output_tokens
+    record_usage(call, target, response.usage)
     return response, target
+
+
+def record_usage(call: Call, target: Target, usage: Usage) -> None:
+    """Tokens and cost of the answer (the target's rates were resolved once, by the Router)."""
+    call.input_tokens = usage.input_tokens
+    call.output_tokens = usage.output_tokens
+    rates = target.rates
+    if rates is not None:
+        call.cost = rates.cost(usage)
 
 
 async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, AsyncIterator[Event], Target]:
@@ -327,13 +336,11 @@ async def _timed(
     try:
         for event in head:
             if isinstance(event, Finish):
-                call.input_tokens = event.usage.input_tokens
-                call.output_tokens = event.usage.output_tokens
+                record_usage(call, target, event.usage)
             yield event
         async for event in events:
             if isinstance(event, Finish):
-                call.input_tokens = event.usage.input_tokens
-                call.output_tokens = event.usage.output_tokens
+                record_usage(call, target, event.usage)
             elif call.first_token is None and isinstance(event, TextDelta | ToolCallStart):
                 call.first_token = time.perf_counter()
             yield event
@@ -360,17 +367,19 @@ async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
     check_model_access(call, call.model or route.name)  # 403 before any upstream work
     call.model = route.name
 
-    async def attempt(target: Target, _: Request | None, deadline: float | None) -> EmbedResponse:
+    async def attempt(target: Target, _: Request | None, deadline: float | None) -> tuple[EmbedResponse, Target]:
         await target.cap.acquire(target.provider.name, deadline)
         t0 = time.perf_counter()
         try:
-            return await _bounded(target.provider.embed(req, target.model), deadline, route, call)
+            return await _bounded(target.provider.embed(req, target.model), deadline, route, call), target
         finally:
             call.upstream_seconds += time.perf_counter() - t0
             await target.cap.release()
 
-    response = await _attempts(call, route, None, attempt)
+    response, target = await _attempts(call, route, None, attempt)
     call.input_tokens = response.input_tokens
+    if target.rates is not None:
+        call.cost = target.rates.embed_cost(response.input_tokens)
     return response
 
 

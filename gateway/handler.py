@@ -15,6 +15,7 @@ from sanic import HTTPResponse, Request
 
 from gateway import shutdown
 from gateway.call import Call
+from gateway.spend import format_usd
 from unified.errors import GatewayError
 
 log = logging.getLogger("llm_link")
@@ -83,6 +84,8 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                 # Every non-streaming answer says what the gateway itself cost (all of it when no upstream
                 # was involved, as for listings and errors).
                 headers["X-LLM-Link-Overhead-Ms"] = f"{call.overhead_seconds(time.perf_counter()) * 1000:.3f}"
+                if call.cost is not None:
+                    headers["X-LLM-Link-Cost-USD"] = format_usd(call.cost)
             return response
 
         return wrapped

@@ -52,6 +52,7 @@ class Metrics:
             buckets=OVERHEAD_BUCKETS,
         )
         self.tokens = Counter("llm_link_tokens_total", "Tokens", ["model", "provider", "direction"])
+        self.cost = Counter("llm_link_cost_usd_total", "Spend in US dollars (gateway.spend)", ["model", "provider"])
         self.in_flight = Gauge(
             "llm_link_in_flight_requests", "Requests in progress", ["dialect"], multiprocess_mode="livesum"
         )
@@ -72,7 +73,7 @@ class Metrics:
         self.key_tokens = Counter("llm_link_key_tokens_total", "Tokens per gateway key", ["key", "model", "direction"])
         self.key_cost = Counter(
             "llm_link_key_cost_total",
-            "Cost per gateway key, from the models' `price` (per million tokens)",
+            "Spend in US dollars per gateway key (gateway.spend)",
             ["key", "model"],
         )
         self.rate_limited = Counter(

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.circuit import Circuit, ConcurrencyCap
 from gateway.config import Config, ModelConfig
+from gateway.spend import PriceBook, Rates
 from unified.errors import model_not_found
 from unified.provider import ModelInfo, Provider
 
@@ -19,7 +20,7 @@ log = logging.getLogger("llm_link")
 class Target:
     """One deployment a model can be served from: a provider plus its upstream model name."""
 
-    __slots__ = ("cap", "circuit", "label", "model", "provider", "weight")
+    __slots__ = ("cap", "circuit", "label", "model", "provider", "rates", "weight")
 
     def __init__(self, provider: Provider, model: str, weight: float, circuit: Circuit, cap: ConcurrencyCap) -> None:
         self.provider = provider
@@ -28,6 +29,7 @@ class Target:
         self.label = f"{provider.name}/{model}"
         self.circuit = circuit
         self.cap = cap
+        self.rates: Rates | None = None  # per-token prices, resolved once per worker (gateway.spend)
 
 
 class Route:
@@ -70,6 +72,7 @@ class Router:
         self._passthrough: dict[str, Route] = {}
         self._listing: tuple[float, list[tuple[str, str, ModelInfo]]] | None = None
         self.routes: dict[str, Route] = {}
+        self.prices = PriceBook()
         for name, m in config.models.items():
             specs = m.targets or []
             targets = (
@@ -77,6 +80,8 @@ class Router:
                 if specs
                 else [self.target(m.provider or "", m.model or "")]
             )
+            for t in targets:
+                t.rates = self.prices.rates(t.provider, t.model, m.price)
             self.routes[name] = Route(name, targets, m)
         for route in self.routes.values():
             route.fallback_routes = [self.routes[f] for f in route.fallbacks]
@@ -117,7 +122,9 @@ class Router:
         if sep and upstream and provider_name in self.providers:
             if len(self._passthrough) > 4096:  # client-chosen names: keep the cache bounded
                 self._passthrough.clear()
-            route = self._passthrough[name] = Route(name, [self.target(provider_name, upstream)], None)
+            target = self.target(provider_name, upstream)
+            target.rates = self.prices.rates(target.provider, upstream)
+            route = self._passthrough[name] = Route(name, [target], None)
             return route
         return None
 
@@ -173,6 +180,7 @@ class Router:
                 {
                     "model": name,
                     "targets": [(t.label, t.weight) for t in route.targets],
+                    "prices": [(t.label, t.rates.describe() if t.rates else "unknown") for t in route.targets],
                     "fallbacks": route.fallbacks,
                     "retries": m.retries if m else 1,
                     "timeout": m.timeout if m else None,
