@@ -17,6 +17,7 @@ from sanic_ext import Extend
 import dialects
 from gateway import openapi, shutdown, system
 from gateway.accesslog import AccessLog
+from gateway.budget import shared_budget_table
 from gateway.call import Call
 from gateway.config import Config, dialect_settings
 from gateway.limits import shared_table
@@ -87,6 +88,7 @@ def make_guard(app: Sanic, cfg: Config) -> Any:
     if cfg.auth is None:
         return None
     from gateway.auth import Guard, KeyTable
+    from gateway.budget import Budgets, LocalSpend
     from gateway.limits import Limiter, LocalLimiter
 
     table = getattr(app.shared_ctx, "limit_table", None)
@@ -97,7 +99,11 @@ def make_guard(app: Sanic, cfg: Config) -> Any:
     redis_url = cfg.state.redis_url if cfg.state is not None else None
     prefix = cfg.state.key_prefix if cfg.state is not None else "llm-link"
     limiter = Limiter(LocalLimiter(table), redis_url, prefix, lease, app.ctx.metrics)
-    return Guard(cfg, KeyTable(cfg), limiter, app.ctx.metrics)
+    spend_table = getattr(app.shared_ctx, "budget_table", None)
+    if spend_table is None:
+        spend_table = shared_budget_table(len(cfg.auth.keys))
+    budgets = Budgets(LocalSpend(spend_table), limiter, app.ctx.metrics)
+    return Guard(cfg, KeyTable(cfg), limiter, app.ctx.metrics, budgets)
 
 
 def create_app(cfg: Config) -> Sanic:
@@ -161,6 +167,7 @@ def create_app(cfg: Config) -> Sanic:
         # Without Redis (or while it is down) the workers count limits in this one shared table.
         if cfg.auth is not None:
             app.shared_ctx.limit_table = shared_table(len(cfg.auth.keys))
+            app.shared_ctx.budget_table = shared_budget_table(len(cfg.auth.keys))
 
     @app.main_process_ready
     async def refuse_on_signal(app: Sanic) -> None:
@@ -173,6 +180,7 @@ def create_app(cfg: Config) -> Sanic:
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
         if app.ctx.guard is not None:
+            await app.ctx.guard.budgets.close()
             await app.ctx.guard.limiter.close()
         await app.ctx.http.close()
         app.ctx.access_log.flush()

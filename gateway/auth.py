@@ -25,7 +25,18 @@ from unified.errors import GatewayError
 class Key:
     """One configured key, as the hot path needs it."""
 
-    __slots__ = ("allow", "digest", "index", "limited", "max_concurrency", "monthly_tokens", "name", "rpm", "tpm")
+    __slots__ = (
+        "allow",
+        "budget",
+        "digest",
+        "index",
+        "limited",
+        "max_concurrency",
+        "monthly_tokens",
+        "name",
+        "rpm",
+        "tpm",
+    )
 
     def __init__(self, cfg: KeyConfig, index: int) -> None:
         self.name = cfg.name
@@ -38,6 +49,7 @@ class Key:
         self.max_concurrency = cfg.max_concurrency
         self.monthly_tokens = cfg.monthly_tokens
         self.limited = bool(cfg.rpm or cfg.tpm or cfg.max_concurrency or cfg.monthly_tokens)
+        self.budget = cfg.budget  # dollars per day or month (gateway.budget), None = no budget
 
 
 DEFAULT_FORMS = ("authorization", "x-api-key")
@@ -100,9 +112,10 @@ def check_model_access(call: Call, model: str) -> None:
 class Guard:
     """The access check every dialect endpoint runs (gateway.handler): key, limits, then per-key usage."""
 
-    def __init__(self, cfg: Config, table: KeyTable, limiter: Limiter, metrics: Any) -> None:
+    def __init__(self, cfg: Config, table: KeyTable, limiter: Limiter, metrics: Any, budgets: Any = None) -> None:
         self.table = table
         self.limiter = limiter
+        self.budgets = budgets  # gateway.budget.Budgets
         self.metrics = metrics
         self.open_dialects = table.open_dialects
 
@@ -114,9 +127,15 @@ class Guard:
         call.key_name = key.name
         call.allow = key.allow
         # Listings and metadata (GET) do not count against a key's limits: only model calls do.
-        if not key.limited or request.method == "GET":
+        if request.method == "GET":
+            return None
+        if key.budget is not None:  # first, so a spent budget takes no rate-limit slot
+            call.budget, call.limit_headers = await self.budgets.admit(key)
+        if not key.limited:
             return None
         ticket, headers = await self.limiter.admit(key, call.request_id)
+        if call.limit_headers:
+            headers.update(call.limit_headers)
         call.limit_headers = headers
         return ticket
 
@@ -134,6 +153,13 @@ class Guard:
                 m.child(m.key_tokens, name, model, "output").inc(tout)
             if call.cost:
                 m.child(m.key_cost, name, model).inc(call.cost)
+                if call.budget is not None:
+                    if cancelled:
+                        self.budgets.charge_later(call.budget, call.cost)
+                    else:
+                        pending = self.budgets.charge(call.budget, call.cost)
+                        if pending is not None:
+                            await pending
         if ticket is None:
             return
         tokens = call.input_tokens + call.output_tokens

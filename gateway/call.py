@@ -16,6 +16,7 @@ class Call:
         "allow",
         "attempts",
         "batch_writes",
+        "budget",
         "cost",
         "dialect",
         "error",
@@ -57,6 +58,7 @@ class Call:
         self.metrics: Any = None
         self.batch_writes = False  # the answering provider marks bursts with Flush (see gateway.streaming)
         self.allow: Any = None  # the key's model-glob matcher (gateway.auth), None = every model
+        self.budget: Any = None  # the key's budget ticket, charged with `cost` at the end (gateway.budget)
         self.limit_headers: dict[str, str] | None = None  # x-ratelimit-* for the response (gateway.limits)
 
     def route_headers(self) -> dict[str, str]:
