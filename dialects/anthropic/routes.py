@@ -16,6 +16,7 @@ from sanic.response import raw
 from dialects.anthropic import codec
 from dialects.anthropic import schema as wire
 from dialects.anthropic.errors import render_error
+from dialects.anthropic.stream import EventEncoder
 from gateway import dispatch
 from gateway.auth import check_model_access
 from gateway.call import Call
@@ -63,7 +64,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         route = request.app.ctx.router.resolve(body.model)
         if req.stream:
             first, events, _ = await dispatch.open_stream(call, route, req)
-            await send_stream(request, call, first, events, codec.EventEncoder(body.model), SSE_HEADERS)
+            await send_stream(request, call, first, events, EventEncoder(body.model), SSE_HEADERS)
             return None
         response, _ = await dispatch.complete(call, route, req)
         return raw(codec.from_unified(response, body.model), content_type=JSON)

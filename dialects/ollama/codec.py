@@ -11,12 +11,11 @@ from typing import Any
 import msgspec
 
 from dialects.ollama import schema as wire
-from unified.errors import GatewayError, invalid
+from dialects.ollama.think import split_think
+from unified.errors import invalid
 from unified.ids import mint
 from unified.media import sniff_image_type
 from unified.types import (
-    Event,
-    Finish,
     ImagePart,
     Message,
     Part,
@@ -24,14 +23,10 @@ from unified.types import (
     Request,
     Response,
     ResponseFormat,
-    TextDelta,
     TextPart,
-    ThinkingDelta,
     ThinkingPart,
     Tool,
-    ToolCallDelta,
     ToolCallPart,
-    ToolCallStart,
     ToolResultPart,
     Usage,
     arguments_object,
@@ -223,61 +218,6 @@ def generate_to_unified(body: wire.GenerateRequest, stream: bool) -> Request:
     )
 
 
-# ---------------------------------------------------------------------------------------------- <think> text
-
-
-class ThinkSplitter:
-    """Some upstreams put reasoning inline as `<think>…</think>` at the start of the text. This moves it to
-    Ollama's `thinking` field, chunk by chunk (tags may be cut across chunks), and keeps every character of
-    the answer, whitespace included."""
-
-    __slots__ = ("buf", "state")
-
-    def __init__(self) -> None:
-        self.state = 0  # 0 = undecided, 1 = inside <think>, 2 = plain text
-        self.buf = ""
-
-    def feed(self, text: str) -> list[tuple[bool, str]]:
-        if self.state == 2:
-            return [(False, text)]
-        self.buf += text
-        if self.state == 0:
-            head = self.buf.lstrip()
-            if not head or (len(head) < 7 and "<think>".startswith(head)):
-                return []
-            if not head.startswith("<think>"):
-                self.state = 2
-                out, self.buf = self.buf, ""
-                return [(False, out)]
-            self.state = 1
-            self.buf = head[7:]
-        end = self.buf.find("</think>")
-        if end >= 0:
-            thinking, rest = self.buf[:end], self.buf[end + 8 :]
-            self.state, self.buf = 2, ""
-            parts = [(True, thinking)] if thinking else []
-            return [*parts, (False, rest)] if rest else parts
-        keep = 0
-        for n in range(min(7, len(self.buf)), 0, -1):  # a partial closing tag stays buffered
-            if "</think>".startswith(self.buf[-n:]):
-                keep = n
-                break
-        ready, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
-        return [(True, ready)] if ready else []
-
-    def flush(self) -> list[tuple[bool, str]]:
-        out, self.buf = self.buf, ""
-        if not out:
-            return []
-        return [(self.state == 1, out)]
-
-
-def split_think(text: str) -> tuple[str, str]:
-    s = ThinkSplitter()
-    pieces = s.feed(text) + s.flush()
-    return "".join(t for th, t in pieces if th), "".join(t for th, t in pieces if not th)
-
-
 # ---------------------------------------------------------------------------------------------- response
 
 
@@ -356,94 +296,3 @@ def load_response(client_model: str, generate: bool, unload: bool) -> bytes:
     out["done"] = True
     out["done_reason"] = "unload" if unload else "load"
     return _encode(out)
-
-
-# ---------------------------------------------------------------------------------------------- stream
-
-
-class NDJSONEncoder:
-    """Unified events -> Ollama NDJSON lines (state machine E/F): text and thinking fragments as they come,
-    tool calls whole (arguments parsed into objects) just before the final `done: true` line."""
-
-    content_type = "application/x-ndjson"
-
-    def __init__(self, client_model: str, generate: bool, show_thinking: bool, started: float) -> None:
-        self.head = b'{"model":' + _encode(client_model) + b',"created_at":"'
-        self.generate = generate
-        self.show_thinking = show_thinking
-        self.started = started
-        self.first: float | None = None
-        self.calls: list[ToolCallPart] = []
-        self.args: list[list[str]] = []
-        self.think = ThinkSplitter()
-
-    def _line(self, body: bytes, done: bool = False) -> bytes:
-        return self.head + now_rfc3339().encode() + b'",' + body + (b',"done":true' if done else b',"done":false}\n')
-
-    def _text(self, text: str) -> bytes:
-        if self.generate:
-            return self._line(b'"response":' + _encode(text))
-        return self._line(b'"message":{"role":"assistant","content":' + _encode(text) + b"}")
-
-    def _thinking(self, text: str) -> bytes:
-        if not self.show_thinking or not text:
-            return b""
-        if self.generate:
-            return self._line(b'"response":"","thinking":' + _encode(text))
-        return self._line(b'"message":{"role":"assistant","content":"","thinking":' + _encode(text) + b"}")
-
-    def _pieces(self, pieces: list[tuple[bool, str]]) -> bytes:
-        out = b""
-        for is_thinking, text in pieces:
-            if is_thinking:
-                out += self._thinking(text)
-            elif text:
-                out += self._text(text)
-        return out
-
-    def feed(self, event: Event) -> bytes:
-        if isinstance(event, TextDelta):
-            if self.first is None:
-                self.first = time.perf_counter()
-            return self._pieces(self.think.feed(event.text))
-        if isinstance(event, ThinkingDelta):
-            if self.first is None and event.text:
-                self.first = time.perf_counter()
-            return self._thinking(event.text)
-        if isinstance(event, ToolCallStart):
-            if self.first is None:
-                self.first = time.perf_counter()
-            self.calls.append(ToolCallPart(id=event.id, name=event.name))
-            self.args.append([])
-            return b""
-        if isinstance(event, ToolCallDelta):
-            if 0 <= event.index < len(self.args):
-                self.args[event.index].append(event.arguments)
-            return b""
-        if isinstance(event, Finish):
-            return self._finish(event)
-        return b""
-
-    def _finish(self, event: Finish) -> bytes:
-        out = self._pieces(self.think.flush())
-        if self.calls:
-            calls = [msgspec.structs.replace(c, arguments="".join(a)) for c, a in zip(self.calls, self.args)]
-            payload = _encode(tool_calls_json(calls))
-            if self.generate:
-                out += self._line(b'"response":"","tool_calls":' + payload)
-            else:
-                out += self._line(b'"message":{"role":"assistant","content":"","tool_calls":' + payload + b"}")
-        body = b'"response":""' if self.generate else b'"message":{"role":"assistant","content":""}'
-        tail = {
-            "done_reason": done_reason(event.stop_reason),
-            **metrics(event.usage, self.started, self.first, time.perf_counter()),
-        }
-        return out + self._line(body, done=True) + b"," + _encode(tail)[1:] + b"\n"
-
-    def error(self, err: GatewayError) -> bytes:
-        from dialects.ollama.errors import error_line
-
-        return error_line(err)
-
-    def ping(self) -> bytes | None:
-        return None  # NDJSON has no keep-alive line Ollama clients would skip

@@ -15,6 +15,7 @@ from sanic.response import raw, text
 from dialects.ollama import codec, models
 from dialects.ollama import schema as wire
 from dialects.ollama.errors import render_error
+from dialects.ollama.stream import NDJSONEncoder
 from gateway import dispatch
 from gateway.auth import check_model_access
 from gateway.call import Call
@@ -106,7 +107,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         show_thinking = body.think is not False
         if stream:
             first, events, _ = await dispatch.open_stream(call, route, req)
-            encoder = codec.NDJSONEncoder(req_model, generate, show_thinking, call.started)
+            encoder = NDJSONEncoder(req_model, generate, show_thinking, call.started)
             await send_stream(request, call, first, events, encoder, {})
             return None
         response, _ = await dispatch.complete(call, route, req)

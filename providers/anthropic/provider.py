@@ -1,0 +1,108 @@
+"""The Anthropic Messages upstream (api.anthropic.com and Anthropic-compatible endpoints): settings and
+calls; the translation is in `request`, `stream` and `wire`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import msgspec
+
+from providers.anthropic.request import DEFAULT_MAX_TOKENS, common_body, encode_request, thinking_param
+from providers.anthropic.stream import events
+from providers.anthropic.wire import STOP, WireCount, WireMessage, WireModels, created_at, encode, usage_from
+from providers.base import HTTPProvider, ModelInfo
+from unified.ids import mint
+from unified.types import (
+    Event,
+    Part,
+    Request,
+    Response,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+)
+
+
+class AnthropicOptions(msgspec.Struct, forbid_unknown_fields=True):
+    version: str = "2023-06-01"  # anthropic-version header
+    beta: list[str] = []  # anthropic-beta features to request on every call
+
+
+class AnthropicProvider(HTTPProvider):
+    type: ClassVar[str] = "anthropic"
+    flushes: ClassVar[bool] = True
+    Options = AnthropicOptions
+    default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        opts: AnthropicOptions = self.options or AnthropicOptions()
+        self.options = opts
+        # base_url may be given with or without the /v1 suffix
+        self.prefix = "" if self.base_url.endswith("/v1") else "/v1"
+        self.headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "anthropic-version": opts.version,
+        }
+        if self.config.api_key:
+            self.headers["x-api-key"] = self.config.api_key
+        if opts.beta:
+            self.headers["anthropic-beta"] = ",".join(opts.beta)
+        self.headers.update(self.config.headers)
+        self.default_max_tokens = self.config.max_tokens or DEFAULT_MAX_TOKENS
+
+    # ------------------------------------------------------------------------------------------- calls
+
+    async def chat(self, request: Request, model: str) -> Response:
+        body = encode(encode_request(request, model, False, self.default_max_tokens))
+        resp = await self.post(self.prefix + "/messages", body, self.headers_for())
+        data: WireMessage = await self.read_json(resp, WireMessage)
+        content: list[Part] = []
+        for b in data.content:
+            if b.type == "text":
+                if b.text:
+                    content.append(TextPart(text=b.text))
+            elif b.type == "tool_use":
+                args = b.input if b.input is not None else {}
+                content.append(
+                    ToolCallPart(id=b.id or mint("toolu_"), name=b.name or "", arguments=encode(args).decode())
+                )
+            elif b.type == "thinking":
+                content.append(ThinkingPart(text=b.thinking or "", signature=b.signature or None))
+            elif b.type == "redacted_thinking":
+                content.append(ThinkingPart(text="", redacted=b.data or ""))
+        stop = STOP.get(data.stop_reason or "end_turn", "stop")
+        return Response(
+            id=data.id,
+            model=data.model or model,
+            content=content,
+            stop_reason=stop,
+            stop_sequence=data.stop_sequence,
+            usage=usage_from(data.usage),
+        )
+
+    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+        body = encode(encode_request(request, model, True, self.default_max_tokens))
+        resp = await self.post(self.prefix + "/messages", body, self.headers_for("text/event-stream"), stream=True)
+        try:
+            async for event in events(resp, model, self.name):
+                yield event
+        finally:
+            resp.release()
+
+    async def count_tokens(self, request: Request, model: str) -> int | None:
+        body = common_body(request, model)
+        thinking = thinking_param(request)
+        if thinking is not None:
+            body["thinking"] = thinking
+        resp = await self.post(self.prefix + "/messages/count_tokens", encode(body), self.headers_for())
+        data: WireCount = await self.read_json(resp, WireCount)
+        return data.input_tokens
+
+    async def list_models(self) -> list[ModelInfo]:
+        if self.config.models is not None:
+            return await super().list_models()
+        data = msgspec.convert(await self.get_json(self.prefix + "/models?limit=1000", self.headers), WireModels)
+        return [ModelInfo(id=m.id, created=created_at(m.created_at)) for m in data.data]

@@ -1,0 +1,127 @@
+"""OpenAI Chat Completions upstream: api.openai.com and every OpenAI-compatible server (vLLM, llama.cpp,
+DeepSeek, GLM, Moonshot, OpenRouter, Ollama's /v1 ...). Settings and calls; the translation is in
+`request`, `stream` and `wire`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import msgspec
+
+from providers.base import HTTPProvider, ModelInfo
+from providers.openai.request import OpenAIOptions, encode_request
+from providers.openai.stream import events
+from providers.openai.wire import (
+    WireCompletion,
+    WireEmbeddings,
+    WireFunction,
+    WireMessage,
+    WireModels,
+    encode,
+    finish_reason,
+    in_body_error,
+    text_of,
+    usage_from,
+)
+from unified.errors import GatewayError
+from unified.ids import mint
+from unified.types import (
+    EmbedRequest,
+    EmbedResponse,
+    Event,
+    Request,
+    Response,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+)
+
+
+class OpenAIProvider(HTTPProvider):
+    type: ClassVar[str] = "openai"
+    flushes: ClassVar[bool] = True
+    Options = OpenAIOptions
+    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        opts: OpenAIOptions = self.options or OpenAIOptions()
+        self.options = opts
+        self.max_tokens_param = opts.max_tokens_param or (
+            "max_completion_tokens" if "api.openai.com" in self.base_url else "max_tokens"
+        )
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.config.api_key:
+            self.headers["Authorization"] = f"Bearer {self.config.api_key}"
+        if opts.organization:
+            self.headers["OpenAI-Organization"] = opts.organization
+        if opts.project:
+            self.headers["OpenAI-Project"] = opts.project
+        self.headers.update(self.config.headers)
+
+    def encode_request(self, req: Request, model: str, stream: bool) -> dict[str, Any]:
+        body = encode_request(req, model, stream, self.options, self.max_tokens_param)
+        self.adjust_body(body, req, stream)
+        return body
+
+    def adjust_body(self, body: dict[str, Any], req: Request, stream: bool) -> None:
+        """Hook for compatible servers with quirks (see providers/aliyun.py)."""
+
+    # ------------------------------------------------------------------------------------------- calls
+
+    async def chat(self, request: Request, model: str) -> Response:
+        body = encode(self.encode_request(request, model, stream=False))
+        resp = await self.post("/chat/completions", body, self.headers_for())
+        data: WireCompletion = await self.read_json(resp, WireCompletion)
+        if data.error is not None:
+            raise in_body_error(data.error)
+        if not data.choices:
+            raise GatewayError("api_error", "upstream returned no choices", status=502)
+        choice = data.choices[0]
+        msg = choice.message or WireMessage()
+        content: list[Any] = []
+        thinking = msg.reasoning_content or msg.reasoning
+        if thinking:
+            content.append(ThinkingPart(text=thinking))
+        text = text_of(msg.content) or (msg.refusal or "")
+        if text:
+            content.append(TextPart(text=text))
+        for tc in msg.tool_calls or []:
+            fn = tc.function or WireFunction()
+            content.append(ToolCallPart(id=tc.id or mint("call_"), name=fn.name or "", arguments=fn.arguments or "{}"))
+        return Response(
+            id=data.id,
+            model=data.model or model,
+            content=content,
+            stop_reason=finish_reason(choice.finish_reason, bool(msg.tool_calls)),
+            usage=usage_from(data.usage),
+        )
+
+    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+        body = encode(self.encode_request(request, model, stream=True))
+        resp = await self.post("/chat/completions", body, self.headers_for("text/event-stream"), stream=True)
+        try:
+            async for event in events(resp, model, self.name):
+                yield event
+        finally:
+            resp.release()
+
+    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+        body: dict[str, Any] = {"model": model, "input": request.inputs, "encoding_format": "float"}
+        if request.dimensions:
+            body["dimensions"] = request.dimensions
+        resp = await self.post("/embeddings", encode(body), self.headers_for())
+        data: WireEmbeddings = await self.read_json(resp, WireEmbeddings)
+        vectors = [e.embedding for e in sorted(data.data, key=lambda e: e.index)]
+        return EmbedResponse(
+            model=data.model or model,
+            vectors=vectors,
+            input_tokens=(data.usage.prompt_tokens or 0) if data.usage else 0,
+        )
+
+    async def list_models(self) -> list[ModelInfo]:
+        if self.config.models is not None:
+            return await super().list_models()
+        data = msgspec.convert(await self.get_json("/models", self.headers), WireModels)
+        return [ModelInfo(id=m.id, created=m.created) for m in data.data]
