@@ -152,7 +152,7 @@ def create_app(cfg: Config) -> Sanic:
         app.ctx.http = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
         providers = {}
         for pname, pcfg in cfg.providers.items():
-            cls = registry.provider_class(pcfg.type)
+            cls = registry.adapter_class(pcfg)
             providers[pname] = cls(pname, pcfg, cfg.provider_options(pname), app.ctx.http)
         app.ctx.providers = providers
         app.ctx.router = Router(cfg, providers)

@@ -57,9 +57,7 @@ def check(cfg: Config) -> int:
     from gateway.router import Router
     from providers import registry
 
-    providers = {
-        n: registry.provider_class(p.type)(n, p, cfg.provider_options(n), None) for n, p in cfg.providers.items()
-    }
+    providers = {n: registry.adapter_class(p)(n, p, cfg.provider_options(n), None) for n, p in cfg.providers.items()}
     router = Router(cfg, providers)
     print(f"config: {cfg.source}: OK")
     s = cfg.server

@@ -65,6 +65,7 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     circuit: CircuitConfig | None = None
     models: list[str] | None = None  # advertised in listings; absent = ask the upstream where it can
     options: dict[str, Any] = {}  # type-specific settings, checked by the provider's Options struct
+    api: Literal["chat", "responses"] = "chat"  # which upstream API an `openai` provider calls (SPEC §6)
 
 
 class Target(msgspec.Struct, forbid_unknown_fields=True):

@@ -19,14 +19,29 @@ PROVIDER_TYPES: dict[str, str] = {
     "aliyun": "providers.aliyun:AliyunProvider",
 }
 
+# A type that speaks more than one upstream API picks its adapter by the provider's `api:` (SPEC §6).
+API_VARIANTS: dict[tuple[str, str], str] = {
+    ("openai", "responses"): "providers.openai_responses:OpenAIResponsesProvider",
+}
+
 
 def types() -> list[str]:
     return list(PROVIDER_TYPES)
 
 
-def provider_class(type_name: str) -> type[Provider]:
-    module_name, _, attr = PROVIDER_TYPES[type_name].partition(":")
+def _load(path: str) -> type[Provider]:
+    module_name, _, attr = path.partition(":")
     return getattr(importlib.import_module(module_name), attr)
+
+
+def provider_class(type_name: str) -> type[Provider]:
+    return _load(PROVIDER_TYPES[type_name])
+
+
+def adapter_class(config: Any) -> type[Provider]:
+    """The adapter for one configured provider: its type's, or the variant its `api:` names."""
+    variant = API_VARIANTS.get((config.type, getattr(config, "api", "chat")))
+    return _load(variant) if variant else provider_class(config.type)
 
 
 def parse_options(type_name: str, options: dict[str, Any]) -> msgspec.Struct | None:
@@ -53,4 +68,9 @@ def check_options(type_name: str, options: dict[str, Any]) -> list[str]:
 
 def check_config(type_name: str, config: Any) -> list[str]:
     """Type-specific checks of the common provider settings (e.g. a base_url that is required)."""
-    return provider_class(type_name).check_config(config)
+    problems = provider_class(type_name).check_config(config)
+    api = getattr(config, "api", "chat")
+    if api != "chat" and (type_name, api) not in API_VARIANTS:
+        apis = sorted(a for t, a in API_VARIANTS if t == type_name)
+        problems.append(f"api: {type_name} providers speak only {' or '.join(['chat', *apis])}, not {api!r}")
+    return problems

@@ -4,10 +4,18 @@ fake itself, checked with the official OpenAI SDK so the tests below stand on a 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import ollama
 import openai
 import pytest
 
+from gateway.config import ConfigError, parse
 from tests.fakes.responses_upstream import API_KEY, FakeResponses
+from tests.harness import Gateway
 
 WEATHER_FN = {
     "type": "function",
@@ -73,3 +81,209 @@ def test_fake_refuses_what_the_real_api_refuses(direct: openai.OpenAI, kwargs: d
     body = {"model": "gpt-resp", "input": "hi", **kwargs}
     with pytest.raises(openai.BadRequestError, match=message):
         direct.post("/responses", body=body, cast_to=object)
+
+
+# ---------------------------------------------------------------------------------------------- the provider
+
+WEATHER_CHAT = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def gw(fake_responses: FakeResponses) -> Iterator[Gateway]:
+    provider = {"type": "openai", "api": "responses", "base_url": fake_responses.url, "api_key": API_KEY}  # type: ignore[attr-defined]
+    config = {
+        "providers": {"resp": provider},
+        "models": {
+            "gpt-resp": "resp/gpt-resp",
+            "thinker": "resp/reasoning",
+            "short": "resp/length",
+            "broken": "resp/fail-stream",
+            "limited": "resp/fail-429",
+            "dropper": "resp/drop",
+        },
+    }
+    with Gateway(config) as g:
+        yield g
+
+
+@pytest.fixture(scope="module")
+def chat(gw: Gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def claude(gw: Gateway) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def llama(gw: Gateway) -> ollama.Client:
+    return ollama.Client(host=gw.url + "/ollama")
+
+
+def test_chat_goes_to_responses_with_instructions_and_store_false(
+    chat: openai.OpenAI, fake_responses: FakeResponses
+) -> None:
+    r = chat.chat.completions.create(
+        model="gpt-resp",
+        max_tokens=5,
+        temperature=0.3,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}],
+    )
+    assert r.choices[0].message.content == "echo: hello"
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage is not None and (r.usage.prompt_tokens, r.usage.completion_tokens) == (20, 9)
+    assert r.usage.prompt_tokens_details is not None and r.usage.prompt_tokens_details.cached_tokens == 4
+    body = fake_responses.last
+    assert body["instructions"] == "Be brief." and body["store"] is False
+    assert body["input"] == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}]
+    assert body["max_output_tokens"] == 16  # the API's minimum; the chat client may ask for less
+    assert body["temperature"] == 0.3 and "stream" not in body
+
+
+def test_chat_stream_text_and_usage(chat: openai.OpenAI) -> None:
+    stream = chat.chat.completions.create(
+        model="gpt-resp",
+        stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "stream me please"}],
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "echo: stream me please"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 29
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_chat_tool_round_trip(chat: openai.OpenAI, fake_responses: FakeResponses, stream: bool) -> None:
+    messages: list[Any] = [{"role": "user", "content": "weather in Paris?"}]
+    if stream:
+        calls: dict[int, dict[str, str]] = {}
+        finish = None
+        for chunk in chat.chat.completions.create(
+            model="gpt-resp", messages=messages, tools=[WEATHER_CHAT], stream=True
+        ):
+            for tc in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+                entry = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                entry["id"] += tc.id or ""
+                entry["name"] += (tc.function.name or "") if tc.function else ""
+                entry["arguments"] += (tc.function.arguments or "") if tc.function else ""
+            if chunk.choices and chunk.choices[0].finish_reason:
+                finish = chunk.choices[0].finish_reason
+        assert finish == "tool_calls" and len(calls) == 1
+        call_id, name, arguments = calls[0]["id"], calls[0]["name"], calls[0]["arguments"]
+    else:
+        r = chat.chat.completions.create(model="gpt-resp", messages=messages, tools=[WEATHER_CHAT])  # type: ignore[list-item]
+        assert r.choices[0].finish_reason == "tool_calls"
+        tc = r.choices[0].message.tool_calls[0]  # type: ignore[index]
+        call_id, name, arguments = tc.id, tc.function.name, tc.function.arguments  # type: ignore[union-attr]
+    assert name == "get_weather" and json.loads(arguments) == {"city": "Paris"}
+    sent_tool = fake_responses.last["tools"][0]
+    assert sent_tool["type"] == "function" and sent_tool["strict"] is False and "function" not in sent_tool
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}],
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": "sunny"},
+    ]
+    r2 = chat.chat.completions.create(model="gpt-resp", messages=messages, tools=[WEATHER_CHAT])  # type: ignore[list-item]
+    assert r2.choices[0].message.content == "got: sunny"
+    kinds = [i["type"] for i in fake_responses.last["input"]]
+    assert kinds == ["message", "function_call", "function_call_output"]
+
+
+def test_reasoning_reaches_chat_clients(chat: openai.OpenAI, fake_responses: FakeResponses) -> None:
+    r = chat.chat.completions.create(
+        model="thinker", reasoning_effort="low", messages=[{"role": "user", "content": "think"}]
+    )
+    assert r.choices[0].message.content == "echo: think"
+    assert fake_responses.last["reasoning"] == {"effort": "low"}
+    assert fake_responses.last["include"] == ["reasoning.encrypted_content"]
+    assert r.usage is not None and r.usage.completion_tokens_details is not None
+    assert r.usage.completion_tokens_details.reasoning_tokens == 3
+
+
+def test_anthropic_client_tools_stream_and_usage(claude: anthropic.Anthropic, fake_responses: FakeResponses) -> None:
+    tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    with claude.messages.stream(
+        model="gpt-resp",
+        max_tokens=256,
+        tools=[tool],
+        messages=[{"role": "user", "content": "weather?"}],  # type: ignore[list-item]
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    use = next(b for b in final.content if b.type == "tool_use")
+    assert use.name == "get_weather" and use.input == {"city": "Paris"}
+    r = claude.messages.create(
+        model="gpt-resp",
+        max_tokens=256,
+        system="Terse.",
+        tools=[tool],  # type: ignore[list-item]
+        messages=[
+            {"role": "user", "content": "weather?"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": use.id, "name": use.name, "input": use.input}],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "rainy"}]},
+        ],
+    )
+    assert r.content[0].type == "text" and r.content[0].text == "got: rainy"
+    assert (r.usage.input_tokens, r.usage.cache_read_input_tokens, r.usage.output_tokens) == (16, 4, 9)
+    assert fake_responses.last["instructions"] == "Terse."
+
+
+def test_anthropic_client_sees_length_as_max_tokens(claude: anthropic.Anthropic) -> None:
+    r = claude.messages.create(model="short", max_tokens=64, messages=[{"role": "user", "content": "a b c d"}])
+    assert r.stop_reason == "max_tokens"
+
+
+def test_ollama_client_chat_and_stream(llama: ollama.Client) -> None:
+    r = llama.chat(model="gpt-resp", messages=[{"role": "user", "content": "hi there"}], stream=False)
+    assert r.message.content == "echo: hi there" and r.done_reason == "stop"
+    parts = list(llama.chat(model="gpt-resp", messages=[{"role": "user", "content": "streaming"}], stream=True))
+    assert "".join(p.message.content or "" for p in parts) == "echo: streaming"
+    tools = llama.chat(
+        model="gpt-resp", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER_CHAT], stream=False
+    )
+    assert tools.message.tool_calls and tools.message.tool_calls[0].function.arguments == {"city": "Paris"}
+
+
+def test_upstream_errors_reach_clients_in_their_shape(chat: openai.OpenAI, claude: anthropic.Anthropic) -> None:
+    with pytest.raises(openai.RateLimitError, match="upstream says 429"):
+        chat.chat.completions.create(model="limited", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.APIStatusError, match="The model failed"):
+        claude.messages.create(model="broken", max_tokens=64, messages=[{"role": "user", "content": "x"}])
+    # response.failed before any content: an ordinary HTTP error (nothing was streamed yet)
+    with pytest.raises(openai.InternalServerError, match="The model failed"):
+        list(chat.chat.completions.create(model="broken", stream=True, messages=[{"role": "user", "content": "x"}]))
+
+
+def test_upstream_cut_mid_stream_ends_the_client_stream_with_an_error(chat: openai.OpenAI) -> None:
+    text = ""
+    with pytest.raises(openai.APIError):
+        for chunk in chat.chat.completions.create(
+            model="dropper", stream=True, messages=[{"role": "user", "content": "long enough to cut"}]
+        ):
+            text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+    assert text.startswith("echo:")  # what came before the cut reached the client
+
+
+def test_api_responses_is_only_for_openai_providers() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({"providers": {"c": {"type": "anthropic", "base_url": "http://x", "api": "responses"}}}, "test")
+    assert any(p.startswith("providers.c.api:") for p in err.value.problems)
+    with pytest.raises(ConfigError) as err:
+        parse({"providers": {"o": {"type": "openai", "api": "completions"}}}, "test")
+    assert any(p.startswith("providers.o.api:") for p in err.value.problems)

@@ -1,0 +1,38 @@
+"""The adapter: an `openai` provider whose chat calls go to `POST {base_url}/responses`. Everything else
+(auth headers, options, embeddings, model listings) is the chat adapter's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from providers.openai import OpenAIProvider
+from providers.openai_responses.request import encode_request
+from providers.openai_responses.response import WireResponse, events, to_unified
+from providers.sse import iter_sse
+from unified.types import Event, Request, Response
+
+_encode = msgspec.json.Encoder().encode
+
+
+class OpenAIResponsesProvider(OpenAIProvider):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hosted_tools = True  # web_search and the like run upstream, so they are passed on
+
+    async def chat(self, request: Request, model: str) -> Response:
+        body = _encode(encode_request(request, model, stream=False))
+        resp = await self.post("/responses", body, self.headers_for())
+        data: WireResponse = await self.read_json(resp, WireResponse)
+        return to_unified(data, model, self.name)
+
+    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+        body = _encode(encode_request(request, model, stream=True))
+        resp = await self.post("/responses", body, self.headers_for("text/event-stream"), stream=True)
+        try:
+            async for event in events(iter_sse(resp, self.name), model, self.name):
+                yield event
+        finally:
+            resp.release()
