@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 # name -> package. The order is the order of the OpenAPI document and of error-shape lookups.
 DIALECTS: dict[str, str] = {
     "openai": "dialects.openai",
+    "responses": "dialects.responses",
     "anthropic": "dialects.anthropic",
     "ollama": "dialects.ollama",
 }

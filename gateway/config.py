@@ -142,6 +142,13 @@ class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     headers: dict[str, str] = {}  # sent with every export (e.g. a collector's auth)
 
 
+class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """OpenAI Responses API state (SPEC §6): stateless unless a store is configured."""
+
+    store: Literal["none", "memory", "redis"] = "none"
+    ttl: float = 3600.0  # seconds a stored response stays retrievable
+
+
 class LegacyBackend(msgspec.Struct, forbid_unknown_fields=True):
     """The seed's single-backend form."""
 
@@ -161,6 +168,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     auth: AuthConfig | None = None
     state: StateConfig | None = None
     telemetry: TelemetryConfig | None = None
+    responses: ResponsesConfig | None = None
     source: str = "built-in default"  # where it came from, for `check` and logs
 
     def provider_options(self, name: str) -> msgspec.Struct | None:
@@ -362,6 +370,14 @@ def parse(raw: Any, source: str) -> Config:
         telemetry = _convert(raw["telemetry"], TelemetryConfig, "telemetry", problems)
         if telemetry is not None:
             problems.extend(_check_telemetry(telemetry))
+    responses = None
+    if raw.get("responses") is not None:
+        responses = _convert(raw["responses"], ResponsesConfig, "responses", problems)
+        if responses is not None:
+            if responses.ttl <= 0:
+                problems.append("responses.ttl: must be positive")
+            if responses.store == "redis" and (state is None or not state.redis_url):
+                problems.append("responses.store: `redis` needs state.redis_url")
     cfg = Config(
         server=server,
         dialects=dialects,
@@ -371,6 +387,7 @@ def parse(raw: Any, source: str) -> Config:
         auth=auth,
         state=state,
         telemetry=telemetry,
+        responses=responses,
         source=source,
     )
     problems.extend(_cross_check(cfg, broken_providers))

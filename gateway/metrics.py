@@ -76,6 +76,10 @@ class Metrics:
             "Spend in US dollars per gateway key (gateway.spend)",
             ["key", "model"],
         )
+        # Request fields a translated upstream cannot take, dropped instead of refused (SPEC §6, §7).
+        self.dropped_fields = Counter(
+            "llm_link_dropped_fields_total", "Request fields dropped in translation", ["dialect", "provider", "field"]
+        )
         self.rate_limited = Counter(
             "llm_link_rate_limited_total", "Requests refused by a key's limits", ["key", "limit"]
         )

@@ -65,3 +65,14 @@ class Provider:
 
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo(id=m) for m in (self.config.models or [])]
+
+    async def compact(self, body: dict[str, Any], model: str) -> bytes:
+        """OpenAI Responses `POST /responses/compact`: the client's body (with `model` set to the upstream
+        model) sent to an upstream that has the endpoint, its JSON answer returned. Only Responses
+        upstreams (`api: responses`) can; elsewhere a 400 that tells the client to compact locally."""
+        raise GatewayError(
+            "invalid_request",
+            f"POST /v1/responses/compact needs an upstream that speaks the Responses API (`api: responses`); "
+            f"provider {self.name!r} ({self.type}) does not, so compact the conversation locally",
+            param="model",
+        )

@@ -1,0 +1,242 @@
+"""Responses API endpoints: POST /v1/responses (JSON or SSE), GET /v1/responses/{id},
+POST /v1/responses/input_tokens, POST /v1/responses/compact, and a quick refusal of the WebSocket upgrade."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import msgspec
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import raw
+
+from dialects.responses import codec_in, codec_out
+from dialects.responses import schema as wire
+from dialects.responses.errors import render_error
+from dialects.responses.store import MemoryStore, RedisStore, ResponseStore
+from dialects.responses.stream import ResponsesEncoder
+from dialects.responses.tools import HOSTED, ToolMap
+from gateway import dispatch
+from gateway.auth import check_model_access
+from gateway.call import Call
+from gateway.handler import decode_body, endpoint
+from gateway.router import Route, Target
+from gateway.streaming import SSE_HEADERS, send_stream
+from unified.errors import GatewayError, invalid
+from unified.types import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from unified.types import Request as UnifiedRequest
+
+log = logging.getLogger("llm_link")
+
+_create_decoder = msgspec.json.Decoder(wire.ResponsesRequest)
+_count_decoder = msgspec.json.Decoder(wire.InputTokensRequest)
+_output_decoder = msgspec.json.Decoder(list[wire.InputItem])
+_encode = msgspec.json.encode
+JSON = "application/json"
+STATELESS = (
+    "previous_response_id: this gateway is stateless (no `responses.store` configured); send the whole "
+    "conversation in `input` (as Codex does with store: false)"
+)
+
+
+class _Output(msgspec.Struct):
+    output: msgspec.Raw
+
+
+_output_of = msgspec.json.Decoder(_Output)
+
+
+def make_store(app: Any) -> ResponseStore | None:
+    cfg = app.ctx.config
+    rc = cfg.responses
+    if rc is None or rc.store == "none":
+        return None
+    if rc.store == "redis":
+        state = cfg.state
+        return RedisStore(state.redis_url, state.key_prefix, rc.ttl)
+    return MemoryStore(rc.ttl)
+
+
+async def _history(store: ResponseStore | None, previous: str) -> list[Message]:
+    """The conversation up to and including a stored response, to prepend to this request's input."""
+    if store is None:
+        raise invalid(STATELESS, "previous_response_id")
+    found = await store.get(previous)
+    if found is None:
+        raise GatewayError(
+            "invalid_request",
+            f"Previous response with id '{previous}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    response, history = found
+    messages = list(history)
+    codec_in.items_in(_output_decoder.decode(_output_of.decode(response).output), messages)
+    return messages
+
+
+def _check_hosted(route: Route, forced: str | None) -> None:
+    if forced is not None and not route.primary.provider.hosted_tools:
+        raise invalid(
+            f"tool_choice: the hosted tool {forced!r} cannot run on this model's upstream "
+            f"({route.primary.provider.name}); only an `api: responses` upstream runs hosted tools",
+            "tool_choice",
+        )
+
+
+def _count_dropped(call: Call, target: Target, tmap: ToolMap) -> None:
+    if not tmap.hosted or target.provider.hosted_tools:
+        return
+    metrics = call.metrics
+    family = getattr(metrics, "dropped_fields", None)
+    for tool in tmap.hosted:
+        kind = tool.get("type")
+        field = f"tools.{kind}" if kind in HOSTED else "tools.other"  # a client string never becomes a label
+        log.debug("responses: dropped hosted tool %s for %s", field, target.provider.name)
+        if family is not None:
+            metrics.child(family, "responses", target.provider.name, field).inc()
+
+
+def _own_history(req: UnifiedRequest, body: wire.ResponsesRequest) -> list[Message]:
+    """What a follow-up replays: the conversation without this request's `instructions` (they do not
+    carry over to the next response, as in the real API)."""
+    return req.messages[1:] if body.instructions else req.messages
+
+
+def estimate_tokens(req: UnifiedRequest) -> int:
+    """ceil(chars / 4) over texts, calls, results and tool definitions, plus a flat 765 per image (a
+    high-detail 512px tile pair, OpenAI's order of magnitude) or document."""
+    chars = 0
+    media = 0
+    for m in req.messages:
+        for p in m.content:
+            if isinstance(p, TextPart | ThinkingPart):
+                chars += len(p.text)
+            elif isinstance(p, ToolCallPart):
+                chars += len(p.name) + len(p.arguments)
+            elif isinstance(p, ToolResultPart):
+                for c in p.content:
+                    if isinstance(c, TextPart):
+                        chars += len(c.text)
+                    else:
+                        media += 1
+            else:
+                media += 1
+    for t in req.tools or []:
+        chars += len(t.name) + len(t.description or "") + len(_encode(t.parameters or {}))
+    return math.ceil(chars / 4) + 765 * media
+
+
+def make_blueprint(prefix: str) -> Blueprint:
+    bp = Blueprint("responses", url_prefix=prefix + "/v1" if prefix else "/v1")
+    on = endpoint("responses", render_error)
+
+    @bp.before_server_start
+    async def open_store(app: Any) -> None:
+        app.ctx.responses_store = make_store(app)
+
+    @bp.after_server_stop
+    async def close_store(app: Any) -> None:
+        store = getattr(app.ctx, "responses_store", None)
+        if store is not None:
+            await store.close()
+
+    @bp.post("/responses")
+    @on
+    async def create(request: Request, call: Call) -> HTTPResponse | None:
+        body: wire.ResponsesRequest = decode_body(request, wire.ResponsesRequest, _create_decoder)
+        call.model = body.model
+        store: ResponseStore | None = request.app.ctx.responses_store
+        history = await _history(store, body.previous_response_id) if body.previous_response_id else None
+        req, tmap, forced = codec_in.to_unified(body, history)
+        route = request.app.ctx.router.resolve(body.model)
+        _check_hosted(route, forced)
+        keep = store is not None and body.store is not False
+        env = codec_out.Envelope(body, keep, body.previous_response_id)
+        if req.stream:
+            first, events, target = await dispatch.open_stream(call, route, req)
+            _count_dropped(call, target, tmap)
+            encoder = ResponsesEncoder(env, tmap)
+            await send_stream(request, call, first, events, encoder, SSE_HEADERS)
+            if keep and encoder.final is not None:
+                assert store is not None
+                await store.put(env.id, encoder.final, _own_history(req, body))
+            return None
+        response, target = await dispatch.complete(call, route, req)
+        _count_dropped(call, target, tmap)
+        data = codec_out.from_unified(response, env, tmap)
+        if keep:
+            assert store is not None
+            await store.put(env.id, data, _own_history(req, body))
+        return raw(data, content_type=JSON)
+
+    @bp.get("/responses")
+    @on
+    async def websocket(request: Request, call: Call) -> HTTPResponse:
+        # Codex tries Responses over WebSocket first; a quick refusal makes it fall back to HTTP POST.
+        raise GatewayError(
+            "invalid_request",
+            "WebSocket transport is not supported here; use POST /v1/responses (HTTP with SSE)",
+            status=426,
+        )
+
+    @bp.get("/responses/<response_id:str>")
+    @on
+    async def retrieve(request: Request, call: Call, response_id: str) -> HTTPResponse:
+        store: ResponseStore | None = request.app.ctx.responses_store
+        found = await store.get(response_id) if store is not None else None
+        if found is None:
+            detail = "" if store is not None else " (this gateway stores no responses: `responses.store` is off)"
+            raise GatewayError(
+                "not_found", f"No response found with id '{response_id[:100]}'.{detail}", param="response_id"
+            )
+        return raw(found[0], content_type=JSON)
+
+    @bp.post("/responses/input_tokens")
+    @on
+    async def input_tokens(request: Request, call: Call) -> HTTPResponse:
+        body: wire.InputTokensRequest = decode_body(request, wire.InputTokensRequest, _count_decoder)
+        model = body.model or request.app.ctx.config.default_model
+        if not model:
+            raise invalid("model: required (this gateway has no default_model)", "model")
+        call.model = model
+        store: ResponseStore | None = request.app.ctx.responses_store
+        history = await _history(store, body.previous_response_id) if body.previous_response_id else None
+        create = wire.ResponsesRequest(
+            model=model,
+            input=body.input,
+            instructions=body.instructions,
+            tools=body.tools,
+            tool_choice=body.tool_choice,
+            parallel_tool_calls=body.parallel_tool_calls,
+            reasoning=body.reasoning,
+            text=body.text,
+            conversation=body.conversation,
+        )
+        req, _, _ = codec_in.to_unified(create, history)
+        route = request.app.ctx.router.resolve(model)
+        count = await dispatch.count_tokens(call, route, req)
+        if count is None:
+            count = estimate_tokens(dispatch.transform(route, req))
+        return raw(_encode({"object": "response.input_tokens", "input_tokens": count}), content_type=JSON)
+
+    @bp.post("/responses/compact")
+    @on
+    async def compact(request: Request, call: Call) -> HTTPResponse:
+        body = decode_body(request, dict[str, Any])
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise invalid("model: required", "model")
+        call.model = model
+        route = request.app.ctx.router.resolve(model)
+        check_model_access(call, model)
+        target = route.primary
+        call.provider = target.provider.name
+        call.upstream_model = target.model
+        call.target = target.label
+        call.attempts = 1
+        data = await target.provider.compact({**body, "model": target.model}, target.model)
+        return raw(data, content_type=JSON)
+
+    return bp

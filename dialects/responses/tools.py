@@ -1,0 +1,170 @@
+"""Responses tools <-> unified tools: functions as they are, `custom` (freeform) tools as functions of one
+string `input`, `namespace` groups flattened to `<namespace>__<name>`, hosted tools set aside.
+
+`ToolMap` remembers what was flattened, so the answer's calls go back to the client as the items it
+expects (`custom_tool_call` with the raw input; `function_call` with its `namespace`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from dialects.responses import schema as wire
+from unified.errors import invalid
+from unified.types import Tool, ToolChoice
+
+NS_SEP = "__"
+CUSTOM_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string", "description": "The tool's whole input, as free text."}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+# Hosted tool types (run by OpenAI's servers): forwarded to a Responses upstream, dropped elsewhere.
+HOSTED = frozenset(
+    {
+        "web_search",
+        "web_search_preview",
+        "web_search_preview_2025_03_11",
+        "web_search_2025_08_26",
+        "file_search",
+        "computer_use_preview",
+        "computer_use",
+        "code_interpreter",
+        "image_generation",
+        "mcp",
+        "local_shell",
+        "shell",
+        "apply_patch",
+        "tool_search",
+    }
+)
+
+_tool_decoder = msgspec.json.Decoder(wire.ToolDef)
+_dict_decoder = msgspec.json.Decoder(dict[str, Any])
+_encode = msgspec.json.encode
+
+
+class ToolMap:
+    """What the client's tool list turned into, for mapping calls back."""
+
+    __slots__ = ("custom", "hosted", "namespaced")
+
+    def __init__(self) -> None:
+        self.custom: set[str] = set()  # unified names of custom tools
+        self.namespaced: dict[str, tuple[str, str]] = {}  # unified name -> (namespace, name)
+        self.hosted: list[dict[str, Any]] = []
+
+    def is_custom(self, name: str) -> bool:
+        return name in self.custom
+
+    def split(self, name: str) -> tuple[str | None, str]:
+        """A unified tool name as (namespace, name) for the client."""
+        found = self.namespaced.get(name)
+        return found if found is not None else (None, name)
+
+
+def flat_name(namespace: str | None, name: str) -> str:
+    return f"{namespace}{NS_SEP}{name}" if namespace else name
+
+
+def _unified(t: wire.ToolDef, where: str, namespace: str | None, tmap: ToolMap) -> Tool:
+    if not t.name:
+        raise invalid(f"{where}.name: required", f"{where}.name")
+    name = flat_name(namespace, t.name)
+    if namespace:
+        tmap.namespaced[name] = (namespace, t.name)
+    if t.type == "function":
+        return Tool(
+            name=name,
+            description=t.description,
+            parameters=t.parameters if t.parameters is not None else {"type": "object", "properties": {}},
+            strict=t.strict,
+            namespace=namespace,
+        )
+    # custom: a function of one string; a grammar goes into the description so a chat model can follow it
+    tmap.custom.add(name)
+    fmt = t.format or {"type": "text"}
+    description = t.description or ""
+    if fmt.get("type") == "grammar" and fmt.get("definition"):
+        syntax = fmt.get("syntax", "lark")
+        description += f"\n\nThe input must match this {syntax} grammar:\n{fmt['definition']}"
+    return Tool(
+        name=name, description=description or None, parameters=CUSTOM_PARAMETERS, custom=fmt, namespace=namespace
+    )
+
+
+def tools_in(raws: list[msgspec.Raw] | None, tmap: ToolMap) -> list[Tool] | None:
+    if not raws:
+        return None
+    out: list[Tool] = []
+    for i, raw in enumerate(raws):
+        where = f"tools[{i}]"
+        try:
+            t = _tool_decoder.decode(raw)
+        except msgspec.ValidationError as err:
+            raise invalid(f"{where}: {err}", where) from None
+        if t.type in ("function", "custom"):
+            out.append(_unified(t, where, None, tmap))
+        elif t.type == "namespace":
+            if not t.name:
+                raise invalid(f"{where}.name: required", f"{where}.name")
+            for j, inner in enumerate(t.tools or []):
+                if inner.type not in ("function", "custom"):
+                    raise invalid(f"{where}.tools[{j}].type: expected function or custom", f"{where}.tools[{j}]")
+                out.append(_unified(inner, f"{where}.tools[{j}]", t.name, tmap))
+        else:
+            tmap.hosted.append(_dict_decoder.decode(raw))
+    return out or None
+
+
+def tool_choice_in(
+    choice: str | wire.ToolChoiceObject | None, parallel: bool | None, tmap: ToolMap
+) -> tuple[ToolChoice | None, str | None]:
+    """The unified choice, and the hosted tool type it forces (if any): that needs an upstream that runs it."""
+    out: ToolChoice | None = None
+    forced_hosted = None
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise invalid("tool_choice: expected 'auto', 'none', 'required' or a tool object", "tool_choice")
+        out = ToolChoice(mode=choice)  # type: ignore[arg-type]
+    elif choice is not None:
+        kind = choice.type
+        if kind in ("function", "custom"):
+            if not choice.name:
+                raise invalid("tool_choice.name: required", "tool_choice.name")
+            out = ToolChoice(mode="tool", name=choice.name)
+        elif kind == "allowed_tools":
+            out = ToolChoice(mode="required" if choice.mode == "required" else "auto")
+        elif kind in ("auto", "none", "required"):
+            out = ToolChoice(mode=kind)  # type: ignore[arg-type]
+        else:  # a hosted tool by type: the unified name is the type (see gateway.unified.Request.hosted_tools)
+            forced_hosted = kind
+            out = ToolChoice(mode="tool", name=kind)
+    if parallel is False:
+        out = msgspec.structs.replace(out or ToolChoice(), parallel=False)
+    return out, forced_hosted
+
+
+def custom_arguments(text: str) -> str:
+    """A custom tool call's input as unified function arguments."""
+    return _encode({"input": text}).decode()
+
+
+def custom_input(arguments: str) -> str:
+    """Unified function arguments of a custom tool call back to its raw input (lenient: a model that
+    answered with something else than {"input": "..."} gets its text passed on)."""
+    try:
+        value = msgspec.json.decode(arguments)
+    except msgspec.DecodeError:
+        return arguments
+    if isinstance(value, dict):
+        inner = value.get("input")
+        if isinstance(inner, str):
+            return inner
+        if len(value) == 1:
+            only = next(iter(value.values()))
+            if isinstance(only, str):
+                return only
+    return value if isinstance(value, str) else arguments
