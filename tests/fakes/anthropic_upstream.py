@@ -13,6 +13,7 @@ Behaviour is chosen by the model name:
   drop              stream two text deltas, then cut the connection
   stop-seq          stop_reason stop_sequence (the first requested stop sequence)
   length            stop_reason max_tokens
+  script            the Codex CLI script (tool_script.py): run the user's `command`, then quote its output
 Every answer reports usage input 20, output 9, cache creation 5, cache read 10.
 """
 
@@ -24,6 +25,8 @@ import re
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes import tool_script
 
 API_KEY = "sk-ant-fake-key-456"
 USAGE = {"input_tokens": 20, "output_tokens": 9, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 10}
@@ -344,6 +347,15 @@ class FakeAnthropic:
         user = " ".join(texts)
         blocks: list[dict[str, Any]] = []
         tc = body.get("tool_choice") or {}
+        if model == tool_script.SCRIPT_MODEL and (results or body.get("tools")):
+            if results:
+                c = results[-1].get("content")
+                out = (
+                    c if isinstance(c, str) else " ".join(x.get("text", "") for x in c or [] if x.get("type") == "text")
+                )
+                return "", [{"type": "text", "text": tool_script.answer(out)}], "end_turn", None
+            name, args = tool_script.shell_call(tool_script.tool_names(body["tools"]), user)
+            return "", [{"type": "tool_use", "id": "toolu_s1", "name": name, "input": args}], "tool_use", None
         if results:
             got = []
             for r in results:

@@ -14,6 +14,7 @@ Behaviour is chosen by the model name:
   error-line    one content line, then {"error": ...}
   drop          one content line, then the connection is cut
   fail-NNN      that HTTP status with {"error": "..."}
+  script        the Codex CLI script (tool_script.py): run the user's `command`, then quote its output
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import math
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes import tool_script
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 PROMPT_TOKENS = 11
@@ -145,6 +148,12 @@ class FakeOllama:
         last = messages[-1] if messages else {"role": "user", "content": body.get("prompt", "")}
         calls: list[dict[str, Any]] = []
         thinking = "thinking hard" if model == "thinker" and body.get("think") is not False else ""
+        if model == tool_script.SCRIPT_MODEL and (last.get("role") == "tool" or body.get("tools")):
+            if last.get("role") == "tool":
+                return tool_script.answer(str(last.get("content", ""))), "", [], "stop"
+            user = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+            name, args = tool_script.shell_call(tool_script.tool_names(body["tools"]), user)
+            return "", "", [{"id": "call_s1", "function": {"index": 0, "name": name, "arguments": args}}], "stop"
         if last.get("role") == "tool":
             results = []
             for m in reversed(messages):

@@ -9,6 +9,7 @@ Behaviour is chosen by the model name:
   error-chunk       stream one chunk, then an in-stream error object
   reasoning         reasoning_content before the text
   ok-200-error      200 with an error body
+  script            the Codex CLI script (tool_script.py): run the user's `command`, then quote its output
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import time
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes import tool_script
 
 API_KEY = "sk-fake-openai-key-123"
 
@@ -107,6 +110,14 @@ class FakeOpenAI:
     def _plan(self, body: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
         messages = body["messages"]
         last = messages[-1]
+        if body["model"] == tool_script.SCRIPT_MODEL and (last.get("role") == "tool" or body.get("tools")):
+            if last.get("role") == "tool":
+                return tool_script.answer(str(last.get("content"))), "", [], "stop"
+            name, arguments = tool_script.shell_call_json(
+                tool_script.tool_names(body["tools"]), _last_user_text(messages)
+            )
+            call = {"id": "call_s1", "type": "function", "function": {"name": name, "arguments": arguments}}
+            return "", "", [call], "tool_calls"
         text = ""
         reasoning = ""
         calls: list[dict[str, Any]] = []

@@ -15,8 +15,9 @@ _COMMAND = re.compile(r"`([^`]+)`")
 
 
 def command_in(text: str) -> str:
-    m = _COMMAND.search(text)
-    return m.group(1) if m else "echo hello"
+    """The last `command` in the text: the prompt comes after any context a client puts first."""
+    found = _COMMAND.findall(text)
+    return found[-1] if found else "echo hello"
 
 
 def shell_call(tool_names: list[str], user_text: str) -> tuple[str, dict[str, Any]]:
@@ -31,6 +32,11 @@ def shell_call(tool_names: list[str], user_text: str) -> tuple[str, dict[str, An
         if name in tool_names:
             return name, args
     return (tool_names[0] if tool_names else "shell"), {"command": cmd}
+
+
+def tool_names(tools: list[dict[str, Any]]) -> list[str]:
+    """Function names from chat-style ({"function": {"name"}}) or flat ({"name"}) tool lists."""
+    return [str((t.get("function") or t).get("name")) for t in tools]
 
 
 def shell_call_json(tool_names: list[str], user_text: str) -> tuple[str, str]:
