@@ -16,6 +16,7 @@ DIALECTS: dict[str, str] = {
     "responses": "dialects.responses",
     "anthropic": "dialects.anthropic",
     "ollama": "dialects.ollama",
+    "gemini": "dialects.gemini",
 }
 
 # Errors on paths no dialect claims (system routes, unknown roots) use this dialect's shape.

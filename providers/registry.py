@@ -17,6 +17,7 @@ PROVIDER_TYPES: dict[str, str] = {
     "anthropic": "providers.anthropic:AnthropicProvider",
     "ollama": "providers.ollama:OllamaProvider",
     "aliyun": "providers.aliyun:AliyunProvider",
+    "gemini": "providers.gemini:GeminiProvider",
 }
 
 # A type that speaks more than one upstream API picks its adapter by the provider's `api:` (SPEC §6).
