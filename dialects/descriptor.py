@@ -35,5 +35,6 @@ class Dialect:
     render_error: Callable[[GatewayError], HTTPResponse]
     error_schema: dict[str, Any]  # JSON schema of the error body, for the OpenAPI document
     operations: tuple[Op, ...] = ()
-    # Where a client of this API sends its key: header names, "authorization" meaning `Bearer <key>`.
+    # Where a client of this API sends its key: header names, "authorization" meaning `Bearer <key>`,
+    # "?name" a query parameter (Google's `?key=`).
     key_headers: tuple[str, ...] = ("authorization", "x-api-key")

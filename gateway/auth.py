@@ -75,11 +75,9 @@ class KeyTable:
         """The caller's key from the headers its dialect uses (`Dialect.key_headers`; "authorization"
         means `Authorization: Bearer <key>`), tried in that order."""
         headers = request.headers
-        presented = [(form, headers.get(form)) for form in forms]
+        presented = [(form, request.args.get(form[1:]) if form[0] == "?" else headers.get(form)) for form in forms]
         if all(value is None for _, value in presented):
-            wanted = " or ".join(
-                "`Authorization: Bearer <key>`" if f == "authorization" else f"`{f}: <key>`" for f in forms
-            )
+            wanted = " or ".join(_form_hint(f) for f in forms)
             raise GatewayError("authentication", f"Missing API key: send your gateway key as {wanted}.")
         for form, value in presented:
             if value is None:
@@ -94,6 +92,14 @@ class KeyTable:
                 if key is not None:
                     return key
         raise GatewayError("authentication", "Invalid API key: this key is not known to the gateway.")
+
+
+def _form_hint(form: str) -> str:
+    if form == "authorization":
+        return "`Authorization: Bearer <key>`"
+    if form[0] == "?":
+        return f"`?{form[1:]}=<key>`"
+    return f"`{form}: <key>`"
 
 
 def check_model_access(call: Call, model: str) -> None:
