@@ -19,23 +19,27 @@ import pytest
 from tests.fakes.aliyun_upstream import FakeAliyun
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
 from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.gemini_upstream import API_KEY as GEMINI_KEY
+from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.ollama_upstream import EVAL_TOKENS, PROMPT_TOKENS, FakeOllama
 from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 from tests.fakes.server import ThreadedServer
+from tests.gemini_client import GeminiClient
 from tests.harness import Gateway
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 SYSTEM = "You are a terse assistant."
 
-CLIENTS = ["openai", "anthropic", "ollama"]
-PROVIDERS = ["openai", "anthropic", "ollama", "aliyun", "mock"]
+CLIENTS = ["openai", "anthropic", "ollama", "gemini"]
+PROVIDERS = ["openai", "anthropic", "ollama", "aliyun", "gemini", "mock"]
 FEATURES = ["text", "stream", "tools", "streamed_tools", "system", "images", "usage"]
 MODELS = {
     "openai": "m-openai",
     "anthropic": "m-anthropic",
     "ollama": "m-ollama",
     "aliyun": "m-aliyun",
+    "gemini": "m-gemini",
     "mock": "m-mock",
 }
 # (whole prompt, completion) tokens each fake reports (Anthropic: 20 input + 10 cache read + 5 cache
@@ -44,6 +48,7 @@ USAGE = {
     "openai": (12, 7),
     "anthropic": (35, 9),
     "aliyun": (12, 7),
+    "gemini": (12, 7),  # 5 candidates + 2 thoughts
     "ollama": (PROMPT_TOKENS, EVAL_TOKENS),
     "mock": None,
 }
@@ -323,7 +328,11 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 
 @pytest.fixture(scope="module")
 def gateway(
-    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    fake_ollama: FakeOllama,
+    fake_aliyun: FakeAliyun,
+    fake_gemini: FakeGemini,
 ) -> Iterator[Gateway]:
     config = {
         "providers": {
@@ -336,12 +345,14 @@ def gateway(
             },
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
             "ali": {"type": "aliyun", "base_url": fake_aliyun.url, "api_key": API_KEY},  # type: ignore[attr-defined]
+            "gem": {"type": "gemini", "base_url": fake_gemini.url, "api_key": GEMINI_KEY},  # type: ignore[attr-defined]
         },
         "models": {
             "m-openai": "oai/gpt-test",
             "m-anthropic": "claude/claude-test",
             "m-ollama": "oll/llama3.2",
             "m-aliyun": "ali/qwen-plus",
+            "m-gemini": "gem/gemini-test",
             "m-mock": "mock/demo",
         },
     }
@@ -351,18 +362,28 @@ def gateway(
 
 @pytest.fixture(scope="module")
 def clients(gateway: Gateway) -> dict[str, Any]:
-    return {"openai": OpenAIClient(gateway), "anthropic": AnthropicClient(gateway), "ollama": OllamaClient(gateway)}
+    return {
+        "openai": OpenAIClient(gateway),
+        "anthropic": AnthropicClient(gateway),
+        "ollama": OllamaClient(gateway),
+        "gemini": GeminiClient(gateway.url, PIXEL, WEATHER_SCHEMA, Result, Call),
+    }
 
 
 @pytest.fixture(scope="module")
 def upstreams(
-    fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, fake_ollama: FakeOllama, fake_aliyun: FakeAliyun
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    fake_ollama: FakeOllama,
+    fake_aliyun: FakeAliyun,
+    fake_gemini: FakeGemini,
 ) -> dict[str, Any]:
     return {
         "openai": fake_openai,
         "anthropic": fake_anthropic,
         "ollama": fake_ollama,
         "aliyun": fake_aliyun,
+        "gemini": fake_gemini,
         "mock": None,
     }
 
@@ -391,7 +412,10 @@ def test_matrix(
         assert r.finish == "stop" and not r.calls
         if feature == "stream":
             assert r.pieces >= 2, "a streamed answer must arrive in several fragments"
-        if fake is not None:
+        if provider == "gemini":
+            method = ":streamGenerateContent?alt=sse" if feature == "stream" else ":generateContent"
+            assert fake.paths[-1].endswith(method)
+        elif fake is not None:
             assert fake.last.get("stream", False) is (feature == "stream")
 
     elif feature in ("tools", "streamed_tools"):
@@ -413,6 +437,9 @@ def test_matrix(
             plain = client.ask(model, "hello system")
             assert with_system.usage is not None and plain.usage is not None
             assert with_system.usage[0] > plain.usage[0]
+        elif provider == "gemini":
+            assert fake.last["systemInstruction"] == {"parts": [{"text": SYSTEM}]}
+            assert [c["role"] for c in fake.last["contents"]] == ["user"]
         elif provider == "anthropic":
             assert SYSTEM in json.dumps(fake.last["system"])
             assert [m["role"] for m in fake.last["messages"]] == ["user"]
@@ -429,6 +456,9 @@ def test_matrix(
             assert {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}} in (
                 _upstream_messages(fake)[-1]["content"]
             )
+        elif provider == "gemini":
+            assert r.text == "echo: describe +1 image(s)"
+            assert {"inlineData": {"mimeType": "image/png", "data": PIXEL}} in fake.last["contents"][-1]["parts"]
         elif provider == "ollama":
             assert r.text == "echo: describe + 1 image"
             assert _upstream_messages(fake)[-1]["images"] == [PIXEL]

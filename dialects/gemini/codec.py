@@ -68,14 +68,25 @@ def json_schema(schema: Any) -> Any:
 # ---------------------------------------------------------------------------------------------- content
 
 
+def standard_base64(data: str) -> str:
+    """Google takes bytes in either base64 alphabet and the Python SDK sends the URL-safe one; every other
+    API wants the standard one, padded."""
+    if "-" in data or "_" in data:
+        data = data.replace("-", "+").replace("_", "/")
+    if len(data) % 4:
+        data += "=" * (-len(data) % 4)
+    return data
+
+
 def _blob_part(blob: wire.Blob, where: str) -> Part:
     mime = (pick(blob.mimeType, blob.mime_type) or "").lower()
     if not blob.data:
         raise invalid(f"{where}.data: Field required", f"{where}.data")
+    data = standard_base64(blob.data)
     if mime.startswith("image/"):
-        return ImagePart(data=blob.data, media_type=mime)
+        return ImagePart(data=data, media_type=mime)
     if mime == "application/pdf" or mime.startswith("text/"):
-        return DocumentPart(data=blob.data, media_type=mime)
+        return DocumentPart(data=data, media_type=mime)
     raise invalid(
         f"{where}.mimeType: {mime or 'a missing MIME type'} is not supported by this gateway (images, PDF and text only)",
         f"{where}.mimeType",

@@ -1,4 +1,4 @@
-"""Session fixtures for the fake Ollama, DashScope and Responses upstreams; test modules import the ones they use."""
+"""Session fixtures for the fake Ollama, DashScope, Gemini and Responses upstreams; test modules import the ones they use."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.aliyun_upstream import FakeAliyun
+from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.responses_upstream import FakeResponses
 from tests.fakes.server import ThreadedServer
@@ -35,5 +36,14 @@ def fake_responses() -> Iterator[FakeResponses]:
     fake = FakeResponses()
     server = ThreadedServer(fake.app).start()
     fake.url = server.url + "/v1"  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gemini() -> Iterator[FakeGemini]:
+    fake = FakeGemini()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url  # type: ignore[attr-defined]
     yield fake
     server.stop()
