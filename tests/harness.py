@@ -43,27 +43,27 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> Gateway:
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway.cli",
-                "serve",
-                "-c",
-                str(self.config_path),
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                *self.args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=self.dir,
-            start_new_session=True,
-        )
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    "serve",
+                    "-c",
+                    str(self.config_path),
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                    *self.args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.dir,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

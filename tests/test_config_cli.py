@@ -118,7 +118,7 @@ def test_config_lookup_env_then_local_then_builtin(tmp_path: Path) -> None:
     builtin = run("check", cwd="/", env={"OPENAI_API_KEY": "sk-x"})
     assert "built-in default" in builtin.stdout
     assert "demo -> mock/demo" in builtin.stdout and "openai: openai" in builtin.stdout
-    assert "ollama: ollama" in builtin.stdout or "ollama" not in builtin.stdout  # present once that type exists
+    assert "ollama: ollama" in builtin.stdout
 
 
 def test_seed_llm_backend_form(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from dialects import DIALECTS
 from providers.registry import PROVIDER_TYPES
 from tests.fakes.faulty_upstream import FaultyUpstream
 from tests.fakes.server import ThreadedServer
@@ -188,7 +187,6 @@ def test_ollama_stream(http: httpx.Client, wire: str, fault: str) -> None:
 # ---------------------------------------------------------------------------------------------- Anthropic dialect
 
 
-@pytest.mark.skipif("anthropic" not in DIALECTS, reason="Anthropic dialect not built yet")
 @pytest.mark.parametrize("wire", WIRES)
 @pytest.mark.parametrize("fault", FAULTS)
 def test_anthropic_stream(http: httpx.Client, wire: str, fault: str) -> None:
