@@ -71,15 +71,15 @@ class System:
 
     def start(self, timeout: float = 90) -> System:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env(),
-            cwd=self.workdir,
-            start_new_session=True,
-        )
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                cwd=self.workdir,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -98,13 +98,14 @@ class System:
         raise RuntimeError(f"{self.name} did not become ready in {timeout:.0f}s; see {self.log_path}")
 
     def _ready(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             conn.request("GET", self.ready_path())
             ok = conn.getresponse().status == 200
-            conn.close()
         except OSError:
             return False
+        finally:
+            conn.close()
         if ok and self.sanic_workers:
             return self.log_path.read_text(errors="replace").count("Worker ready") >= self.sanic_workers
         return ok

@@ -38,7 +38,7 @@ DEPLOYMENTS = [
 
 def _config(url: str) -> dict:
     providers = {
-        n: {"type": "openai", "base_url": f"{url}/{n}/v1", "api_key": "sk-x", "circuit": {"failures": 3, "cooldown": 1}}
+        n: {"type": "openai", "base_url": f"{url}/{n}/v1", "api_key": "sk-x", "circuit": {"failures": 3, "cooldown": 3}}
         for n in DEPLOYMENTS
     }
     providers["dead"] = {"type": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-x"}
@@ -200,7 +200,7 @@ def test_circuit_opens_and_recovers(gateway: Gateway, upstream: ScriptedUpstream
     assert upstream.hits["br_a"] == 3
     metrics = httpx.get(gateway.url + "/metrics").text
     assert 'llm_link_circuit_open{model="m",provider="br_a"} 1.0' in metrics
-    time.sleep(1.1)  # cooldown: the next request that picks br_a is the half-open probe
+    time.sleep(3.1)  # cooldown: the next request that picks br_a is the half-open probe
     upstream.scripts["br_a"] = ["ok"]
     for _ in range(40):
         chat(gateway, "breaker")
