@@ -243,6 +243,8 @@ def test_custom_tool_streams_input_events(sdk: openai.OpenAI) -> None:
     assert "response.custom_tool_call_input.done" in kinds
     done = next(e for e in events if e.type == "response.output_item.done")
     assert done.item.type == "custom_tool_call" and done.item.input == "Paris"
+    deltas = [e.delta for e in events if e.type == "response.custom_tool_call_input.delta"]
+    assert "".join(deltas) == "Paris"  # the raw input, unwrapped from the upstream's JSON arguments
 
 
 def test_hosted_tool_dropped_and_counted(gw: Gateway, sdk: openai.OpenAI, upstreams: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from dialects.responses.codec_out import (
     text_part,
     usage_json,
 )
-from dialects.responses.tools import ToolMap, custom_input
+from dialects.responses.tools import InputStream, ToolMap, custom_input
 from unified.errors import GatewayError
 from unified.types import (
     Event,
@@ -84,6 +84,7 @@ class ResponsesEncoder:
         self.name = ""
         self.namespace: str | None = None
         self.custom = False
+        self.input = InputStream()  # the open custom call's input, unwrapped as it streams
         # the open reasoning item
         self.summary_open = False
         self.signature: str | None = None
@@ -151,10 +152,9 @@ class ResponsesEncoder:
             payload = "".join(self.chunks)
             if self.custom:
                 payload = custom_input(payload)
-                quoted = _encode(payload)
-                # Freeform input arrives as JSON-escaped argument text: it is sent once it is whole.
-                out = self._ev(INPUT_DELTA, self.loc + b',"delta":' + quoted) if payload else b""
-                out += self._ev(INPUT_DONE, self.loc + b',"input":' + quoted)
+                rest = self.input.rest(payload)  # all of it when the arguments were not {"input": ...}
+                out = self._ev(INPUT_DELTA, self.loc + b',"delta":' + _encode(rest)) if rest else b""
+                out += self._ev(INPUT_DONE, self.loc + b',"input":' + _encode(payload))
             else:
                 out = self._ev(ARGS_DONE, self.loc + b',"arguments":' + _encode(payload))
             item = call_item(self.item_id, self.call_id, self.name, self.namespace, self.custom, payload, "completed")
@@ -176,7 +176,8 @@ class ResponsesEncoder:
         if isinstance(event, ToolCallDelta):
             self.chunks.append(event.arguments)
             if self.custom:
-                return b""
+                text = self.input.feed(event.arguments)
+                return self._ev(INPUT_DELTA, self.loc + b',"delta":' + _encode(text)) if text else b""
             return self._ev(ARGS_DELTA, self.loc + b',"delta":' + _encode(event.arguments))
         if isinstance(event, ThinkingDelta):
             out = b""
@@ -202,6 +203,8 @@ class ResponsesEncoder:
             custom = self.tmap.is_custom(event.name)
             self._open(CALL, "ctc" if custom else "fc")
             self.custom = custom
+            if custom:
+                self.input = InputStream()
             self.call_id = event.id
             self.namespace, self.name = self.tmap.split(event.name)
             return out + self._added(

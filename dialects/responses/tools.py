@@ -6,6 +6,7 @@ expects (`custom_tool_call` with the raw input; `function_call` with its `namesp
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -41,6 +42,10 @@ HOSTED = frozenset(
     }
 )
 
+_INPUT_PREFIX = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+# A text that may still become that prefix: what has arrived of it so far.
+_INPUT_PREFIX_PARTIAL = re.compile(r'\s*(\{\s*("(i(n(p(u(t("\s*(:\s*)?)?)?)?)?)?)?)?)?')
+_SPECIAL = re.compile(r'["\\]')
 _tool_decoder = msgspec.json.Decoder(wire.ToolDef)
 _dict_decoder = msgspec.json.Decoder(dict[str, Any])
 _encode = msgspec.json.encode
@@ -168,3 +173,70 @@ def custom_input(arguments: str) -> str:
             if isinstance(only, str):
                 return only
     return value if isinstance(value, str) else arguments
+
+
+class InputStream:
+    """Unwraps a custom tool call's streamed arguments ({"input": "..."} as JSON text in arbitrary pieces)
+    into the raw input as it arrives, so `custom_tool_call_input.delta` events flow like the real API's.
+    Anything else than that exact shape is left to `custom_input` once the call is whole."""
+
+    __slots__ = ("buf", "pos", "sent", "state")
+
+    def __init__(self) -> None:
+        self.buf = ""
+        self.pos = 0  # next unread character of the string value
+        self.state = 0  # 0 = before the value, 1 = inside it, 2 = value ended or not our shape
+        self.sent: list[str] = []
+
+    def feed(self, piece: str) -> str:
+        self.buf += piece
+        if self.state == 0:
+            match = _INPUT_PREFIX.match(self.buf)
+            if match is None:
+                if not _INPUT_PREFIX_PARTIAL.fullmatch(self.buf):
+                    self.state = 2
+                return ""
+            self.state = 1
+            self.pos = match.end()
+        if self.state != 1:
+            return ""
+        out: list[str] = []
+        buf = self.buf
+        pos = self.pos
+        end = len(buf)
+        while pos < end:
+            stop = _SPECIAL.search(buf, pos)
+            if stop is None:
+                out.append(buf[pos:])
+                pos = end
+                break
+            if stop.start() > pos:
+                out.append(buf[pos : stop.start()])
+            pos = stop.start()
+            if buf[pos] == '"':
+                self.state = 2
+                break
+            width = 2
+            if buf.startswith("\\u", pos):
+                width = 6
+                if buf[pos + 2 : pos + 4].lower() in ("d8", "d9", "da", "db"):
+                    width = 12  # a surrogate pair decodes as one character
+            if pos + width > end:
+                break  # the rest of this escape is still to come
+            try:
+                out.append(msgspec.json.decode(('"' + buf[pos : pos + width] + '"').encode()))
+            except msgspec.DecodeError:
+                self.state = 2
+                break
+            pos += width
+        self.buf = buf[pos:]  # keep only what is unread, so long inputs stay linear
+        self.pos = 0
+        text = "".join(out)
+        if text:
+            self.sent.append(text)
+        return text
+
+    def rest(self, whole: str) -> str:
+        """What the streamed pieces still lack of the whole input (nothing when they diverged)."""
+        sent = "".join(self.sent)
+        return whole[len(sent) :] if whole.startswith(sent) else ""
