@@ -83,9 +83,6 @@ def main() -> int:
                 url = base + (STREAM_PATHS.get(path, path) if stream else path)
                 sent = body if dialect == "gemini" else {**body, "stream": stream}
                 status, data = post(url, sent)
-                if status == 404 and dialect in ("responses", "gemini") and b"Unknown route" in data:
-                    print(f"{dialect}: not served by this build")
-                    break
                 if status != 200 or not data:
                     print(f"{dialect} stream={stream}: HTTP {status}: {data[:500]!r}")
                     return 1
