@@ -1,0 +1,167 @@
+"""The real Codex CLI (`codex exec`) runs a tool-using task through llm-link: Codex speaks only the Responses
+API, the gateway serves it from an OpenAI-compatible (chat), an Anthropic, an Ollama and an `api: responses`
+upstream. Each fake upstream plays model `script` (tests/fakes/tool_script.py): its first turn asks Codex's
+shell tool to run the command in the prompt, its second quotes the tool output. So a passing test shows the
+tool call reached Codex, Codex ran it, and the output made the round trip back upstream.
+
+Codex runs fully offline: an API key from the environment (no login), analytics, feedback, plugins and the
+update check off (with these settings it resolves no host at all), no retries. The binary comes from
+`.ci/setup.d/40-codex.sh` (`.ci/node/node_modules/.bin/codex`), `$LLM_LINK_CODEX`, or PATH. Without it these
+tests skip locally and fail in CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import tool_script
+from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.ollama_upstream import FakeOllama
+from tests.fakes.openai_upstream import API_KEY as OPENAI_KEY
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.responses_upstream import API_KEY as RESPONSES_KEY
+from tests.fakes.responses_upstream import FakeResponses
+from tests.fakes.server import ThreadedServer
+from tests.harness import ROOT, Gateway
+
+GATEWAY_KEY = "llm-link-codex-test-key"
+SECRET = "the secret is 4711-banana"
+PROMPT = "Run the shell command `cat note.txt` and tell me what it prints."
+CONFIG_TOML = """\
+model_provider = "llm-link"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+
+[features]
+plugins = false
+
+[model_providers.llm-link]
+name = "llm-link"
+base_url = "{base_url}"
+env_key = "LLM_LINK_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+stream_idle_timeout_ms = 60000
+"""
+
+
+def codex_binary() -> str | None:
+    for candidate in (os.environ.get("LLM_LINK_CODEX"), str(ROOT / ".ci/node/node_modules/.bin/codex")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return shutil.which("codex")
+
+
+@pytest.fixture(scope="module")
+def codex() -> str:
+    binary = codex_binary()
+    if binary is None:
+        message = "the Codex CLI is not installed (bash .ci/setup.d/40-codex.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture(scope="module")
+def anthropic_upstream() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    codex: str,
+    fake_openai: FakeOpenAI,
+    anthropic_upstream: FakeAnthropic,
+    fake_ollama: FakeOllama,
+    fake_responses: FakeResponses,
+) -> Iterator[Gateway]:
+    config = {
+        "auth": {"keys": [{"name": "codex", "key": GATEWAY_KEY}]},
+        "providers": {
+            "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY},  # type: ignore[attr-defined]
+            "claude": {"type": "anthropic", "base_url": anthropic_upstream.url, "api_key": ANTHROPIC_KEY},  # type: ignore[attr-defined]
+            "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
+            "resp": {"type": "openai", "api": "responses", "base_url": fake_responses.url, "api_key": RESPONSES_KEY},  # type: ignore[attr-defined]
+        },
+        "models": {
+            "codex-openai": "oai/script",
+            "codex-anthropic": "claude/script",
+            "codex-ollama": "oll/script",
+            "codex-responses": "resp/script",
+        },
+    }
+    with Gateway(config) as gw:
+        yield gw
+
+
+def run_codex(codex: str, gateway: Gateway, model: str, home: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+    (home / "codex").mkdir()
+    (home / "codex" / "config.toml").write_text(CONFIG_TOML.format(base_url=gateway.url + "/v1"))
+    work = home / "work"
+    work.mkdir()
+    (work / "note.txt").write_text(SECRET + "\n")
+    last = home / "last-message.txt"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "CODEX_HOME": str(home / "codex"),
+        "LLM_LINK_API_KEY": GATEWAY_KEY,
+        "NO_COLOR": "1",
+    }
+    proc = subprocess.run(
+        [
+            codex,
+            "exec",
+            "--json",
+            "--skip-git-repo-check",  # the work dir is no git repository
+            "--dangerously-bypass-approvals-and-sandbox",  # no approval prompts, no sandbox helper needed
+            "--ephemeral",
+            "-m",
+            model,
+            "-C",
+            str(work),
+            "-o",
+            str(last),
+            PROMPT,
+        ],
+        stdin=subprocess.DEVNULL,  # else exec waits for more prompt on stdin
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return proc, last.read_text() if last.exists() else ""
+
+
+@pytest.mark.parametrize("upstream", ["openai", "anthropic", "ollama", "responses"])
+def test_codex_runs_a_tool_using_task(codex: str, gateway: Gateway, upstream: str, tmp_path: Path) -> None:
+    proc, last_message = run_codex(codex, gateway, f"codex-{upstream}", tmp_path)
+    report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, report
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    commands = [
+        e["item"] for e in events if e.get("type") == "item.completed" and e["item"].get("type") == "command_execution"
+    ]
+    assert commands and "cat note.txt" in commands[0]["command"], report
+    assert SECRET in commands[0]["aggregated_output"], report  # Codex really ran the tool
+    assert last_message.startswith(tool_script.ANSWER_PREFIX) and SECRET in last_message, report
+    log = gateway.log()
+    assert f'"model":"codex-{upstream}"' in log.replace(" ", "")
