@@ -287,3 +287,68 @@ def test_api_responses_is_only_for_openai_providers() -> None:
     with pytest.raises(ConfigError) as err:
         parse({"providers": {"o": {"type": "openai", "api": "completions"}}}, "test")
     assert any(p.startswith("providers.o.api:") for p in err.value.problems)
+
+
+# ---------------------------------------------------------------------------------------------- Responses clients
+
+
+@pytest.fixture(scope="module")
+def responses_client(gw: Gateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_encrypted_reasoning_round_trips_for_stateless_clients(
+    responses_client: openai.OpenAI, fake_responses: FakeResponses
+) -> None:
+    first = responses_client.responses.create(
+        model="thinker",
+        input="plan it",
+        store=False,
+        reasoning={"effort": "low", "summary": "auto"},
+        include=["reasoning.encrypted_content"],
+    )
+    reasoning = next(item for item in first.output if item.type == "reasoning")
+    assert reasoning.encrypted_content and reasoning.summary[0].text == "thinking hard"
+    history: list[Any] = [{"role": "user", "content": "plan it"}]
+    history += [item.model_dump(exclude_none=True) for item in first.output]
+    history.append({"role": "user", "content": "go on"})
+    second = responses_client.responses.create(
+        model="thinker", input=history, store=False, reasoning={"effort": "low", "summary": "auto"}
+    )
+    assert second.output_text == "echo: go on"  # the fake verified the encrypted content it got back
+    sent = [i for i in fake_responses.last["input"] if i["type"] == "reasoning"]
+    assert [i["encrypted_content"] for i in sent] == [reasoning.encrypted_content]
+
+
+def test_custom_and_hosted_tools_reach_a_responses_upstream(
+    responses_client: openai.OpenAI, fake_responses: FakeResponses
+) -> None:
+    patch_tool = {"type": "custom", "name": "apply_patch", "description": "Edit files", "format": {"type": "text"}}
+    r = responses_client.responses.create(
+        model="gpt-resp",
+        input="patch it",
+        tools=[patch_tool, {"type": "web_search"}, WEATHER_FN],  # type: ignore[list-item]
+    )
+    call = r.output[0]
+    assert call.type == "custom_tool_call" and call.name == "apply_patch" and call.input == "Paris"
+    sent = {t["type"]: t for t in fake_responses.last["tools"]}
+    assert sent["custom"]["format"] == {"type": "text"} and "web_search" in sent
+    follow = responses_client.responses.create(
+        model="gpt-resp",
+        input=[
+            {"role": "user", "content": "patch it"},
+            {"type": "custom_tool_call", "call_id": call.call_id, "name": "apply_patch", "input": "Paris"},
+            {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "patched"},
+        ],
+        tools=[patch_tool],  # type: ignore[list-item]
+    )
+    assert follow.output_text == "got: patched"
+
+
+def test_compact_goes_to_the_responses_upstream(responses_client: openai.OpenAI) -> None:
+    out = responses_client.post(
+        "/responses/compact",
+        body={"model": "gpt-resp", "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}]},
+        cast_to=object,
+    )
+    assert isinstance(out, dict) and out["output"][-1]["type"] == "compaction"

@@ -36,3 +36,10 @@ class OpenAIResponsesProvider(OpenAIProvider):
                 yield event
         finally:
             resp.release()
+
+    async def compact(self, body: dict[str, Any], model: str) -> bytes:
+        """`POST /responses/compact` passed through: the upstream's answer (its `output` items, with the
+        opaque compaction item) goes back whole."""
+        resp = await self.post("/responses/compact", _encode({**body, "model": model}), self.headers_for())
+        data: msgspec.Raw = await self.read_json(resp, msgspec.Raw)
+        return bytes(data)

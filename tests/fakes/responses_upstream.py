@@ -89,6 +89,7 @@ class FakeResponses:
         self.stored: dict[str, dict[str, Any]] = {}
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/v1/responses", self.create)
+        self.app.router.add_post("/v1/responses/compact", self.compact)
         self.app.router.add_get("/v1/models", self.models)
         self.app.router.add_route("*", "/{tail:.*}", self.other)
 
@@ -136,6 +137,31 @@ class FakeResponses:
                 return error_response(500, "The model failed.", "server_error")
             return web.json_response(response)
         return await self._stream(request, response)
+
+    async def compact(self, request: web.Request) -> web.Response:
+        """The conversation's user messages kept, the rest folded into one opaque compaction item."""
+        self.paths.append("POST /v1/responses/compact")
+        if request.headers.get("Authorization") != f"Bearer {API_KEY}":
+            return error_response(401, "Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key")
+        body = json.loads(await request.read())
+        self.requests.append(body)
+        try:
+            validate({k: v for k, v in body.items() if k in ("model", "input", "instructions", "tools")})
+            items = self._history(body)
+        except Invalid as err:
+            return error_response(err.status, err.message, "invalid_request_error", err.param, err.code)
+        kept = [i for i in items if i.get("type", "message") == "message" and i.get("role") == "user"]
+        folded = base64.b64encode(json.dumps(items).encode()).decode()
+        compaction = {"type": "compaction", "id": _id("cmp"), "encrypted_content": ENCRYPTED_PREFIX + folded[:64]}
+        return web.json_response(
+            {
+                "id": _id("resp"),
+                "object": "response.compaction",
+                "created_at": int(time.time()),
+                "output": [*kept, compaction],
+                "usage": {"input_tokens": 20, "output_tokens": 5, "total_tokens": 25},
+            }
+        )
 
     def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         items = body.get("input")
