@@ -34,8 +34,7 @@ from tests.harness import ROOT, Gateway
 GATEWAY_KEY = "llm-link-codex-test-key"
 SECRET = "the secret is 4711-banana"
 PROMPT = "Run the shell command `cat note.txt` and tell me what it prints."
-CONFIG_TOML = """\
-model_provider = "llm-link"
+OFFLINE = """\
 check_for_update_on_startup = false
 
 [analytics]
@@ -46,7 +45,10 @@ enabled = false
 
 [features]
 plugins = false
-
+"""
+CUSTOM_PROVIDER = """\
+model_provider = "llm-link"
+{offline}
 [model_providers.llm-link]
 name = "llm-link"
 base_url = "{base_url}"
@@ -56,6 +58,11 @@ request_max_retries = 0
 stream_max_retries = 0
 stream_idle_timeout_ms = 60000
 """
+# Codex's built-in `openai` provider pointed at the gateway (key from `codex login --with-api-key`): it tries
+# Responses over WebSocket first.
+BUILTIN_PROVIDER = """\
+openai_base_url = "{base_url}"
+{offline}"""
 
 
 def codex_binary() -> str | None:
@@ -112,9 +119,12 @@ def gateway(
         yield gw
 
 
-def run_codex(codex: str, gateway: Gateway, model: str, home: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+def run_codex(
+    codex: str, gateway: Gateway, model: str, home: Path, builtin: bool = False
+) -> tuple[subprocess.CompletedProcess[str], str]:
     (home / "codex").mkdir()
-    (home / "codex" / "config.toml").write_text(CONFIG_TOML.format(base_url=gateway.url + "/v1"))
+    template = BUILTIN_PROVIDER if builtin else CUSTOM_PROVIDER
+    (home / "codex" / "config.toml").write_text(template.format(base_url=gateway.url + "/v1", offline=OFFLINE))
     work = home / "work"
     work.mkdir()
     (work / "note.txt").write_text(SECRET + "\n")
@@ -126,6 +136,11 @@ def run_codex(codex: str, gateway: Gateway, model: str, home: Path) -> tuple[sub
         "LLM_LINK_API_KEY": GATEWAY_KEY,
         "NO_COLOR": "1",
     }
+    if builtin:  # the built-in provider takes its key from a login (stored locally, checked on use)
+        login = subprocess.run(
+            [codex, "login", "--with-api-key"], input=GATEWAY_KEY, capture_output=True, text=True, env=env, timeout=60
+        )
+        assert login.returncode == 0, login.stderr
     proc = subprocess.run(
         [
             codex,
@@ -154,6 +169,20 @@ def run_codex(codex: str, gateway: Gateway, model: str, home: Path) -> tuple[sub
 @pytest.mark.parametrize("upstream", ["openai", "anthropic", "ollama", "responses"])
 def test_codex_runs_a_tool_using_task(codex: str, gateway: Gateway, upstream: str, tmp_path: Path) -> None:
     proc, last_message = run_codex(codex, gateway, f"codex-{upstream}", tmp_path)
+    check_run(proc, last_message)
+    log = gateway.log()
+    assert f'"model":"codex-{upstream}"' in log.replace(" ", "")
+
+
+def test_codex_builtin_provider_falls_back_from_websocket(codex: str, gateway: Gateway, tmp_path: Path) -> None:
+    """`openai_base_url` at the gateway: Codex's WebSocket attempt is refused at once (426) and it goes on
+    over HTTP."""
+    proc, last_message = run_codex(codex, gateway, "codex-openai", tmp_path, builtin=True)
+    check_run(proc, last_message)
+    assert '"status":426' in gateway.log().replace(" ", "")
+
+
+def check_run(proc: subprocess.CompletedProcess[str], last_message: str) -> None:
     report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, report
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -163,5 +192,3 @@ def test_codex_runs_a_tool_using_task(codex: str, gateway: Gateway, upstream: st
     assert commands and "cat note.txt" in commands[0]["command"], report
     assert SECRET in commands[0]["aggregated_output"], report  # Codex really ran the tool
     assert last_message.startswith(tool_script.ANSWER_PREFIX) and SECRET in last_message, report
-    log = gateway.log()
-    assert f'"model":"codex-{upstream}"' in log.replace(" ", "")
