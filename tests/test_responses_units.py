@@ -102,6 +102,7 @@ def test_length_stop_ends_with_incomplete() -> None:
     final = check(out)
     assert out[-1]["type"] == "response.incomplete"
     assert final["status"] == "incomplete" and final["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert final["output"][0]["status"] == "incomplete"
 
 
 def test_error_mid_stream_ends_with_failed() -> None:

@@ -200,7 +200,8 @@ def from_unified(resp: Response, env: Envelope, tmap: ToolMap) -> bytes:
             payload = custom_input(p.arguments) if custom else p.arguments
             prefix = "ctc" if custom else "fc"
             items.append(call_item(f"{prefix}_{stem}{len(items)}", p.id, name, namespace, custom, payload, "completed"))
-    if text or not items:
-        items.append(message_item(f"msg_{stem}{len(items)}", "".join(text)))
     status, incomplete = status_of(resp.stop_reason)
+    if text or not items:  # the last item; cut off when the answer was
+        last = "completed" if status == b'"completed"' else "incomplete"
+        items.append(message_item(f"msg_{stem}{len(items)}", "".join(text), last))
     return env.render(status, b"[" + b",".join(items) + b"]", usage_json(resp.usage), incomplete)

@@ -120,7 +120,8 @@ class ResponsesEncoder:
         self.signature = self.redacted = self.encrypted = None
         return self._added(reasoning_item(self.item_id, None, None))
 
-    def _close(self) -> bytes:
+    def _close(self, status: str = "completed") -> bytes:
+        """The open item's `.done` events; `status` is "incomplete" when the answer was cut off in it."""
         kind = self.open
         if kind == NONE:
             return b""
@@ -129,7 +130,7 @@ class ResponsesEncoder:
         if kind == MESSAGE:
             text = "".join(self.chunks)
             quoted = _encode(text)
-            item = message_item(self.item_id, text)
+            item = message_item(self.item_id, text, status)
             out = self._ev(TEXT_DONE, self.loc + b',"content_index":0,"text":' + quoted + b',"logprobs":[]')
             out += self._ev(PART_DONE, self.loc + b',"content_index":0,"part":' + text_part(text))
         elif kind == REASONING:
@@ -214,10 +215,11 @@ class ResponsesEncoder:
             in_progress = b',"response":' + self.env.render(b'"in_progress"')
             return self._ev(CREATED, in_progress) + self._ev(IN_PROGRESS, in_progress)
         if isinstance(event, Finish):
-            out = self._close()
-            if not self.items:  # an empty answer is still one (empty) message, as the API gives
-                out += self._open_message() + self._close()
             status, incomplete = status_of(event.stop_reason)
+            item_status = "completed" if status == b'"completed"' else "incomplete"
+            out = self._close(item_status)
+            if not self.items:  # an empty answer is still one (empty) message, as the API gives
+                out += self._open_message() + self._close(item_status)
             self.final = self.env.render(
                 status, b"[" + b",".join(self.items) + b"]", usage_json(event.usage), incomplete
             )
