@@ -106,6 +106,16 @@ def make_guard(app: Sanic, cfg: Config) -> Any:
     return Guard(cfg, KeyTable(cfg), limiter, app.ctx.metrics, budgets)
 
 
+def make_tracing(cfg: Config) -> Any:
+    """The per-worker tracer; None (and nothing of OpenTelemetry imported) without `telemetry.otlp_endpoint`."""
+    t = cfg.telemetry
+    if t is None or not t.otlp_endpoint:
+        return None
+    from gateway.tracing import Tracing
+
+    return Tracing(t)
+
+
 def create_app(cfg: Config) -> Sanic:
     app = Sanic("llm_link")
     s = cfg.server
@@ -161,6 +171,7 @@ def create_app(cfg: Config) -> Sanic:
         app.add_task(app.ctx.pinger.run(), name="llm_link_pinger")
         app.ctx.inflight = {}
         app.ctx.guard = make_guard(app, cfg)
+        app.ctx.tracing = make_tracing(cfg)
 
     @app.main_process_start
     async def share_limit_table(app: Sanic) -> None:
@@ -184,6 +195,8 @@ def create_app(cfg: Config) -> Sanic:
             await app.ctx.guard.limiter.close()
         await app.ctx.http.close()
         app.ctx.access_log.flush()
+        if app.ctx.tracing is not None:
+            app.ctx.tracing.shutdown()  # exports the spans still queued
         worker_exit()
 
     return app

@@ -33,6 +33,7 @@ class Call:
         "status",
         "stream",
         "target",
+        "trace",
         "upstream_model",
         "upstream_seconds",
     )
@@ -58,6 +59,7 @@ class Call:
         self.metrics: Any = None
         self.batch_writes = False  # the answering provider marks bursts with Flush (see gateway.streaming)
         self.allow: Any = None  # the key's model-glob matcher (gateway.auth), None = every model
+        self.trace: Any = None  # gateway.tracing.Trace while tracing, else None
         self.budget: Any = None  # the key's budget ticket, charged with `cost` at the end (gateway.budget)
         self.limit_headers: dict[str, str] | None = None  # x-ratelimit-* for the response (gateway.limits)
 

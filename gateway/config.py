@@ -464,6 +464,13 @@ def _check_telemetry(t: TelemetryConfig) -> list[str]:
         problems.append("telemetry.sample_ratio: must be between 0 and 1")
     if not t.service_name:
         problems.append("telemetry.service_name: must not be empty")
+    if t.otlp_endpoint:
+        from gateway.tracing import available
+
+        if not available():
+            problems.append(
+                "telemetry.otlp_endpoint: tracing needs the OpenTelemetry packages: pip install 'llm-link[otel]'"
+            )
     return problems
 
 

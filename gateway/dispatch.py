@@ -31,6 +31,7 @@ from unified.types import (
     Message,
     Request,
     Response,
+    Start,
     StreamError,
     TextDelta,
     TextPart,
@@ -158,15 +159,22 @@ async def _attempts(
             call.target = target.label
             call.attempts += 1
             target.circuit.acquire(time.monotonic())
+            trace = call.trace
+            if trace is not None:
+                trace.start_attempt(call, target, route.headers)
             try:
                 result = await attempt(target, hop_req, deadline)
             except GatewayError as err:
+                if trace is not None:
+                    trace.fail_attempt(err)
                 _record(call, target, err)
                 if not err.retryable:
                     raise
                 last = err
                 continue
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as cancel:
+                if trace is not None:
+                    trace.fail_attempt(cancel)
                 target.circuit.release()
                 raise
             target.circuit.success()
@@ -219,7 +227,8 @@ async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Ta
     async def attempt(target: Target, req_: Request | None, deadline: float | None) -> tuple[Response, Target]:
         assert req_ is not None
         await target.cap.acquire(target.provider.name, deadline)
-        token = EXTRA_HEADERS.set(route.headers) if route.headers else None
+        extra = route.headers if call.trace is None else call.trace.headers
+        token = EXTRA_HEADERS.set(extra) if extra else None
         t0 = time.perf_counter()
         try:
             response = await _bounded(target.provider.chat(req_, target.model), deadline, route, call)
@@ -232,6 +241,9 @@ async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Ta
 
     response, target = await _attempts(call, route, req, attempt)
     record_usage(call, target, response.usage)
+    if call.trace is not None:
+        call.trace.answered(req, response.model, response)
+        call.trace.end_attempt(call)
     return response, target
 
 
@@ -256,7 +268,8 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
     ) -> tuple[list[Event], AsyncIterator[Event], Target, float]:
         assert req_ is not None
         await target.cap.acquire(target.provider.name, deadline)
-        token = EXTRA_HEADERS.set(route.headers) if route.headers else None
+        extra = route.headers if call.trace is None else call.trace.headers
+        token = EXTRA_HEADERS.set(extra) if extra else None
         t0 = time.perf_counter()
         events = target.provider.stream(req_, target.model).__aiter__()
         buffered: list[Event] = []
@@ -287,6 +300,8 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
 
     started = time.monotonic()
     buffered, events, target, t0 = await _attempts(call, route, req, attempt)
+    if call.trace is not None:
+        call.trace.answered(req, buffered[0].model if isinstance(buffered[0], Start) else "")
     if call.first_token is None and any(isinstance(e, _CONTENT[:3]) for e in buffered):
         call.first_token = time.perf_counter()
     if route.timeout:  # the whole-request deadline also bounds the stream after its first byte
@@ -333,16 +348,21 @@ async def _timed(
     call: Call, target: Target, t0: float, head: list[Event], events: AsyncIterator[Event], route: Route
 ) -> AsyncIterator[Event]:
     """Pass events on, noting the first token and the final usage; upstream time is the stream's life."""
+    captured = call.trace.output if call.trace is not None else None  # streamed text, with capture_content
     try:
         for event in head:
             if isinstance(event, Finish):
                 record_usage(call, target, event.usage)
+            elif captured is not None and isinstance(event, TextDelta):
+                captured.append(event.text)
             yield event
         async for event in events:
             if isinstance(event, Finish):
                 record_usage(call, target, event.usage)
             elif call.first_token is None and isinstance(event, TextDelta | ToolCallStart):
                 call.first_token = time.perf_counter()
+            if captured is not None and isinstance(event, TextDelta):
+                captured.append(event.text)
             yield event
     except GatewayError as err:
         if counts_as_failure(err):
@@ -350,6 +370,8 @@ async def _timed(
         raise
     finally:
         call.upstream_seconds += time.perf_counter() - t0
+        if call.trace is not None:
+            call.trace.end_attempt(call)
         await _close(events)
         await target.cap.release()
 
@@ -369,17 +391,24 @@ async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
 
     async def attempt(target: Target, _: Request | None, deadline: float | None) -> tuple[EmbedResponse, Target]:
         await target.cap.acquire(target.provider.name, deadline)
+        token = EXTRA_HEADERS.set(call.trace.headers) if call.trace is not None else None
         t0 = time.perf_counter()
         try:
             return await _bounded(target.provider.embed(req, target.model), deadline, route, call), target
         finally:
             call.upstream_seconds += time.perf_counter() - t0
+            if token is not None:
+                EXTRA_HEADERS.reset(token)
             await target.cap.release()
 
+    if call.trace is not None:
+        call.trace.operation = "embeddings"
     response, target = await _attempts(call, route, None, attempt)
     call.input_tokens = response.input_tokens
     if target.rates is not None:
         call.cost = target.rates.embed_cost(response.input_tokens)
+    if call.trace is not None:
+        call.trace.end_attempt(call)
     return response
 
 

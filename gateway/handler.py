@@ -31,6 +31,9 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
             ctx = request.app.ctx
             call = Call(request.headers.get("x-request-id"), dialect)
             request.ctx.call = call
+            tracing = ctx.tracing  # gateway.tracing.Tracing, None without `telemetry:`
+            if tracing is not None:
+                call.trace = tracing.start(request, call)
             metrics = call.metrics = ctx.metrics
             gauge = metrics.child(metrics.in_flight, dialect)
             gauge.inc()
@@ -73,6 +76,8 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                 if ctx.draining:
                     request.stream.keep_alive = False  # type: ignore[union-attr]  # let the drain finish
                 call.finish(metrics, ctx.access_log)
+                if call.trace is not None:
+                    call.trace.end(call)
             if response is not None:
                 headers = response.headers
                 headers["X-Request-ID"] = call.request_id

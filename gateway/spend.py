@@ -132,7 +132,7 @@ class PriceBook:
         elif provider.config.type in FREE_TYPES:
             found = FREE
         else:
-            found = self.lookup(provider.config.type, provider.base_url, model)
+            found = self.lookup(provider.config.type, getattr(provider, "base_url", ""), model)
             if found is None:
                 log.warning(
                     "spend: no price known for %s/%s; its requests count tokens but no cost "
