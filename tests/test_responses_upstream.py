@@ -4,8 +4,9 @@ fake itself, checked with the official OpenAI SDK so the tests below stand on a 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
@@ -14,8 +15,24 @@ import openai
 import pytest
 
 from gateway.config import ConfigError, parse
+from providers.openai_responses.request import encode_request
+from providers.openai_responses.response import events as response_events
 from tests.fakes.responses_upstream import API_KEY, FakeResponses
 from tests.harness import Gateway
+from unified.errors import GatewayError
+from unified.types import (
+    Finish,
+    Message,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    Tool,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolCallStart,
+    ToolResultPart,
+)
+from unified.types import Request as UnifiedRequest
 
 WEATHER_FN = {
     "type": "function",
@@ -352,3 +369,154 @@ def test_compact_goes_to_the_responses_upstream(responses_client: openai.OpenAI)
         cast_to=object,
     )
     assert isinstance(out, dict) and out["output"][-1]["type"] == "compaction"
+
+
+# ---------------------------------------------------------------------------------------------- stream decoding, in process
+
+
+def _sse(*events: dict[str, Any]) -> list[tuple[str | None, bytes]]:
+    return [(e["type"], json.dumps(e).encode()) for e in events]
+
+
+async def _aiter(pairs: list[tuple[str | None, bytes]]) -> AsyncIterator[tuple[str | None, bytes]]:
+    for pair in pairs:
+        yield pair
+
+
+def _decode(pairs: list[tuple[str | None, bytes]]) -> list[Any]:
+    async def collect() -> list[Any]:
+        return [e async for e in response_events(_aiter(pairs), "m", "up")]
+
+    return asyncio.run(collect())
+
+
+CREATED = {"type": "response.created", "response": {"id": "resp_1", "model": "m-1", "output": []}}
+USAGE = {"input_tokens": 5, "output_tokens": 2, "output_tokens_details": {"reasoning_tokens": 1}}
+
+
+def test_custom_tool_input_becomes_escaped_json_arguments() -> None:
+    item = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "c1", "name": "apply_patch", "input": ""}
+    events = _decode(
+        _sse(
+            CREATED,
+            {"type": "response.output_item.added", "output_index": 0, "item": item},
+            {"type": "response.custom_tool_call_input.delta", "output_index": 0, "delta": 'a "quoted"\n'},
+            {"type": "response.custom_tool_call_input.delta", "output_index": 0, "delta": "line"},
+            {"type": "response.output_item.done", "output_index": 0, "item": {**item, "input": 'a "quoted"\nline'}},
+            {"type": "response.completed", "response": {"id": "resp_1", "status": "completed", "usage": USAGE}},
+        )
+    )
+    args = "".join(e.arguments for e in events if isinstance(e, ToolCallDelta))
+    assert json.loads(args) == {"input": 'a "quoted"\nline'}
+    finish = events[-1]
+    assert isinstance(finish, Finish) and finish.stop_reason == "tool_calls" and finish.usage.reasoning_tokens == 1
+
+
+def test_arguments_only_in_the_done_item_are_not_lost() -> None:
+    item = {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "f", "namespace": "ns", "arguments": ""}
+    events = _decode(
+        _sse(
+            CREATED,
+            {"type": "response.output_item.added", "output_index": 0, "item": item},
+            {"type": "response.output_item.done", "output_index": 0, "item": {**item, "arguments": '{"a":1}'}},
+            {"type": "response.completed", "response": {"id": "resp_1", "status": "completed"}},
+        )
+    )
+    start = next(e for e in events if isinstance(e, ToolCallStart))
+    assert start.name == "ns__f" and start.id == "c1"
+    assert [e.arguments for e in events if isinstance(e, ToolCallDelta)] == ['{"a":1}']
+
+
+def test_encrypted_reasoning_comes_with_the_done_item() -> None:
+    item = {"type": "reasoning", "id": "rs_1", "summary": []}
+    done = {**item, "summary": [{"type": "summary_text", "text": "hmm"}], "encrypted_content": "gAAAA-opaque"}
+    events = _decode(
+        _sse(
+            CREATED,
+            {"type": "response.output_item.added", "output_index": 0, "item": item},
+            {"type": "response.reasoning_summary_text.delta", "output_index": 0, "summary_index": 0, "delta": "hmm"},
+            {"type": "response.output_item.done", "output_index": 0, "item": done},
+            {
+                "type": "response.incomplete",
+                "response": {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}},
+            },
+        )
+    )
+    thinking = [e for e in events if isinstance(e, ThinkingDelta)]
+    assert "".join(t.text for t in thinking) == "hmm" and thinking[-1].encrypted == "gAAAA-opaque"
+    assert isinstance(events[-1], Finish) and events[-1].stop_reason == "length"
+
+
+@pytest.mark.parametrize(
+    ("tail", "kind"),
+    [
+        (
+            [
+                {
+                    "type": "response.failed",
+                    "response": {"status": "failed", "error": {"code": "rate_limit_exceeded", "message": "slow down"}},
+                }
+            ],
+            "rate_limit",
+        ),
+        ([{"type": "error", "code": "server_error", "message": "boom"}], "api_error"),
+        ([{"type": "response.output_text.delta", "output_index": 0, "delta": "par"}], "upstream_unreachable"),
+    ],
+    ids=["failed", "error-event", "no-completed"],
+)
+def test_stream_failures_are_gateway_errors(tail: list[dict[str, Any]], kind: str) -> None:
+    with pytest.raises(GatewayError) as err:
+        _decode(_sse(CREATED, *tail))
+    assert err.value.kind == kind
+
+
+def test_request_encoding_restores_custom_namespace_and_strictness() -> None:
+    req = UnifiedRequest(
+        model="x",
+        messages=[
+            Message(role="system", content=[TextPart(text="sys")]),
+            Message(role="user", content=[TextPart(text="hi")]),
+            Message(
+                role="assistant",
+                content=[
+                    ThinkingPart(text="t", signature="anthropic-sig"),  # not verifiable upstream: left out
+                    ToolCallPart(id="c1", name="apply_patch", arguments='{"input": "*** patch"}'),
+                    ToolCallPart(id="c2", name="ns__f", arguments="{}"),
+                ],
+            ),
+            Message(
+                role="user",
+                content=[
+                    ToolResultPart(tool_call_id="c1", content=[TextPart(text="ok")]),
+                    ToolResultPart(tool_call_id="c2", content=[TextPart(text="no")], is_error=True),
+                ],
+            ),
+        ],
+        tools=[
+            Tool(name="apply_patch", custom={"type": "text"}),
+            Tool(name="ns__f", namespace="ns", parameters={"type": "object", "properties": {}}),
+        ],
+        max_tokens=4,
+    )
+    body = encode_request(req, "up", stream=True)
+    assert body["instructions"] == "sys" and body["store"] is False and body["stream"] is True
+    assert body["max_output_tokens"] == 16
+    assert [i["type"] for i in body["input"]] == [
+        "message",
+        "custom_tool_call",
+        "function_call",
+        "custom_tool_call_output",
+        "function_call_output",
+    ]
+    assert body["input"][1]["input"] == "*** patch"
+    assert body["input"][2] == {
+        "type": "function_call",
+        "call_id": "c2",
+        "name": "f",
+        "arguments": "{}",
+        "namespace": "ns",
+    }
+    assert body["input"][4]["output"] == "Error: no"
+    assert body["tools"][0] == {"type": "custom", "name": "apply_patch", "format": {"type": "text"}}
+    assert body["tools"][1]["type"] == "namespace" and body["tools"][1]["tools"][0]["strict"] is False
+    assert "include" not in body  # no reasoning asked for, none to replay
