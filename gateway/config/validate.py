@@ -1,212 +1,31 @@
-"""The config file (SPEC §2): YAML with ${VAR} expansion, environment overrides, validation that reports every
-problem with its path, and the built-in default used when no file is found."""
+"""Validation of an env-expanded mapping into a Config, reporting every problem with its path (msgspec alone
+stops at the first)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
-import yaml
 
 import dialects as dialect_registry
+from gateway.config.schema import (
+    AuthConfig,
+    Config,
+    ConfigError,
+    DialectConfig,
+    KeyConfig,
+    LegacyBackend,
+    ModelConfig,
+    ProviderConfig,
+    ResponsesConfig,
+    ServerConfig,
+    StateConfig,
+    Target,
+    TelemetryConfig,
+)
 from providers import registry
-
-
-class ConfigError(Exception):
-    """Start-up stops with these messages, one per problem, each naming its path."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-# ---------------------------------------------------------------------------------------------- schema
-
-
-class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    max_body_bytes: int = 10 * 1024 * 1024
-    cors_origins: str | list[str] = "*"
-    log_level: str = "info"
-    graceful_timeout: float = 30.0
-    request_timeout: float = 60.0  # seconds to receive a whole request
-    keep_alive_timeout: float = 5.0
-    max_header_bytes: int = 8192  # request line + headers; larger gets 413 (Sanic caps this at 16384)
-    openapi: bool = False
-
-
-class DialectConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    enabled: bool = True
-    prefix: str | None = None  # None = the dialect's default prefix
-    auth: bool = True  # False opens this dialect without a gateway key
-
-
-class CircuitConfig(msgspec.Struct, forbid_unknown_fields=True):
-    failures: int = 5
-    cooldown: float = 30.0
-
-
-class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    type: str
-    base_url: str | None = None
-    api_key: str | None = None
-    timeout: float = 600.0  # whole request
-    connect_timeout: float = 10.0
-    read_timeout: float | None = None  # longest upstream silence (a stalled stream); None = only `timeout`
-    headers: dict[str, str] = {}
-    max_tokens: int | None = None  # default max_tokens when a client gave none (Anthropic needs one)
-    max_concurrency: int | None = None
-    circuit: CircuitConfig | None = None
-    models: list[str] | None = None  # advertised in listings; absent = ask the upstream where it can
-    options: dict[str, Any] = {}  # type-specific settings, checked by the provider's Options struct
-    api: Literal["chat", "responses"] = "chat"  # which upstream API an `openai` provider calls (SPEC §6)
-
-
-class Target(msgspec.Struct, forbid_unknown_fields=True):
-    provider: str
-    model: str
-    weight: float = 1.0
-
-
-class Price(msgspec.Struct, forbid_unknown_fields=True):
-    """Per million tokens; overrides the price table (gateway.spend). Cache rates default to `input`."""
-
-    input: float = 0.0
-    output: float = 0.0
-    cache_read: float | None = None
-    cache_write: float | None = None
-
-
-class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    provider: str | None = None
-    model: str | None = None
-    targets: list[Target] | None = None
-    fallbacks: list[str] = []
-    retries: int = 1
-    timeout: float | None = None
-    first_token_timeout: float | None = None
-    defaults: dict[str, Any] = {}
-    overrides: dict[str, Any] = {}
-    system_prefix: str | None = None
-    headers: dict[str, str] = {}
-    max_tokens: int | None = None
-    context_length: int | None = None
-    capabilities: list[str] | None = None  # completion, tools, vision, thinking, embedding
-    family: str | None = None
-    price: Price | None = None  # per million tokens, instead of the price table's (gateway.spend)
-
-
-class Budget(msgspec.Struct, forbid_unknown_fields=True):
-    """Dollars a key may spend per UTC day or calendar month (gateway.budget)."""
-
-    usd: float
-    period: Literal["day", "month"] = "month"
-
-
-class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One gateway key (a team or an app): who it is, which models it may use, and its limits."""
-
-    name: str
-    key: str | None = None
-    key_sha256: str | None = None  # hex digest, so the file holds no secret
-    models: list[str] | None = None  # glob patterns; None = every model
-    rpm: int | None = None
-    tpm: int | None = None
-    max_concurrency: int | None = None
-    monthly_tokens: int | None = None
-    budget: Budget | None = None
-
-
-class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    keys: list[KeyConfig] = []
-
-
-class StateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    redis_url: str | None = None  # shared limits and quotas across workers and replicas
-    key_prefix: str = "llm-link"
-
-
-class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """OpenTelemetry traces (SPEC §10, gateway.tracing); absent = no tracing at all."""
-
-    otlp_endpoint: str | None = None  # OTLP/HTTP base URL; spans go to {otlp_endpoint}/v1/traces
-    service_name: str = "llm-link"
-    sample_ratio: float = 1.0
-    capture_content: bool = False
-    headers: dict[str, str] = {}  # sent with every export (e.g. a collector's auth)
-
-
-class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """OpenAI Responses API state (SPEC §6): stateless unless a store is configured."""
-
-    store: Literal["none", "memory", "redis"] = "none"
-    ttl: float = 3600.0  # seconds a stored response stays retrievable
-
-
-class LegacyBackend(msgspec.Struct, forbid_unknown_fields=True):
-    """The seed's single-backend form."""
-
-    type: str
-    model: str
-    base_url: str | None = None
-    api_key: str | None = None
-
-
-class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
-    dialects: dict[str, DialectConfig] = {}
-    providers: dict[str, ProviderConfig] = {}
-    models: dict[str, ModelConfig] = {}
-    default_model: str | None = None
-    llm_backend: LegacyBackend | None = None
-    auth: AuthConfig | None = None
-    state: StateConfig | None = None
-    telemetry: TelemetryConfig | None = None
-    responses: ResponsesConfig | None = None
-    source: str = "built-in default"  # where it came from, for `check` and logs
-
-    def provider_options(self, name: str) -> msgspec.Struct | None:
-        return registry.parse_options(self.providers[name].type, self.providers[name].options)
-
-
-# ---------------------------------------------------------------------------------------------- loading
-
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-ENV_OVERRIDES: dict[str, tuple[str, type]] = {
-    "LLM_LINK_HOST": ("host", str),
-    "LLM_LINK_PORT": ("port", int),
-    "LLM_LINK_WORKERS": ("workers", int),
-    "LLM_LINK_LOG_LEVEL": ("log_level", str),
-}
-
-
-def expand_env(node: Any, path: str, problems: list[str], env: dict[str, str]) -> Any:
-    """Expand ${VAR} and ${VAR:-default} in every string; an unset variable with no default is a problem."""
-    if isinstance(node, str):
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            value = env.get(name)
-            if value is None or (value == "" and default is not None):
-                if default is None:
-                    problems.append(f"{path}: environment variable {name} is not set (use ${{{name}:-default}})")
-                    return ""
-                return default
-            return value
-
-        return _VAR.sub(sub, node)
-    if isinstance(node, dict):
-        return {k: expand_env(v, f"{path}.{k}" if path else str(k), problems, env) for k, v in node.items()}
-    if isinstance(node, list):
-        return [expand_env(v, f"{path}[{i}]", problems, env) for i, v in enumerate(node)]
-    return node
 
 
 def _msgspec_problem(prefix: str, err: msgspec.ValidationError) -> str:
@@ -390,7 +209,7 @@ def parse(raw: Any, source: str) -> Config:
         responses=responses,
         source=source,
     )
-    problems.extend(_cross_check(cfg, broken_providers))
+    problems.extend(cross_check(cfg, broken_providers))
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -474,7 +293,7 @@ def _check_telemetry(t: TelemetryConfig) -> list[str]:
     return problems
 
 
-def _cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
     problems: list[str] = []
     for name, m in cfg.models.items():
         targets = m.targets or [Target(provider=m.provider or "", model=m.model or "")]
@@ -508,95 +327,3 @@ def _cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[
         if getattr(s, field) <= 0:
             problems.append(f"server.{field}: must be > 0 (seconds)")
     return problems
-
-
-def builtin_default(env: dict[str, str]) -> dict[str, Any]:
-    """No config file: the mock as `demo`, plus a provider per API key that is set, plus local Ollama."""
-    providers: dict[str, Any] = {"mock": {"type": "mock"}}
-    if env.get("OPENAI_API_KEY"):
-        providers["openai"] = {
-            "type": "openai",
-            "base_url": env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            "api_key": env["OPENAI_API_KEY"],
-        }
-    if env.get("ANTHROPIC_API_KEY"):
-        providers["anthropic"] = {
-            "type": "anthropic",
-            "base_url": env.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
-            "api_key": env["ANTHROPIC_API_KEY"],
-        }
-    if env.get("DASHSCOPE_API_KEY"):
-        providers["aliyun"] = {"type": "aliyun", "api_key": env["DASHSCOPE_API_KEY"]}
-    if "ollama" in registry.types():
-        host = env.get("OLLAMA_HOST") or "http://localhost:11434"
-        if "://" not in host:
-            host = "http://" + host
-        providers["ollama"] = {"type": "ollama", "base_url": host}
-    return {"providers": providers, "models": {"demo": "mock/demo"}, "default_model": "demo"}
-
-
-def find_config_path(explicit: str | None, env: dict[str, str]) -> Path | None:
-    if explicit:
-        return Path(explicit)
-    if env.get("LLM_LINK_CONFIG"):
-        return Path(env["LLM_LINK_CONFIG"])
-    local = Path("llm-link.yaml")
-    return local if local.exists() else None
-
-
-def load(
-    explicit: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
-) -> Config:
-    """Load, expand, validate; then apply environment and command-line overrides (CLI > env > file)."""
-    env = dict(os.environ) if env is None else env
-    path = find_config_path(explicit, env)
-    if path is None:
-        raw: Any = builtin_default(env)
-        source = "built-in default"
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError([f"{path}: cannot read config file ({err.strerror or err})"]) from None
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            problem = getattr(err, "problem", None) or str(err)
-            raise ConfigError([f"{path}: invalid YAML{where}: {problem}"]) from None
-        source = str(path)
-    problems: list[str] = []
-    raw = expand_env(raw, "", problems, env)
-    if problems:
-        raise ConfigError(problems)
-    cfg = parse(raw, source)
-
-    server_updates: dict[str, Any] = {}
-    for var, (field, cast) in ENV_OVERRIDES.items():
-        if env.get(var):
-            try:
-                server_updates[field] = cast(env[var])
-            except ValueError:
-                raise ConfigError([f"{var}: expected {cast.__name__}, got {env[var]!r}"]) from None
-    for field, value in (overrides or {}).items():
-        if value is not None:
-            server_updates[field] = value
-    if server_updates:
-        cfg.server = msgspec.structs.replace(cfg.server, **server_updates)
-        problems = [p for p in _cross_check(cfg) if p.startswith("server.")]
-        if problems:
-            raise ConfigError(problems)
-    return cfg
-
-
-def dialect_settings(cfg: Config, name: str) -> DialectConfig:
-    d = cfg.dialects.get(name) or DialectConfig()
-    if d.prefix is None:
-        d = msgspec.structs.replace(d, prefix=dialect_registry.get(name).prefix)
-    return d
-
-
-LogLevel = Literal["debug", "info", "warning", "error", "critical"]

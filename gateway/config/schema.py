@@ -1,0 +1,179 @@
+"""The config file's shape (SPEC §2) as msgspec structs, and a dialect's effective settings."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+import dialects as dialect_registry
+from providers import registry
+
+
+class ConfigError(Exception):
+    """Start-up stops with these messages, one per problem, each naming its path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# ---------------------------------------------------------------------------------------------- schema
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 10 * 1024 * 1024
+    cors_origins: str | list[str] = "*"
+    log_level: str = "info"
+    graceful_timeout: float = 30.0
+    request_timeout: float = 60.0  # seconds to receive a whole request
+    keep_alive_timeout: float = 5.0
+    max_header_bytes: int = 8192  # request line + headers; larger gets 413 (Sanic caps this at 16384)
+    openapi: bool = False
+
+
+class DialectConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    enabled: bool = True
+    prefix: str | None = None  # None = the dialect's default prefix
+    auth: bool = True  # False opens this dialect without a gateway key
+
+
+class CircuitConfig(msgspec.Struct, forbid_unknown_fields=True):
+    failures: int = 5
+    cooldown: float = 30.0
+
+
+class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    type: str
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 600.0  # whole request
+    connect_timeout: float = 10.0
+    read_timeout: float | None = None  # longest upstream silence (a stalled stream); None = only `timeout`
+    headers: dict[str, str] = {}
+    max_tokens: int | None = None  # default max_tokens when a client gave none (Anthropic needs one)
+    max_concurrency: int | None = None
+    circuit: CircuitConfig | None = None
+    models: list[str] | None = None  # advertised in listings; absent = ask the upstream where it can
+    options: dict[str, Any] = {}  # type-specific settings, checked by the provider's Options struct
+    api: Literal["chat", "responses"] = "chat"  # which upstream API an `openai` provider calls (SPEC §6)
+
+
+class Target(msgspec.Struct, forbid_unknown_fields=True):
+    provider: str
+    model: str
+    weight: float = 1.0
+
+
+class Price(msgspec.Struct, forbid_unknown_fields=True):
+    """Per million tokens; overrides the price table (gateway.spend). Cache rates default to `input`."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+
+class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    provider: str | None = None
+    model: str | None = None
+    targets: list[Target] | None = None
+    fallbacks: list[str] = []
+    retries: int = 1
+    timeout: float | None = None
+    first_token_timeout: float | None = None
+    defaults: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    system_prefix: str | None = None
+    headers: dict[str, str] = {}
+    max_tokens: int | None = None
+    context_length: int | None = None
+    capabilities: list[str] | None = None  # completion, tools, vision, thinking, embedding
+    family: str | None = None
+    price: Price | None = None  # per million tokens, instead of the price table's (gateway.spend)
+
+
+class Budget(msgspec.Struct, forbid_unknown_fields=True):
+    """Dollars a key may spend per UTC day or calendar month (gateway.budget)."""
+
+    usd: float
+    period: Literal["day", "month"] = "month"
+
+
+class KeyConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One gateway key (a team or an app): who it is, which models it may use, and its limits."""
+
+    name: str
+    key: str | None = None
+    key_sha256: str | None = None  # hex digest, so the file holds no secret
+    models: list[str] | None = None  # glob patterns; None = every model
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+    monthly_tokens: int | None = None
+    budget: Budget | None = None
+
+
+class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    keys: list[KeyConfig] = []
+
+
+class StateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    redis_url: str | None = None  # shared limits and quotas across workers and replicas
+    key_prefix: str = "llm-link"
+
+
+class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """OpenTelemetry traces (SPEC §10, gateway.tracing); absent = no tracing at all."""
+
+    otlp_endpoint: str | None = None  # OTLP/HTTP base URL; spans go to {otlp_endpoint}/v1/traces
+    service_name: str = "llm-link"
+    sample_ratio: float = 1.0
+    capture_content: bool = False
+    headers: dict[str, str] = {}  # sent with every export (e.g. a collector's auth)
+
+
+class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """OpenAI Responses API state (SPEC §6): stateless unless a store is configured."""
+
+    store: Literal["none", "memory", "redis"] = "none"
+    ttl: float = 3600.0  # seconds a stored response stays retrievable
+
+
+class LegacyBackend(msgspec.Struct, forbid_unknown_fields=True):
+    """The seed's single-backend form."""
+
+    type: str
+    model: str
+    base_url: str | None = None
+    api_key: str | None = None
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    dialects: dict[str, DialectConfig] = {}
+    providers: dict[str, ProviderConfig] = {}
+    models: dict[str, ModelConfig] = {}
+    default_model: str | None = None
+    llm_backend: LegacyBackend | None = None
+    auth: AuthConfig | None = None
+    state: StateConfig | None = None
+    telemetry: TelemetryConfig | None = None
+    responses: ResponsesConfig | None = None
+    source: str = "built-in default"  # where it came from, for `check` and logs
+
+    def provider_options(self, name: str) -> msgspec.Struct | None:
+        return registry.parse_options(self.providers[name].type, self.providers[name].options)
+
+
+def dialect_settings(cfg: Config, name: str) -> DialectConfig:
+    d = cfg.dialects.get(name) or DialectConfig()
+    if d.prefix is None:
+        d = msgspec.structs.replace(d, prefix=dialect_registry.get(name).prefix)
+    return d
+
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
