@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fakes import tool_script
@@ -172,6 +173,16 @@ def test_codex_runs_a_tool_using_task(codex: str, gateway: Gateway, upstream: st
     check_run(proc, last_message)
     log = gateway.log()
     assert f'"model":"codex-{upstream}"' in log.replace(" ", "")
+    # Codex offers its hosted web_search tool: only a Responses upstream runs it, elsewhere it is dropped
+    metrics = httpx.get(gateway.url + "/metrics").text
+    provider = {"openai": "oai", "anthropic": "claude", "ollama": "oll", "responses": "resp"}[upstream]
+    labels = ('dialect="responses"', f'provider="{provider}"', 'field="tools.web_search"')
+    dropped = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("llm_link_dropped_fields_total{") and all(x in line for x in labels)
+    ]
+    assert bool(dropped) == (upstream != "responses"), metrics
 
 
 def test_codex_builtin_provider_falls_back_from_websocket(codex: str, gateway: Gateway, tmp_path: Path) -> None:
