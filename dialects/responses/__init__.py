@@ -33,6 +33,7 @@ DIALECT = Dialect(
             "text/event-stream",
         ),
         Op("get", "/v1/responses/{response_id}", "A stored response (with `responses.store`)"),
+        Op("delete", "/v1/responses/{response_id}", "Delete a stored response"),
         Op(
             "post",
             "/v1/responses/input_tokens",

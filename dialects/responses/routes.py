@@ -76,6 +76,11 @@ async def _history(store: ResponseStore | None, previous: str) -> list[Message]:
     return messages
 
 
+def _not_stored(store: ResponseStore | None, response_id: str) -> GatewayError:
+    detail = "" if store is not None else " (this gateway stores no responses: `responses.store` is off)"
+    return GatewayError("not_found", f"No response found with id '{response_id[:100]}'.{detail}", param="response_id")
+
+
 def _check_hosted(route: Route, forced: str | None) -> None:
     if forced is not None and not route.primary.provider.hosted_tools:
         raise invalid(
@@ -187,11 +192,16 @@ def make_blueprint(prefix: str) -> Blueprint:
         store: ResponseStore | None = request.app.ctx.responses_store
         found = await store.get(response_id) if store is not None else None
         if found is None:
-            detail = "" if store is not None else " (this gateway stores no responses: `responses.store` is off)"
-            raise GatewayError(
-                "not_found", f"No response found with id '{response_id[:100]}'.{detail}", param="response_id"
-            )
+            raise _not_stored(store, response_id)
         return raw(found[0], content_type=JSON)
+
+    @bp.delete("/responses/<response_id:str>")
+    @on
+    async def delete(request: Request, call: Call, response_id: str) -> HTTPResponse:
+        store: ResponseStore | None = request.app.ctx.responses_store
+        if store is None or not await store.delete(response_id):
+            raise _not_stored(store, response_id)
+        return raw(_encode({"id": response_id, "object": "response", "deleted": True}), content_type=JSON)
 
     @bp.post("/responses/input_tokens")
     @on

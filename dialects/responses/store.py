@@ -34,6 +34,8 @@ class ResponseStore(Protocol):
 
     async def put(self, response_id: str, response: bytes, history: list[Message]) -> None: ...
 
+    async def delete(self, response_id: str) -> bool: ...
+
     async def close(self) -> None: ...
 
 
@@ -67,6 +69,9 @@ class MemoryStore:
         while len(records) > self.limit:
             records.popitem(last=False)
 
+    async def delete(self, response_id: str) -> bool:
+        return self.records.pop(response_id, None) is not None
+
     async def close(self) -> None:
         self.records.clear()
 
@@ -89,6 +94,12 @@ class RedisStore:
     async def put(self, response_id: str, response: bytes, history: list[Message]) -> None:
         try:
             await self.redis.set(self.prefix + response_id, encode_record(response, history), ex=self.ttl)
+        except Exception as err:
+            raise GatewayError("api_error", f"response store unavailable: {type(err).__name__}", status=503) from None
+
+    async def delete(self, response_id: str) -> bool:
+        try:
+            return bool(await self.redis.delete(self.prefix + response_id))
         except Exception as err:
             raise GatewayError("api_error", f"response store unavailable: {type(err).__name__}", status=503) from None
 
