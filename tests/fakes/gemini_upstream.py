@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 API_KEY = "gemini-fake-key-789"
-SIGNATURE = "Zm9v+/ZmFrZS1zaWc="  # standard base64 with + and /, as Google sends bytes
+SIGNATURE = "+/+/IGZha2Utc2lnIQ=="  # standard base64 with + and / and padding, as Google sends bytes
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 USAGE = {"promptTokenCount": 12, "candidatesTokenCount": 5, "thoughtsTokenCount": 2, "totalTokenCount": 19}
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$")
