@@ -15,6 +15,7 @@ Behaviour by model name:
   gemini-3*         as above, and every function call carries a thought signature
   fail-400|403|429|500|503   that status with Google's error body
   error-event       stream one chunk, then an error object
+  script            the scripted agent turn of tests/fakes/tool_script.py (gemini-cli end-to-end test)
 Usage: prompt 12, candidates 5, thoughts 2 (total 19). Streams send text in 4-character chunks.
 """
 
@@ -27,6 +28,8 @@ import re
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes import tool_script
 
 API_KEY = "gemini-fake-key-789"
 SIGNATURE = "+/+/IGZha2Utc2lnIQ=="  # standard base64 with + and / and padding, as Google sends bytes
@@ -340,11 +343,17 @@ class FakeGemini:
     def _parts(self, body: dict[str, Any], model: str) -> list[dict[str, Any]]:
         last = _last_user(body["contents"])
         answers = [p["functionResponse"] for p in last if "functionResponse" in p]
+        decls = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+        if model == tool_script.SCRIPT_MODEL and (answers or decls):
+            if answers:
+                return [{"text": tool_script.answer(json.dumps(answers[-1].get("response")))}]
+            user = " ".join(p["text"] for p in last if "text" in p)
+            name, args = tool_script.shell_call([d["name"] for d in decls], user)
+            return [{"functionCall": {"id": "fc_script", "name": name, "args": args}}]
         if answers:
             got = [str((a.get("response") or {}).get("output", a.get("response"))) for a in answers]
             return [{"text": "got: " + " | ".join(got)}]
         user = " ".join(p["text"] for p in last if "text" in p)
-        decls = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
         fcc = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
         if decls and fcc.get("mode") != "NONE":
             names = [d["name"] for d in decls]

@@ -28,6 +28,7 @@ def shell_call(tool_names: list[str], user_text: str) -> tuple[str, dict[str, An
         ("exec_command", {"cmd": cmd}),
         ("shell_command", {"command": cmd}),
         ("shell", {"command": ["bash", "-lc", cmd]}),
+        ("run_shell_command", {"command": cmd}),  # gemini-cli
     ):
         if name in tool_names:
             return name, args
