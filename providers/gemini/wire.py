@@ -1,4 +1,4 @@
-"""What the Generative Language API answers, as msgspec structs (read side of providers/gemini.py).
+"""What the Generative Language API answers, as msgspec structs (read side of the gemini provider).
 Only the fields the provider reads; the rest of Google's response is skipped while decoding."""
 
 from __future__ import annotations
