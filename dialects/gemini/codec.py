@@ -1,4 +1,5 @@
-"""Gemini request bodies -> the unified request (Google's `generateContent` reference).
+"""Gemini request bodies -> the unified request, and unified responses -> `GenerateContentResponse`
+bodies (Google's `generateContent` reference).
 
 Gemini pairs a functionResponse with its functionCall by `id` when the model gave one and by name
 otherwise (Gemini 2.x calls have no ids): calls without an id get one here, and a response without one
@@ -14,6 +15,7 @@ import msgspec
 from dialects.gemini import schema as wire
 from dialects.gemini.schema import pick
 from unified.errors import invalid
+from unified.ids import mint
 from unified.types import (
     DocumentPart,
     ImagePart,
@@ -21,6 +23,7 @@ from unified.types import (
     Part,
     Reasoning,
     Request,
+    Response,
     ResponseFormat,
     TextPart,
     ThinkingPart,
@@ -28,6 +31,8 @@ from unified.types import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    Usage,
+    arguments_object,
 )
 
 _encode = msgspec.json.encode
@@ -342,3 +347,69 @@ def estimate_tokens(req: Request) -> int:
     for t in req.tools or []:
         chars += len(t.name) + len(t.description or "") + len(_encode(t.parameters or {}))
     return math.ceil(chars / 4) + IMAGE_TOKENS * media
+
+
+# ---------------------------------------------------------------------------------------------- response
+
+
+FINISH = {
+    "stop": "STOP",
+    "stop_sequence": "STOP",
+    "tool_calls": "STOP",
+    "length": "MAX_TOKENS",
+    "content_filter": "SAFETY",
+}
+
+
+def usage_metadata(u: Usage) -> dict[str, int]:
+    """Gemini counts thoughts apart from the answer: candidates + thoughts = the unified output."""
+    thoughts = min(u.reasoning_tokens, u.output_tokens)
+    out = {
+        "promptTokenCount": u.input_tokens,
+        "candidatesTokenCount": u.output_tokens - thoughts,
+        "totalTokenCount": u.input_tokens + u.output_tokens,
+    }
+    if u.cache_read_tokens:
+        out["cachedContentTokenCount"] = u.cache_read_tokens
+    if thoughts:
+        out["thoughtsTokenCount"] = thoughts
+    return out
+
+
+def call_part(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"functionCall": {"id": call_id, "name": name, "args": args}}
+
+
+def thought_part(text: str, signature: str | None) -> dict[str, Any]:
+    part: dict[str, Any] = {"text": text, "thought": True}
+    if signature:
+        part["thoughtSignature"] = signature
+    return part
+
+
+def response_id(upstream_id: str) -> str:
+    return upstream_id or mint("", 22)
+
+
+def from_unified(resp: Response, client_model: str) -> bytes:
+    parts: list[dict[str, Any]] = []
+    for p in resp.content:
+        if isinstance(p, TextPart):
+            if p.text:
+                parts.append({"text": p.text})
+        elif isinstance(p, ToolCallPart):
+            parts.append(call_part(p.id, p.name, arguments_object(p.arguments)))
+        elif isinstance(p, ThinkingPart) and not p.redacted and (p.text or p.signature):
+            parts.append(thought_part(p.text, p.signature))
+    content: dict[str, Any] = {"role": "model"}
+    if parts:
+        content["parts"] = parts
+    candidate = {"content": content, "finishReason": FINISH.get(resp.stop_reason, "STOP"), "index": 0}
+    return _encode(
+        {
+            "candidates": [candidate],
+            "usageMetadata": usage_metadata(resp.usage),
+            "modelVersion": client_model,
+            "responseId": response_id(resp.id),
+        }
+    )

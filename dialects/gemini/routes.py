@@ -16,10 +16,11 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
-from dialects.gemini import codec, encode
+from dialects.gemini import codec
 from dialects.gemini import schema as wire
 from dialects.gemini.errors import render_error
 from dialects.gemini.schema import pick
+from dialects.gemini.stream import ChunkEncoder
 from gateway import dispatch
 from gateway.auth import check_model_access
 from gateway.call import Call
@@ -75,7 +76,7 @@ class _ArrayEncoder:
 
     content_type = "application/json"
 
-    def __init__(self, inner: encode.ChunkEncoder) -> None:
+    def __init__(self, inner: ChunkEncoder) -> None:
         self.inner = inner
         self.opened = False
 
@@ -110,12 +111,12 @@ def make_blueprint(prefix: str) -> Blueprint:
         route = request.app.ctx.router.resolve(model)
         if stream:
             first, events, _ = await dispatch.open_stream(call, route, req)
-            encoder = encode.ChunkEncoder(model)
+            encoder = ChunkEncoder(model)
             sse = request.args.get("alt") == "sse"
             await send_stream(request, call, first, events, encoder if sse else _ArrayEncoder(encoder), SSE_HEADERS)
             return None
         response, _ = await dispatch.complete(call, route, req)
-        return raw(encode.from_unified(response, model), content_type=JSON)
+        return raw(codec.from_unified(response, model), content_type=JSON)
 
     async def count_tokens(request: Request, call: Call, model: str) -> HTTPResponse:
         body: wire.CountTokensRequest = decode_body(request, wire.CountTokensRequest, _count_decoder)

@@ -1,8 +1,8 @@
-"""Unified responses and events -> Gemini `GenerateContentResponse` bodies and `alt=sse` chunks.
+"""Unified events -> Gemini `alt=sse` chunks (`data: {GenerateContentResponse}`).
 
 Gemini reports a function call whole (id, name, args) in one part, never as argument fragments, so the
-stream encoder holds a call until it is complete. The last chunk carries `finishReason` and
-`usageMetadata`; Google's own streams separate events with CRLF CRLF and never send `[DONE]`."""
+encoder holds a call until it is complete. The last chunk carries `finishReason` and `usageMetadata`;
+Google's own streams separate events with CRLF CRLF and never send `[DONE]`."""
 
 from __future__ import annotations
 
@@ -10,87 +10,21 @@ from typing import Any
 
 import msgspec
 
+from dialects.gemini.codec import FINISH, call_part, response_id, thought_part, usage_metadata
 from dialects.gemini.errors import error_object
 from unified.errors import GatewayError
-from unified.ids import mint
 from unified.types import (
     Event,
     Finish,
-    Response,
     Start,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
     ToolCallDelta,
-    ToolCallPart,
     ToolCallStart,
-    Usage,
     arguments_object,
 )
 
-FINISH = {
-    "stop": "STOP",
-    "stop_sequence": "STOP",
-    "tool_calls": "STOP",
-    "length": "MAX_TOKENS",
-    "content_filter": "SAFETY",
-}
 _encode = msgspec.json.encode
-
-
-def usage_metadata(u: Usage) -> dict[str, int]:
-    """Gemini counts thoughts apart from the answer: candidates + thoughts = the unified output."""
-    thoughts = min(u.reasoning_tokens, u.output_tokens)
-    out = {
-        "promptTokenCount": u.input_tokens,
-        "candidatesTokenCount": u.output_tokens - thoughts,
-        "totalTokenCount": u.input_tokens + u.output_tokens,
-    }
-    if u.cache_read_tokens:
-        out["cachedContentTokenCount"] = u.cache_read_tokens
-    if thoughts:
-        out["thoughtsTokenCount"] = thoughts
-    return out
-
-
-def _call(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"functionCall": {"id": call_id, "name": name, "args": args}}
-
-
-def _thought(text: str, signature: str | None) -> dict[str, Any]:
-    part: dict[str, Any] = {"text": text, "thought": True}
-    if signature:
-        part["thoughtSignature"] = signature
-    return part
-
-
-def _response_id(upstream_id: str) -> str:
-    return upstream_id or mint("", 22)
-
-
-def from_unified(resp: Response, client_model: str) -> bytes:
-    parts: list[dict[str, Any]] = []
-    for p in resp.content:
-        if isinstance(p, TextPart):
-            if p.text:
-                parts.append({"text": p.text})
-        elif isinstance(p, ToolCallPart):
-            parts.append(_call(p.id, p.name, arguments_object(p.arguments)))
-        elif isinstance(p, ThinkingPart) and not p.redacted and (p.text or p.signature):
-            parts.append(_thought(p.text, p.signature))
-    content: dict[str, Any] = {"role": "model"}
-    if parts:
-        content["parts"] = parts
-    candidate = {"content": content, "finishReason": FINISH.get(resp.stop_reason, "STOP"), "index": 0}
-    return _encode(
-        {
-            "candidates": [candidate],
-            "usageMetadata": usage_metadata(resp.usage),
-            "modelVersion": client_model,
-            "responseId": _response_id(resp.id),
-        }
-    )
 
 
 class ChunkEncoder:
@@ -113,7 +47,7 @@ class ChunkEncoder:
         return b'data: {"candidates":[' + _encode(candidate) + b"]," + self.head + b"}\r\n\r\n"
 
     def _start(self, upstream_id: str) -> None:
-        self.response_id = _response_id(upstream_id)
+        self.response_id = response_id(upstream_id)
         self.head = b'"modelVersion":' + _encode(self.model) + b',"responseId":' + _encode(self.response_id)
 
     def _flush_call(self) -> bytes:
@@ -121,7 +55,7 @@ class ChunkEncoder:
         if call is None:
             return b""
         self.call = None
-        return self._chunk([_call(call[0], call[1], arguments_object(call[2]))])
+        return self._chunk([call_part(call[0], call[1], arguments_object(call[2]))])
 
     def feed(self, event: Event) -> bytes:
         if isinstance(event, ToolCallDelta):
@@ -136,7 +70,7 @@ class ChunkEncoder:
             self.call = [event.id, event.name, ""]
         elif isinstance(event, ThinkingDelta):
             if event.redacted is None and (event.text or event.signature):
-                out += self._chunk([_thought(event.text, event.signature)])
+                out += self._chunk([thought_part(event.text, event.signature)])
         elif isinstance(event, Start):
             if not self.head:
                 self._start(event.id)
