@@ -5,7 +5,7 @@ to run the command in the prompt, gemini-cli runs it and sends the output back, 
 so the stream, the function call and the function response all cross the gateway.
 
 Offline: telemetry, usage statistics and update checks are off in a throw-away HOME. The binary comes from
-.ci/setup.d/40-gemini-cli.sh (`.ci/node`), or $GEMINI_CLI; without it the test fails under CI=true and
+.ci/setup.d/40-gemini.sh (`.ci/node`), or $GEMINI_CLI; without it the test fails under CI=true and
 is skipped elsewhere."""
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def gemini_binary() -> str:
     if found:
         return found
     if os.environ.get("CI") == "true":
-        pytest.fail("gemini-cli is missing: .ci/setup.d/40-gemini-cli.sh installs it into .ci/node")
-    pytest.skip("gemini-cli not installed (bash .ci/setup.d/40-gemini-cli.sh)")
+        pytest.fail("gemini-cli is missing: .ci/setup.d/40-gemini.sh installs it into .ci/node")
+    pytest.skip("gemini-cli not installed (bash .ci/setup.d/40-gemini.sh)")
 
 
 @pytest.fixture(scope="module")
