@@ -312,6 +312,9 @@ def test_stateless_by_default(sdk: openai.OpenAI, gw: Gateway) -> None:
     assert "stateless" in err.value.message and err.value.param == "previous_response_id"  # type: ignore[attr-defined]
     with pytest.raises(openai.NotFoundError):
         sdk.responses.retrieve(r.id)
+    with pytest.raises(openai.BadRequestError) as err:
+        sdk.responses.create(model="m-mock", input=[{"type": "item_reference", "id": r.output[0].id}])
+    assert "store: false" in err.value.message
 
 
 def test_memory_store_follow_up_and_retrieve(stored_gw: Gateway) -> None:
@@ -331,6 +334,17 @@ def test_memory_store_follow_up_and_retrieve(stored_gw: Gateway) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="demo", input="x", previous_response_id="resp_unknown")
     assert err.value.code == "previous_response_not_found"
+    # the Vercel AI SDK's default: earlier output items by reference
+    follow: list[Any] = [
+        {"role": "user", "content": "my name is Ada"},
+        {"type": "item_reference", "id": first.output[0].id},
+        {"role": "user", "content": "what is my name?"},
+    ]
+    by_reference = client.responses.create(model="demo", input=follow)
+    assert by_reference.usage is not None and by_reference.usage.input_tokens > alone.usage.input_tokens
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model="demo", input=[{"type": "item_reference", "id": "msg_gone"}])
+    assert err.value.param == "input[0]"  # type: ignore[attr-defined]
     nostore = client.responses.create(model="demo", input="secret", store=False)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(nostore.id)

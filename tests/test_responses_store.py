@@ -43,6 +43,9 @@ def test_follow_up_on_another_gateway_through_redis(redis_server: RedisServer) -
         alone = _client(b).responses.create(model="demo", input="which word?")
         assert second.usage is not None and alone.usage is not None
         assert second.usage.input_tokens > alone.usage.input_tokens
+        # output items are stored too: a reference to one resolves on any gateway
+        ref: list[Any] = [{"type": "item_reference", "id": first.output[0].id}, {"role": "user", "content": "and?"}]
+        assert _client(b).responses.create(model="demo", input=ref).status == "completed"
         for gw in (a, b, a):
             assert _client(gw).responses.retrieve(second.id).output_text == second.output_text
         _client(b).responses.delete(first.id)

@@ -147,7 +147,25 @@ def _results(messages: list[Message]) -> list[Part]:
     return msg.content
 
 
-def items_in(items: str | list[wire.InputItem] | None, messages: list[Message]) -> None:
+NO_ITEMS = (
+    "this gateway keeps no items (no `responses.store`); send the items themselves (clients that default to "
+    "references, like the Vercel AI SDK, take `store: false`)"
+)
+
+
+def references(items: str | list[wire.InputItem] | None) -> list[str]:
+    """Ids of the stored items the input refers to (`item_reference`), to fetch before decoding."""
+    if items is None or isinstance(items, str):
+        return []
+    return [item.id for item in items if item.type == "item_reference" and item.id]
+
+
+def items_in(
+    items: str | list[wire.InputItem] | None,
+    messages: list[Message],
+    refs: dict[str, wire.InputItem] | None = None,
+) -> None:
+    """Input items into `messages`; `refs` holds the stored items that `item_reference`s name."""
     if items is None:
         return
     if isinstance(items, str):
@@ -156,6 +174,12 @@ def items_in(items: str | list[wire.InputItem] | None, messages: list[Message]) 
     skipped_calls: set[str] = set()
     for i, item in enumerate(items):
         where = f"input[{i}]"
+        if item.type == "item_reference":
+            found = refs.get(item.id or "") if refs is not None else None
+            if found is None:
+                detail = NO_ITEMS if refs is None else "no stored item has this id (or it expired)"
+                raise invalid(f"{where}: item_reference {(item.id or '')[:100]!r}: {detail}", where)
+            item = found
         kind = item.type
         if kind == "message":
             role = item.role
@@ -193,11 +217,6 @@ def items_in(items: str | list[wire.InputItem] | None, messages: list[Message]) 
             part = _unseal(item.encrypted_content, text) if item.encrypted_content else ThinkingPart(text=text)
             if part.text or part.signature or part.redacted or part.encrypted:
                 _assistant(messages).append(part)
-        elif kind == "item_reference":
-            raise invalid(
-                f"{where}: item_reference needs stored items; send the item itself (this gateway keeps no items)",
-                where,
-            )
         elif kind in _SKIPPED:
             if item.call_id:
                 skipped_calls.add(item.call_id)
@@ -207,7 +226,9 @@ def items_in(items: str | list[wire.InputItem] | None, messages: list[Message]) 
 
 
 def to_unified(
-    body: wire.ResponsesRequest, history: list[Message] | None = None
+    body: wire.ResponsesRequest,
+    history: list[Message] | None = None,
+    refs: dict[str, wire.InputItem] | None = None,
 ) -> tuple[Request, ToolMap, str | None]:
     """The unified request, the tool map for the answer, and a hosted tool type `tool_choice` forces."""
     if body.conversation is not None:
@@ -219,7 +240,7 @@ def to_unified(
         messages.append(Message(role="system", content=[TextPart(text=body.instructions)]))
     if history:
         messages.extend(history)
-    items_in(body.input, messages)
+    items_in(body.input, messages, refs)
     if not any(m.role != "system" for m in messages):
         raise invalid("input: must contain at least one item", "input")
 

@@ -32,6 +32,7 @@ log = logging.getLogger("llm_link")
 _create_decoder = msgspec.json.Decoder(wire.ResponsesRequest)
 _count_decoder = msgspec.json.Decoder(wire.InputTokensRequest)
 _output_decoder = msgspec.json.Decoder(list[wire.InputItem])
+_item_decoder = msgspec.json.Decoder(wire.InputItem)
 _encode = msgspec.json.encode
 JSON = "application/json"
 STATELESS = (
@@ -74,6 +75,16 @@ async def _history(store: ResponseStore | None, previous: str) -> list[Message]:
     messages = list(history)
     codec_in.items_in(_output_decoder.decode(_output_of.decode(response).output), messages)
     return messages
+
+
+async def _refs(
+    store: ResponseStore | None, items: str | list[wire.InputItem] | None
+) -> dict[str, wire.InputItem] | None:
+    """The stored items the input's `item_reference`s name (None = no store to look in)."""
+    ids = codec_in.references(items)
+    if not ids or store is None:
+        return None if store is None else {}
+    return {k: _item_decoder.decode(v) for k, v in (await store.get_items(ids)).items()}
 
 
 def _not_stored(store: ResponseStore | None, response_id: str) -> GatewayError:
@@ -154,7 +165,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         call.model = body.model
         store: ResponseStore | None = request.app.ctx.responses_store
         history = await _history(store, body.previous_response_id) if body.previous_response_id else None
-        req, tmap, forced = codec_in.to_unified(body, history)
+        req, tmap, forced = codec_in.to_unified(body, history, await _refs(store, body.input))
         route = request.app.ctx.router.resolve(body.model)
         _check_hosted(route, forced)
         keep = store is not None and body.store is not False
@@ -224,7 +235,7 @@ def make_blueprint(prefix: str) -> Blueprint:
             text=body.text,
             conversation=body.conversation,
         )
-        req, _, _ = codec_in.to_unified(create, history)
+        req, _, _ = codec_in.to_unified(create, history, await _refs(store, body.input))
         route = request.app.ctx.router.resolve(model)
         count = await dispatch.count_tokens(call, route, req)
         if count is None:

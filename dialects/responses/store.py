@@ -26,7 +26,27 @@ class Stored(msgspec.Struct):
     history: msgspec.Raw
 
 
+class _Output(msgspec.Struct):
+    output: list[msgspec.Raw] = []
+
+
+class _Item(msgspec.Struct):
+    id: str | None = None
+
+
 _record_decoder = msgspec.json.Decoder(Stored)
+_output_decoder = msgspec.json.Decoder(_Output)
+_item_decoder = msgspec.json.Decoder(_Item)
+
+
+def output_items(response: bytes) -> list[tuple[str, bytes]]:
+    """(id, item JSON) of a response's output items, so `item_reference`s to them resolve later."""
+    out = []
+    for raw in _output_decoder.decode(response).output:
+        item_id = _item_decoder.decode(raw).id
+        if item_id:
+            out.append((item_id, bytes(raw)))
+    return out
 
 
 class ResponseStore(Protocol):
@@ -35,6 +55,8 @@ class ResponseStore(Protocol):
     async def put(self, response_id: str, response: bytes, history: list[Message]) -> None: ...
 
     async def delete(self, response_id: str) -> bool: ...
+
+    async def get_items(self, ids: list[str]) -> dict[str, bytes]: ...
 
     async def close(self) -> None: ...
 
@@ -53,6 +75,7 @@ class MemoryStore:
         self.ttl = ttl
         self.limit = limit
         self.records: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self.items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # output items by id
 
     async def get(self, response_id: str) -> tuple[bytes, list[Message]] | None:
         found = self.records.get(response_id)
@@ -64,10 +87,25 @@ class MemoryStore:
         return decode_record(found[1])
 
     async def put(self, response_id: str, response: bytes, history: list[Message]) -> None:
+        expires = time.monotonic() + self.ttl
         records = self.records
-        records[response_id] = (time.monotonic() + self.ttl, encode_record(response, history))
+        records[response_id] = (expires, encode_record(response, history))
         while len(records) > self.limit:
             records.popitem(last=False)
+        items = self.items
+        for item_id, item in output_items(response):
+            items[item_id] = (expires, item)
+        while len(items) > self.limit * 4:
+            items.popitem(last=False)
+
+    async def get_items(self, ids: list[str]) -> dict[str, bytes]:
+        now = time.monotonic()
+        out = {}
+        for item_id in ids:
+            found = self.items.get(item_id)
+            if found is not None and found[0] >= now:
+                out[item_id] = found[1]
+        return out
 
     async def delete(self, response_id: str) -> bool:
         return self.records.pop(response_id, None) is not None
@@ -82,6 +120,7 @@ class RedisStore:
 
         self.redis: Any = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0, decode_responses=False)
         self.prefix = f"{prefix}:resp:"
+        self.item_prefix = f"{prefix}:resp-item:"
         self.ttl = max(1, int(ttl))
 
     async def get(self, response_id: str) -> tuple[bytes, list[Message]] | None:
@@ -93,9 +132,20 @@ class RedisStore:
 
     async def put(self, response_id: str, response: bytes, history: list[Message]) -> None:
         try:
-            await self.redis.set(self.prefix + response_id, encode_record(response, history), ex=self.ttl)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(self.prefix + response_id, encode_record(response, history), ex=self.ttl)
+                for item_id, item in output_items(response):
+                    pipe.set(self.item_prefix + item_id, item, ex=self.ttl)
+                await pipe.execute()
         except Exception as err:
             raise GatewayError("api_error", f"response store unavailable: {type(err).__name__}", status=503) from None
+
+    async def get_items(self, ids: list[str]) -> dict[str, bytes]:
+        try:
+            values = await self.redis.mget([self.item_prefix + i for i in ids])
+        except Exception as err:
+            raise GatewayError("api_error", f"response store unavailable: {type(err).__name__}", status=503) from None
+        return {i: v for i, v in zip(ids, values, strict=True) if v is not None}
 
     async def delete(self, response_id: str) -> bool:
         try:
