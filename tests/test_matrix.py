@@ -26,12 +26,13 @@ from tests.fakes.openai_upstream import API_KEY, FakeOpenAI
 from tests.fakes.server import ThreadedServer
 from tests.gemini_client import GeminiClient
 from tests.harness import Gateway
+from tests.responses_client import ResponsesClient
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 SYSTEM = "You are a terse assistant."
 
-CLIENTS = ["openai", "anthropic", "ollama", "gemini"]
+CLIENTS = ["openai", "responses", "anthropic", "ollama", "gemini"]
 PROVIDERS = ["openai", "anthropic", "ollama", "aliyun", "gemini", "mock"]
 FEATURES = ["text", "stream", "tools", "streamed_tools", "system", "images", "usage"]
 MODELS = {
@@ -364,6 +365,7 @@ def gateway(
 def clients(gateway: Gateway) -> dict[str, Any]:
     return {
         "openai": OpenAIClient(gateway),
+        "responses": ResponsesClient(gateway.url, PIXEL, WEATHER_SCHEMA, Result, Call),
         "anthropic": AnthropicClient(gateway),
         "ollama": OllamaClient(gateway),
         "gemini": GeminiClient(gateway.url, PIXEL, WEATHER_SCHEMA, Result, Call),
