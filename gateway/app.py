@@ -15,14 +15,16 @@ from sanic.handlers import ErrorHandler
 from sanic_ext import Extend
 
 import dialects
-from gateway import openapi, shutdown, system
+from gateway import openapi, reload, shutdown, system
 from gateway.accesslog import AccessLog
+from gateway.admin import api as admin_api
 from gateway.budget import shared_budget_table
 from gateway.call import Call
 from gateway.config import Config, dialect_settings
 from gateway.limits import shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router
+from gateway.store.runtime import Database, database_url, limit_slots
 from gateway.streaming import Pinger
 from providers import registry
 from unified.errors import GatewayError, kind_for_status
@@ -84,8 +86,8 @@ def configure_logging(level: str) -> None:
 
 
 def make_guard(app: Sanic, cfg: Config) -> Any:
-    """The per-worker access check (keys, limits, per-key usage); None without `auth:`."""
-    if cfg.auth is None:
+    """The per-worker access check (keys, limits, per-key usage); None without `auth:` or a database."""
+    if cfg.auth is None and database_url(cfg) is None:
         return None
     from gateway.auth import Guard, KeyTable
     from gateway.budget import Budgets, LocalSpend
@@ -93,7 +95,7 @@ def make_guard(app: Sanic, cfg: Config) -> Any:
 
     table = getattr(app.shared_ctx, "limit_table", None)
     if table is None:  # not started by Sanic's worker manager
-        table = shared_table(len(cfg.auth.keys))
+        table = shared_table(limit_slots(cfg))
     # A concurrency slot held by a worker that died frees itself after the longest a request may take.
     lease = max([p.timeout for p in cfg.providers.values()] + [600.0]) + 60
     redis_url = cfg.state.redis_url if cfg.state is not None else None
@@ -101,7 +103,7 @@ def make_guard(app: Sanic, cfg: Config) -> Any:
     limiter = Limiter(LocalLimiter(table), redis_url, prefix, lease, app.ctx.metrics)
     spend_table = getattr(app.shared_ctx, "budget_table", None)
     if spend_table is None:
-        spend_table = shared_budget_table(len(cfg.auth.keys))
+        spend_table = shared_budget_table(limit_slots(cfg))
     budgets = Budgets(LocalSpend(spend_table), limiter, app.ctx.metrics)
     return Guard(cfg, KeyTable(cfg), limiter, app.ctx.metrics, budgets)
 
@@ -151,6 +153,8 @@ def create_app(cfg: Config) -> Sanic:
     app.blueprint(system.blueprint)
     if s.openapi:  # off by default: the document maps the whole surface
         app.blueprint(openapi.blueprint)
+    app.blueprint(admin_api.blueprint)  # answers 404 until `admin.key` is set
+    reload.install(app)
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
@@ -172,13 +176,18 @@ def create_app(cfg: Config) -> Sanic:
         app.ctx.inflight = {}
         app.ctx.guard = make_guard(app, cfg)
         app.ctx.tracing = make_tracing(cfg)
+        app.ctx.database = None
+        url = database_url(cfg)
+        if url is not None:
+            app.ctx.database = Database(app, url, cfg)
+            await app.ctx.database.start()
 
     @app.main_process_start
     async def share_limit_table(app: Sanic) -> None:
         # Without Redis (or while it is down) the workers count limits in this one shared table.
-        if cfg.auth is not None:
-            app.shared_ctx.limit_table = shared_table(len(cfg.auth.keys))
-            app.shared_ctx.budget_table = shared_budget_table(len(cfg.auth.keys))
+        # Always made: a reload may add keys (gateway.reload), and database keys come and go.
+        app.shared_ctx.limit_table = shared_table(limit_slots(cfg))
+        app.shared_ctx.budget_table = shared_budget_table(limit_slots(cfg))
 
     @app.main_process_ready
     async def refuse_on_signal(app: Sanic) -> None:
@@ -193,6 +202,8 @@ def create_app(cfg: Config) -> Sanic:
         if app.ctx.guard is not None:
             await app.ctx.guard.budgets.close()
             await app.ctx.guard.limiter.close()
+        if app.ctx.database is not None:
+            await app.ctx.database.stop()  # the last usage rows
         await app.ctx.http.close()
         app.ctx.access_log.flush()
         if app.ctx.tracing is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from fnmatch import translate
 from typing import Any
 
@@ -29,6 +30,7 @@ class Key:
         "allow",
         "budget",
         "digest",
+        "expires",
         "index",
         "limited",
         "max_concurrency",
@@ -50,16 +52,21 @@ class Key:
         self.monthly_tokens = cfg.monthly_tokens
         self.limited = bool(cfg.rpm or cfg.tpm or cfg.max_concurrency or cfg.monthly_tokens)
         self.budget = cfg.budget  # dollars per day or month (gateway.budget), None = no budget
+        self.expires: float | None = None  # database keys may expire (gateway.store.keys)
 
 
 DEFAULT_FORMS = ("authorization", "x-api-key")
 
 
 class KeyTable:
-    def __init__(self, cfg: Config) -> None:
-        assert cfg.auth is not None
-        self.keys = [Key(k, i) for i, k in enumerate(cfg.auth.keys)]
+    """The keys of the config file, plus those of the database (gateway.store.keys builds the table again
+    whenever they change). Without `auth:`, keys are checked only once the database has held one."""
+
+    def __init__(self, cfg: Config, extra: list[Key] | None = None, enforced: bool = True) -> None:
+        self.keys = [Key(k, i) for i, k in enumerate(cfg.auth.keys)] if cfg.auth is not None else []
+        self.keys.extend(extra or ())
         self.by_digest = {k.digest: k for k in self.keys}
+        self.enforced = enforced or cfg.auth is not None
         # Dialects opened without a key (`dialects.<name>.auth: false`), e.g. Ollama for a local editor.
         self.open_dialects = frozenset(d for d in dialects.names() if not dialect_settings(cfg, d).auth)
         self.forms = {d.name: d.key_headers for d in dialects.descriptors()}
@@ -68,6 +75,8 @@ class KeyTable:
         digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
         key = self.by_digest.get(digest)
         if key is not None and hmac.compare_digest(key.digest, digest):
+            if key.expires is not None and key.expires <= time.time():
+                raise GatewayError("authentication", f"The key {key.name!r} has expired.")
             return key
         return None
 
@@ -127,9 +136,10 @@ class Guard:
 
     async def enter(self, request: Request, call: Call) -> Ticket | None:
         """Authenticate (401) and admit (429); returns the ticket to settle, if limits apply."""
-        if call.dialect in self.open_dialects:
+        table = self.table  # swapped whole when keys change (gateway.store.keys)
+        if call.dialect in table.open_dialects or not table.enforced:
             return None
-        key = self.table.authenticate(request, self.table.forms.get(call.dialect, DEFAULT_FORMS))
+        key = table.authenticate(request, table.forms.get(call.dialect, DEFAULT_FORMS))
         call.key_name = key.name
         call.allow = key.allow
         # Listings and metadata (GET) do not count against a key's limits: only model calls do.

@@ -11,7 +11,7 @@ import tempfile
 from functools import partial
 from typing import Any
 
-from gateway import __version__
+from gateway import __version__, keyscli
 from gateway.config import Config, ConfigError, load
 
 
@@ -29,14 +29,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error", "critical"], type=str.lower)
     check = sub.add_parser("check", help="validate the config and print providers, models and routes")
     check.add_argument("-c", "--config")
+    keyscli.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in ("serve", "check") and argv[0] not in ("-h", "--help", "--version")):
+    if not argv or (argv[0] not in ("serve", "check", "keys") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "serve")
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        return keyscli.run(args)
     try:
         if args.command == "check":
             cfg = load(args.config)
@@ -49,8 +52,28 @@ def main(argv: list[str] | None = None) -> int:
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    db_problem = _prepare_database(cfg)
+    if db_problem is not None:
+        print(f"llm-link: {db_problem}", file=sys.stderr)
+        return 1
     serve(cfg)
     return 0
+
+
+def _prepare_database(cfg: Config) -> str | None:
+    """Create or migrate the database once, before any worker starts (gateway.store)."""
+    if cfg.state is None or not cfg.state.database_url:
+        return None
+    import asyncio
+
+    from gateway.store import StoreError
+    from gateway.store.runtime import prepare
+
+    try:
+        asyncio.run(prepare(cfg))
+    except StoreError as err:
+        return f"state.database_url: {err}"
+    return None
 
 
 def check(cfg: Config) -> int:

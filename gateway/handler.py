@@ -78,6 +78,8 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
                 call.finish(metrics, ctx.access_log)
                 if call.trace is not None:
                     call.trace.end(call)
+                if ctx.database is not None and request.method != "GET":  # usage rows (gateway.store.usage)
+                    ctx.database.record(call)
             if response is not None:
                 headers = response.headers
                 headers["X-Request-ID"] = call.request_id

@@ -63,3 +63,18 @@ def openai_gateway(fake_openai: FakeOpenAI) -> Iterator[Gateway]:
     }
     with Gateway(config) as gw:
         yield gw
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A real PostgreSQL server for the database tests; each test takes a fresh database from it. In CI it
+    must exist (.ci/setup.d/40-admin.sh installs it); elsewhere the tests skip without it."""
+    from tests.postgres_server import PostgresServer, binaries
+
+    if binaries() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is not installed (CI installs Debian's postgresql package)")
+        pytest.skip("PostgreSQL is not installed")
+    server = PostgresServer().start()
+    yield server
+    server.stop()

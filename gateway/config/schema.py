@@ -33,6 +33,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     keep_alive_timeout: float = 5.0
     max_header_bytes: int = 8192  # request line + headers; larger gets 413 (Sanic caps this at 16384)
     openapi: bool = False
+    watch_config: bool = False  # reload when the file changes (gateway.reload); SIGHUP always reloads
 
 
 class DialectConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -124,6 +125,15 @@ class AuthConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
 class StateConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     redis_url: str | None = None  # shared limits and quotas across workers and replicas
     key_prefix: str = "llm-link"
+    database_url: str | None = None  # keys and usage rows (gateway.store): sqlite:///path or postgresql://...
+    usage_retention_days: float = 30.0
+
+
+class AdminConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The admin API (gateway.admin): one bearer key, given as itself or as its sha256."""
+
+    key: str | None = None
+    key_sha256: str | None = None
 
 
 class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -163,6 +173,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     state: StateConfig | None = None
     telemetry: TelemetryConfig | None = None
     responses: ResponsesConfig | None = None
+    admin: AdminConfig | None = None
     source: str = "built-in default"  # where it came from, for `check` and logs
 
     def provider_options(self, name: str) -> msgspec.Struct | None:

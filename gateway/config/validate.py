@@ -11,6 +11,7 @@ import msgspec
 
 import dialects as dialect_registry
 from gateway.config.schema import (
+    AdminConfig,
     AuthConfig,
     Config,
     ConfigError,
@@ -174,7 +175,8 @@ def parse(raw: Any, source: str) -> Config:
 
     auth = None
     if raw.get("auth") is not None:
-        auth = _auth_config(raw["auth"], problems)
+        has_database = isinstance(raw.get("state"), dict) and bool(raw["state"].get("database_url"))
+        auth = _auth_config(raw["auth"], problems, has_database)
     state = None
     if raw.get("state") is not None:
         state = _convert(raw["state"], StateConfig, "state", problems)
@@ -197,6 +199,13 @@ def parse(raw: Any, source: str) -> Config:
                 problems.append("responses.ttl: must be positive")
             if responses.store == "redis" and (state is None or not state.redis_url):
                 problems.append("responses.store: `redis` needs state.redis_url")
+    if state is not None:
+        problems.extend(_check_database(state))
+    admin = None
+    if raw.get("admin") is not None:
+        admin = _convert(raw["admin"], AdminConfig, "admin", problems)
+        if admin is not None:
+            problems.extend(_check_admin(admin))
     cfg = Config(
         server=server,
         dialects=dialects,
@@ -207,6 +216,7 @@ def parse(raw: Any, source: str) -> Config:
         state=state,
         telemetry=telemetry,
         responses=responses,
+        admin=admin,
         source=source,
     )
     problems.extend(cross_check(cfg, broken_providers))
@@ -215,7 +225,7 @@ def parse(raw: Any, source: str) -> Config:
     return cfg
 
 
-def _auth_config(raw: Any, problems: list[str]) -> AuthConfig | None:
+def _auth_config(raw: Any, problems: list[str], has_database: bool = False) -> AuthConfig | None:
     """`auth:` converted key by key, so every bad entry is reported with its own path."""
     if not isinstance(raw, dict):
         problems.append(f"auth: expected a mapping with `keys`, got {type(raw).__name__}")
@@ -232,13 +242,13 @@ def _auth_config(raw: Any, problems: list[str]) -> AuthConfig | None:
     if len(problems) > before:
         return None
     auth = AuthConfig(keys=keys)
-    problems.extend(_check_auth(auth))
+    problems.extend(_check_auth(auth, has_database))
     return auth
 
 
-def _check_auth(auth: AuthConfig) -> list[str]:
+def _check_auth(auth: AuthConfig, has_database: bool = False) -> list[str]:
     problems: list[str] = []
-    if not auth.keys:
+    if not auth.keys and not has_database:  # with a database, the keys may all live there
         problems.append("auth.keys: at least one key is needed (remove `auth` to run without gateway keys)")
     names: set[str] = set()
     secrets: set[str] = set()
@@ -327,3 +337,26 @@ def cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[s
         if getattr(s, field) <= 0:
             problems.append(f"server.{field}: must be > 0 (seconds)")
     return problems
+
+
+def _check_database(state: StateConfig) -> list[str]:
+    from gateway.store import check_url
+
+    problems = []
+    if state.database_url is not None:
+        problem = check_url(state.database_url)
+        if problem:
+            problems.append(f"state.database_url: {problem}")
+    if state.usage_retention_days <= 0:
+        problems.append("state.usage_retention_days: must be > 0")
+    return problems
+
+
+def _check_admin(admin: AdminConfig) -> list[str]:
+    if (admin.key is None) == (admin.key_sha256 is None):
+        return ["admin: needs exactly one of `key` or `key_sha256`"]
+    if admin.key is not None and len(admin.key) < 16:
+        return ["admin.key: use at least 16 characters"]
+    if admin.key_sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", admin.key_sha256):
+        return ["admin.key_sha256: expected 64 hex digits (the sha256 of the key)"]
+    return []

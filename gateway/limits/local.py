@@ -25,6 +25,7 @@ class LocalLimiter:
     def __init__(self, table: Any) -> None:
         self.lock = table.get_lock()
         self.a = table.get_obj()
+        self.slots = max(1, len(self.a) // STRIDE)  # keys added at run time share slots beyond this
 
     def _window(self, base: int, off: int, sec: int, now: float, limit: int) -> tuple[float, float, float]:
         a = self.a
@@ -63,7 +64,7 @@ class LocalLimiter:
     def admit(self, key: Any, month: str) -> Verdict:
         now = time.time()
         sec = int(now)
-        base = key.index * STRIDE
+        base = (key.index % self.slots) * STRIDE
         a = self.a
         with self.lock:
             code = OK
@@ -93,7 +94,7 @@ class LocalLimiter:
 
     def settle(self, key: Any, tokens: int, month: str, slot: bool) -> None:
         sec = int(time.time())
-        base = key.index * STRIDE
+        base = (key.index % self.slots) * STRIDE
         a = self.a
         with self.lock:
             if tokens and key.tpm:
