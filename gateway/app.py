@@ -85,6 +85,14 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level.upper())
 
 
+def build_providers(cfg: Config, http: aiohttp.ClientSession) -> dict[str, Any]:
+    """One adapter per configured provider (at start-up, and again on reload: gateway.reload)."""
+    return {
+        name: registry.adapter_class(pcfg)(name, pcfg, cfg.provider_options(name), http)
+        for name, pcfg in cfg.providers.items()
+    }
+
+
 def make_guard(app: Sanic, cfg: Config) -> Any:
     """The per-worker access check (keys, limits, per-key usage); None without `auth:` or a database."""
     if cfg.auth is None and database_url(cfg) is None:
@@ -164,11 +172,7 @@ def create_app(cfg: Config) -> Sanic:
         app.ctx.draining = False
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
         app.ctx.http = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
-        providers = {}
-        for pname, pcfg in cfg.providers.items():
-            cls = registry.adapter_class(pcfg)
-            providers[pname] = cls(pname, pcfg, cfg.provider_options(pname), app.ctx.http)
-        app.ctx.providers = providers
+        app.ctx.providers = providers = build_providers(cfg, app.ctx.http)
         app.ctx.router = Router(cfg, providers)
         app.add_task(system.watch_tasks(), name="llm_link_watch_tasks")
         app.ctx.pinger = Pinger()

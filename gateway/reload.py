@@ -120,17 +120,12 @@ def load_again(running: Config) -> tuple[Config | None, Outcome]:
 
 def apply(app: Any, cfg: Config) -> None:
     """Swap a worker onto `cfg`: new providers, router and access check, assigned with no await between."""
-    from gateway.app import configure_logging, make_guard
+    from gateway.app import build_providers, configure_logging, make_guard
     from gateway.auth import Guard, KeyTable
-    from providers import registry
-
-    ctx = app.ctx
-    providers = {
-        name: registry.provider_class(p.type)(name, p, cfg.provider_options(name), ctx.http)
-        for name, p in cfg.providers.items()
-    }
     from gateway.router import Router
 
+    ctx = app.ctx
+    providers = build_providers(cfg, ctx.http)
     router = Router(cfg, providers)
     old_guard = ctx.guard
     redis_old = ctx.config.state.redis_url if ctx.config.state else None
