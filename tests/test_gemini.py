@@ -344,3 +344,29 @@ def test_error_mid_stream_ends_the_stream_with_googles_error(gw: Gateway) -> Non
     events = [json.loads(line[6:]) for line in r.text.split("\r\n") if line.startswith("data: ")]
     assert events[0]["candidates"][0]["content"]["parts"] == [{"text": "echo"}]
     assert events[-1]["error"]["code"] == 503 and "overloaded" in events[-1]["error"]["message"]
+
+
+def test_hosted_tools_reach_gemini_and_are_counted_as_dropped_elsewhere(
+    gw: Gateway, fake_gemini: FakeGemini, fake_openai: FakeOpenAI
+) -> None:
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "search the web"}]}],
+        "tools": [{"google_search": {}}, {"functionDeclarations": [{"name": "get_weather", "parameters": WEATHER}]}],
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+        "toolConfig": {"functionCallingConfig": {"mode": "NONE"}},
+    }
+    headers = {"x-goog-api-key": GATEWAY_KEY}
+    r = httpx.post(gw.url + "/gemini/v1beta/models/flash:generateContent", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert {"googleSearch": {}} in fake_gemini.last["tools"]
+    assert fake_gemini.last["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+    r = httpx.post(gw.url + "/gemini/v1beta/models/gpt:generateContent", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert [t["function"]["name"] for t in fake_openai.last["tools"]] == ["get_weather"]
+    assert "safetySettings" not in fake_openai.last
+    dropped = [line for line in httpx.get(gw.url + "/metrics").text.splitlines() if line.startswith("llm_link_dropped")]
+    for field in ("tools.googleSearch", "safetySettings"):
+        assert any(
+            f'field="{field}"' in line and 'provider="oai"' in line and line.endswith(" 1.0") for line in dropped
+        )
+    assert not any('provider="gem"' in line for line in dropped)

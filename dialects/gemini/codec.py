@@ -215,7 +215,7 @@ def _tools(body: wire.GenerateContentRequest) -> list[Tool] | None:
             if schema is None and fd.parameters is not None:
                 schema = json_schema(fd.parameters)
             out.append(Tool(name=fd.name, description=fd.description, parameters=schema))
-        # googleSearch, codeExecution, urlContext ...: Google's hosted tools; other targets have none
+        # googleSearch, codeExecution, urlContext ...: Google's hosted tools, carried as a `gemini:` extra
     return out or None
 
 
@@ -269,9 +269,37 @@ def _response_format(gc: wire.GenerationConfig) -> ResponseFormat | None:
     return ResponseFormat(type="json_schema", schema=json_schema(schema), name="response")
 
 
+HOSTED_TOOLS = (
+    "googleSearch",
+    "googleSearchRetrieval",
+    "codeExecution",
+    "urlContext",
+    "googleMaps",
+    "fileSearch",
+    "computerUse",
+)
+
+
+def _hosted(body: wire.GenerateContentRequest) -> list[dict[str, Any]]:
+    out = []
+    for t in body.tools or []:
+        for name in HOSTED_TOOLS:
+            value = pick(getattr(t, name), getattr(t, _snake(name)))
+            if value is not None:
+                out.append({name: value})
+    return out
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
 def _extra(body: wire.GenerateContentRequest) -> dict[str, Any] | None:
-    """Settings only Gemini upstreams understand, for a `gemini` provider to pass on."""
+    """Settings only Gemini upstreams understand, for a `gemini` provider to pass on (`gemini:` extras)."""
     extra: dict[str, Any] = {}
+    hosted = _hosted(body)
+    if hosted:
+        extra["gemini:tools"] = hosted
     safety = pick(body.safetySettings, body.safety_settings)
     if safety:
         extra["gemini:safetySettings"] = [
@@ -311,6 +339,21 @@ def to_unified(body: wire.GenerateContentRequest, model: str, stream: bool) -> R
         reasoning=_reasoning(pick(gc.thinkingConfig, gc.thinking_config)),
         extra=_extra(body),
     )
+
+
+def dropped_fields(req: Request, provider_type: str) -> list[str]:
+    """The `gemini:` extras a target of another kind will not send (for llm_link_dropped_fields_total):
+    extras are namespaced by provider kind, so this needs no knowledge of any particular provider."""
+    out: list[str] = []
+    for key, value in (req.extra or {}).items():
+        kind, _, field = key.partition(":")
+        if kind == provider_type:
+            continue
+        if field == "tools":
+            out.extend("tools." + next(iter(t)) for t in value)
+        else:
+            out.append(field)
+    return out
 
 
 def count_request(body: wire.CountTokensRequest, model: str) -> Request:

@@ -9,6 +9,7 @@ the JS SDK, and `/v1`, the default of newer Python SDKs):
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -25,9 +26,11 @@ from gateway import dispatch
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
+from gateway.router import Target
 from gateway.streaming import SSE_HEADERS, send_stream
 from unified.errors import GatewayError, invalid
 from unified.types import EmbedRequest, EmbedResponse, Event, Finish
+from unified.types import Request as UnifiedRequest
 
 _generate_decoder = msgspec.json.Decoder(wire.GenerateContentRequest)
 _count_decoder = msgspec.json.Decoder(wire.CountTokensRequest)
@@ -35,6 +38,7 @@ _embed_decoder = msgspec.json.Decoder(wire.EmbedContentRequest)
 _batch_decoder = msgspec.json.Decoder(wire.BatchEmbedContentsRequest)
 _encode = msgspec.json.encode
 JSON = "application/json"
+log = logging.getLogger("llm_link")
 VERSIONS = ("/v1beta", "/v1")
 METHODS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
 MAX_BATCH = 250  # Google's limit on batchEmbedContents requests
@@ -69,6 +73,15 @@ def _dimensions(r: wire.EmbedContentRequest) -> int | None:
 async def _embed(request: Request, call: Call, model: str, texts: list[str], dims: int | None) -> EmbedResponse:
     route = request.app.ctx.router.resolve(model)
     return await dispatch.embed(call, route, EmbedRequest(model=model, inputs=texts, dimensions=dims))
+
+
+def _count_dropped(call: Call, target: Target, req: UnifiedRequest) -> None:
+    if not req.extra:
+        return
+    metrics = call.metrics
+    for field in codec.dropped_fields(req, target.provider.type):
+        log.debug("gemini: dropped %s for %s", field, target.provider.name)
+        metrics.child(metrics.dropped_fields, "gemini", target.provider.name, field).inc()
 
 
 class _ArrayEncoder:
@@ -110,12 +123,14 @@ def make_blueprint(prefix: str) -> Blueprint:
         req = codec.to_unified(body, model, stream)
         route = request.app.ctx.router.resolve(model)
         if stream:
-            first, events, _ = await dispatch.open_stream(call, route, req)
+            first, events, target = await dispatch.open_stream(call, route, req)
+            _count_dropped(call, target, req)
             encoder = ChunkEncoder(model)
             sse = request.args.get("alt") == "sse"
             await send_stream(request, call, first, events, encoder if sse else _ArrayEncoder(encoder), SSE_HEADERS)
             return None
-        response, _ = await dispatch.complete(call, route, req)
+        response, target = await dispatch.complete(call, route, req)
+        _count_dropped(call, target, req)
         return raw(codec.from_unified(response, model), content_type=JSON)
 
     async def count_tokens(request: Request, call: Call, model: str) -> HTTPResponse:

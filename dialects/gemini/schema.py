@@ -83,9 +83,27 @@ class FunctionDeclaration(msgspec.Struct):
     parameters_json_schema: dict[str, Any] | None = None
 
 
+# Tools Google runs itself; they reach Gemini upstreams only (codec.HOSTED_TOOLS).
+Hosted = dict[str, Any] | None
+
+
 class Tool(msgspec.Struct):
     functionDeclarations: list[FunctionDeclaration] | None = None
     function_declarations: list[FunctionDeclaration] | None = None
+    googleSearch: Hosted = None
+    google_search: Hosted = None
+    googleSearchRetrieval: Hosted = None
+    google_search_retrieval: Hosted = None
+    codeExecution: Hosted = None
+    code_execution: Hosted = None
+    urlContext: Hosted = None
+    url_context: Hosted = None
+    googleMaps: Hosted = None
+    google_maps: Hosted = None
+    fileSearch: Hosted = None
+    file_search: Hosted = None
+    computerUse: Hosted = None
+    computer_use: Hosted = None
 
 
 class FunctionCallingConfig(msgspec.Struct):

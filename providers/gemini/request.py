@@ -195,6 +195,8 @@ def encode_request(req: Request, model: str) -> dict[str, Any]:
     if gc:
         body["generationConfig"] = gc
     for key, value in (req.extra or {}).items():
-        if key.startswith("gemini:"):  # settings only Gemini knows (safetySettings, cachedContent)
+        if key == "gemini:tools":  # Google's hosted tools (googleSearch ...), beside the functions
+            body.setdefault("tools", []).extend(value)
+        elif key.startswith("gemini:"):  # settings only Gemini knows (safetySettings, cachedContent)
             body[key[7:]] = value
     return body
