@@ -373,7 +373,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds of load before each measurement")
     p.add_argument("--rounds", type=int, help="rounds, systems alternating within each (default 1 quick / 2 full)")
     p.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
-    p.add_argument("--systems", help="comma-separated: direct,passthrough,llm-link,litellm,portkey")
+    p.add_argument(
+        "--systems", help="comma-separated: direct,passthrough,llm-link,llm-link-traced,llm-link-base,litellm,portkey"
+    )
+    p.add_argument("--base", help="llm-link-base runs llm-link from this other checkout (e.g. a git worktree)")
     p.add_argument(
         "--slow", help="comma-separated counts of idle slow streams (default 1000 quick / 1000,10000 full; 0 = none)"
     )
@@ -436,7 +439,15 @@ def main(argv: list[str] | None = None) -> int:
         factories: dict[str, Any] = {
             "passthrough": lambda: Passthrough(out, upstream.url, a.workers),
             "llm-link": lambda: LLMLink(out, upstream.url, a.workers),
+            # Every request traced (sample_ratio 1), spans exported to the mock upstream's OTLP sink.
+            "llm-link-traced": lambda: LLMLink(
+                out, upstream.url, a.workers, telemetry={"otlp_endpoint": upstream.url}, name="llm-link-traced"
+            ),
         }
+        if a.base:
+            factories["llm-link-base"] = lambda: LLMLink(
+                out, upstream.url, a.workers, name="llm-link-base", root=Path(a.base)
+            )
         if any(s in wanted for s in ("litellm", "portkey")):
             from bench.peers import LiteLLM, Portkey
 

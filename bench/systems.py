@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -197,9 +198,20 @@ class LLMLink(System):
 
     name = "llm-link"
 
-    def __init__(self, workdir: Path, upstream: str, workers: int = 2) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        upstream: str,
+        workers: int = 2,
+        telemetry: dict[str, Any] | None = None,
+        name: str | None = None,
+        root: Path | None = None,
+    ) -> None:
+        self.name = name or self.name
         super().__init__(workdir)
         self.upstream, self.workers, self.sanic_workers = upstream, workers, workers
+        self.telemetry = telemetry  # llm-link-traced: every request traced, spans to the mock's OTLP sink
+        self.root = root or ROOT  # another checkout (llm-link-base: the same bench against older code)
         from gateway import __version__
 
         self.version = __version__
@@ -208,7 +220,7 @@ class LLMLink(System):
             self.version += (
                 "@"
                 + subprocess.run(
-                    ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=5
+                    ["git", "describe", "--always", "--dirty"], cwd=self.root, capture_output=True, text=True, timeout=5
                 ).stdout.strip()
             )
         except (OSError, subprocess.SubprocessError):
@@ -230,21 +242,18 @@ class LLMLink(System):
         ]
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PYTHONPATH": str(ROOT)}
+        return {**os.environ, "PYTHONPATH": str(self.root)}
 
     def start(self, timeout: float = 90) -> System:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            yaml.safe_dump(
-                {
-                    "server": {"host": "127.0.0.1", "port": self.port, "workers": self.workers, "log_level": "info"},
-                    "providers": {
-                        "up": {"type": "openai", "base_url": self.upstream + "/v1", "api_key": "sk-bench-upstream"}
-                    },
-                    "models": {"bench": "up/bench", "slow": "up/slow"},
-                }
-            )
-        )
+        config: dict[str, Any] = {
+            "server": {"host": "127.0.0.1", "port": self.port, "workers": self.workers, "log_level": "info"},
+            "providers": {"up": {"type": "openai", "base_url": self.upstream + "/v1", "api_key": "sk-bench-upstream"}},
+            "models": {"bench": "up/bench", "slow": "up/slow"},
+        }
+        if self.telemetry is not None:
+            config["telemetry"] = self.telemetry
+        self.config_path.write_text(yaml.safe_dump(config))
         return super().start(timeout)
 
     def ready_path(self) -> str:

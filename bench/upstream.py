@@ -301,6 +301,8 @@ class Replies:
             b"/api/tags": _http("200 OK", js, _json({"models": [{"name": "bench", "model": "bench"}]})),
             b"/health": _http("200 OK", js, b'{"ok":true}'),
         }
+        # An OTLP/HTTP trace sink (an empty ExportTraceServiceResponse), for llm-link-traced.
+        self.otlp = _http("200 OK", b"application/x-protobuf", b"")
         self.not_found = _http("404 Not Found", js, _json({"error": {"message": "not found", "type": "not_found"}}))
 
 
@@ -346,6 +348,9 @@ class Upstream(asyncio.Protocol):
         r = self.replies
         if method == b"GET":
             self._write(r.gets.get(path, r.not_found))
+            return
+        if path == b"/v1/traces":
+            self._write(r.otlp)
             return
         if path not in r.plain:
             # Tolerate prefixes a peer may add (e.g. /openai/v1/chat/completions).
