@@ -858,7 +858,7 @@ def compose() -> dict[str, Any]:
 def test_compose_file_parses_against_the_compose_spec() -> None:
     compose_spec = pytest.importorskip("compose_spec", reason="compose-spec has wheels for Linux x86_64 only")
     parsed = compose_spec.PyCompose.from_yaml((DEPLOY / "docker-compose.yaml").read_text())
-    assert sorted(parsed.service_names()) == ["llm-link", "prometheus", "redis"]
+    assert sorted(parsed.service_names()) == ["grafana", "jaeger", "llm-link", "otel-collector", "prometheus", "redis"]
     with pytest.raises(ValueError):  # and it is strict: a misspelt key is an error
         compose_spec.PyCompose.from_yaml("services: {web: {image: nginx, portz: ['80:80']}}")
 
@@ -903,3 +903,56 @@ def test_compose_config_passes_check() -> None:
     env = {k: str(v) for k, v in gw["environment"].items() if "${" not in str(v)}
     out = llm_link_check((DEPLOY / source).read_text(), env)
     assert out.returncode == 0, out.stderr
+
+
+# ---------------------------------------------------------------------------------------------- Grafana, traces
+
+
+def metric_families() -> set[str]:
+    """The metric family names the gateway registers (gateway/metrics.py)."""
+    text = (ROOT / "gateway" / "metrics.py").read_text()
+    return set(re.findall(r'"(llm_link_[a-z_]+)"', text))
+
+
+def test_dashboard_queries_only_metrics_the_gateway_exports() -> None:
+    dash = json.loads((DEPLOY / "grafana" / "dashboards" / "llm-link.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"] for v in dash["templating"]["list"]]
+    families = metric_families()
+    used = set()
+    for expr in exprs:
+        for name in re.findall(r"llm_link_[a-z_]+", expr):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert base in families, f"{name} in {expr!r} is not a metric llm-link exports"
+            used.add(base)
+    # Spend is on the dashboard, per model and per key, and budget refusals too.
+    assert {"llm_link_cost_usd_total", "llm_link_key_cost_total", "llm_link_rate_limited_total"} <= used
+    assert any('limit="budget"' in e for e in exprs)
+    titles = [p["title"] for p in dash["panels"]]
+    assert len(titles) == len(set(titles)) and any("Spend per key" in t for t in titles)
+    # Every panel uses the datasource Grafana is provisioned with.
+    ds = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml").read_text())
+    uid = ds["datasources"][0]["uid"]
+    assert all(p["datasource"]["uid"] == uid for p in dash["panels"] if p["type"] != "row")
+    assert ds["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_compose_wires_grafana_and_the_collector() -> None:
+    services = compose()["services"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in services["grafana"]["volumes"]}
+    provider = yaml.safe_load((DEPLOY / mounts["/etc/grafana/provisioning/dashboards/llm-link.yaml"]).read_text())
+    folder = provider["providers"][0]["options"]["path"]
+    assert any(target.startswith(folder + "/") and source.endswith(".json") for target, source in mounts.items())
+    # llm-link sends spans to the collector's OTLP/HTTP receiver, by service name.
+    endpoint = services["llm-link"]["environment"]["LLM_LINK_OTLP_ENDPOINT"]
+    host, port = re.match(r"http://([^:/]+):(\d+)$", endpoint).groups()  # type: ignore[union-attr]
+    assert host == "otel-collector" and host in services
+    collector_mount = next(v for v in services["otel-collector"]["volumes"])
+    collector = yaml.safe_load((DEPLOY / collector_mount.split(":")[0]).read_text())
+    assert collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(f":{port}")
+    assert collector_mount.split(":")[1] in " ".join(services["otel-collector"]["command"])
+    exporter = collector["exporters"]["otlp/jaeger"]["endpoint"]
+    assert exporter.split(":")[0] in services
+    # The config the compose gateway runs turns tracing on from that variable.
+    config = yaml.safe_load((DEPLOY / "kubernetes" / "base" / "llm-link.yaml").read_text())
+    assert "LLM_LINK_OTLP_ENDPOINT" in config["telemetry"]["otlp_endpoint"]

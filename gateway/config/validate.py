@@ -287,7 +287,8 @@ def _check_auth(auth: AuthConfig, has_database: bool = False) -> list[str]:
 
 def _check_telemetry(t: TelemetryConfig) -> list[str]:
     problems: list[str] = []
-    if t.otlp_endpoint is not None and not t.otlp_endpoint.startswith(("http://", "https://")):
+    # An empty endpoint (e.g. an unset ${VAR:-}) means no tracing, as an absent one does.
+    if t.otlp_endpoint and not t.otlp_endpoint.startswith(("http://", "https://")):
         problems.append("telemetry.otlp_endpoint: expected an http:// or https:// URL (the OTLP/HTTP base URL)")
     if not 0.0 <= t.sample_ratio <= 1.0:
         problems.append("telemetry.sample_ratio: must be between 0 and 1")
