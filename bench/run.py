@@ -43,6 +43,8 @@ class Scenario:
         msgs = [{"role": "user", "content": PROMPT}]
         if self.dialect == "anthropic":
             obj: dict[str, Any] = {"model": model, "max_tokens": 256, "messages": msgs, "stream": self.stream}
+        elif self.dialect == "responses":
+            obj = {"model": model, "input": PROMPT, "store": False, "stream": self.stream}
         else:
             obj = {"model": model, "messages": msgs, "stream": self.stream}
         return json.dumps(obj).encode()
@@ -51,7 +53,12 @@ class Scenario:
     def end_marker(self) -> bytes | None:
         if not self.stream:
             return None
-        return {"openai": b"[DONE]", "anthropic": b"message_stop", "ollama": b'"done":true'}[self.dialect]
+        return {
+            "openai": b"[DONE]",
+            "responses": b'"total_tokens":',  # usage ends response.completed, the last (long) event
+            "anthropic": b"message_stop",
+            "ollama": b'"done":true',
+        }[self.dialect]
 
     @property
     def baseline(self) -> str:
@@ -68,6 +75,7 @@ SCENARIOS = [
     Scenario("openai-stream-c256", "openai", True, 256),
     Scenario("anthropic-stream-c64", "anthropic", True, 64),
     Scenario("ollama-stream-c64", "ollama", True, 64),
+    Scenario("responses-stream-c64", "responses", True, 64),  # Responses client -> chat upstream
 ]
 
 

@@ -35,6 +35,7 @@ class Route:
 
 DIALECT_HEADERS = {
     "openai": {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"},
+    "responses": {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"},
     "anthropic": {"Content-Type": "application/json", "x-api-key": "sk-bench", "anthropic-version": "2023-06-01"},
     "ollama": {"Content-Type": "application/json"},
 }
@@ -157,7 +158,12 @@ class Upstream(System):
         return {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def route(self, dialect: str) -> Route | None:
-        path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}[dialect]
+        path = {
+            "openai": "/v1/chat/completions",
+            "responses": "/v1/responses",
+            "anthropic": "/v1/messages",
+            "ollama": "/api/chat",
+        }[dialect]
         return Route(path, DIALECT_HEADERS[dialect])
 
 
@@ -260,5 +266,10 @@ class LLMLink(System):
         return "/ready"
 
     def route(self, dialect: str) -> Route | None:
-        path = {"openai": "/v1/chat/completions", "anthropic": "/anthropic/v1/messages", "ollama": "/ollama/api/chat"}
+        path = {
+            "openai": "/v1/chat/completions",
+            "responses": "/v1/responses",
+            "anthropic": "/anthropic/v1/messages",
+            "ollama": "/ollama/api/chat",
+        }
         return Route(path[dialect], DIALECT_HEADERS[dialect])

@@ -61,6 +61,7 @@ SUMMARY_PART_DONE = _head("response.reasoning_summary_part.done")
 SUMMARY_DELTA = _head("response.reasoning_summary_text.delta")
 SUMMARY_DONE = _head("response.reasoning_summary_text.done")
 END = b"}\n\n"
+TEXT_TAIL = b',"logprobs":[]}\n\n'
 
 NONE, MESSAGE, REASONING, CALL = 0, 1, 2, 3
 _FAILED_CODES = {"rate_limit": "rate_limit_exceeded", "overloaded": "server_is_overloaded"}
@@ -78,6 +79,7 @@ class ResponsesEncoder:
         self.open = NONE
         self.item_id = ""
         self.loc = b""  # ',"item_id":"…","output_index":N' of the open item
+        self.delta_at = b""
         self.chunks: list[str] = []  # text / summary / arguments of the open item
         # the open call
         self.call_id = ""
@@ -104,6 +106,8 @@ class ResponsesEncoder:
         self.open = kind
         self.item_id = f"{prefix}_{self.stem}{index}"
         self.loc = b',"item_id":"' + self.item_id.encode() + b'","output_index":%d' % index
+        # what follows the sequence number in this item's delta events, up to the encoded delta
+        self.delta_at = self.loc + (b',"content_index":0,"delta":' if kind == MESSAGE else b',"delta":')
         self.chunks = []
 
     def _added(self, item: bytes) -> bytes:
@@ -166,20 +170,25 @@ class ResponsesEncoder:
     # -------------------------------------------------------------------------------------- events
 
     def feed(self, event: Event) -> bytes:
-        if isinstance(event, TextDelta):
+        kind = type(event)
+        if kind is TextDelta:  # the hot path: one format of pre-encoded pieces and the encoded text
+            text = event.text  # type: ignore[union-attr]
             out = b""
             if self.open != MESSAGE:
                 out = self._close() + self._open_message()
-            self.chunks.append(event.text)
-            return out + self._ev(
-                TEXT_DELTA, self.loc + b',"content_index":0,"delta":' + _encode(event.text) + b',"logprobs":[]'
-            )
-        if isinstance(event, ToolCallDelta):
-            self.chunks.append(event.arguments)
+            self.chunks.append(text)
+            seq = self.seq
+            self.seq = seq + 1
+            return b"%b%b%d%b%b%b" % (out, TEXT_DELTA, seq, self.delta_at, _encode(text), TEXT_TAIL)
+        if kind is ToolCallDelta:
+            arguments = event.arguments  # type: ignore[union-attr]
+            self.chunks.append(arguments)
             if self.custom:
-                text = self.input.feed(event.arguments)
+                text = self.input.feed(arguments)
                 return self._ev(INPUT_DELTA, self.loc + b',"delta":' + _encode(text)) if text else b""
-            return self._ev(ARGS_DELTA, self.loc + b',"delta":' + _encode(event.arguments))
+            seq = self.seq
+            self.seq = seq + 1
+            return b"%b%d%b%b%b" % (ARGS_DELTA, seq, self.delta_at, _encode(arguments), END)
         if isinstance(event, ThinkingDelta):
             out = b""
             if self.open != REASONING:
