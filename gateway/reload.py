@@ -147,10 +147,11 @@ def apply(app: Any, cfg: Config) -> None:
     configure_logging(cfg.server.log_level)
 
 
-def reload_worker(app: Any, decided_by_worker: bool) -> Outcome:
+async def reload_worker(app: Any, decided_by_worker: bool) -> Outcome:
     """Load the file and, when valid, apply it to this worker. Only a reload this worker decided (the
-    admin API) is counted here; the main process counts those it decides."""
-    new, outcome = load_again(app.ctx.config)
+    admin API) is counted here; the main process counts those it decides. Reading and validating run in a
+    thread, so requests keep flowing meanwhile; only the swap runs on the event loop."""
+    new, outcome = await asyncio.to_thread(load_again, app.ctx.config)
     if new is None:
         for problem in outcome.problems:
             log.error("config reload refused: %s", problem)
@@ -165,9 +166,9 @@ def reload_worker(app: Any, decided_by_worker: bool) -> Outcome:
     return outcome
 
 
-def admin_reload(app: Any) -> Outcome:
+async def admin_reload(app: Any) -> Outcome:
     """POST /admin/api/reload: this worker decides, then tells the others through the generation."""
-    outcome = reload_worker(app, decided_by_worker=True)
+    outcome = await reload_worker(app, decided_by_worker=True)
     if outcome.ok:
         generation = getattr(app.shared_ctx, "config_generation", None)
         if generation is not None:
@@ -188,7 +189,7 @@ async def follow(app: Any) -> None:
         current = generation.value
         if current != app.ctx.config_generation:
             app.ctx.config_generation = current
-            outcome = reload_worker(app, decided_by_worker=False)
+            outcome = await reload_worker(app, decided_by_worker=False)
             if outcome.ok:
                 log.info("worker %d: config reloaded (generation %d)", os.getpid(), current)
 

@@ -38,9 +38,12 @@ def gw() -> Iterator[Gateway]:
         yield g
 
 
+HTTP = httpx.Client(timeout=10)
+
+
 def admin(gw: Gateway, method: str, path: str, key: str | None = ADMIN, **kw: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.request(method, gw.url + "/admin/api" + path, headers=headers, timeout=10, **kw)
+    return HTTP.request(method, gw.url + "/admin/api" + path, headers=headers, **kw)
 
 
 def client(gw: Gateway, key: str) -> openai.OpenAI:
@@ -48,7 +51,7 @@ def client(gw: Gateway, key: str) -> openai.OpenAI:
 
 
 def status_of(gw: Gateway, key: str, model: str = "demo") -> int:
-    r = httpx.post(
+    r = HTTP.post(
         gw.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {key}"},
         json={"model": model, "messages": MSG},
@@ -161,7 +164,7 @@ def test_rotate_and_revoke_take_effect_within_2s(gw: Gateway) -> None:
 def test_expired_key_is_refused(gw: Gateway) -> None:
     secret = admin(gw, "POST", "/keys", json={"name": "short-lived", "expires_at": time.time() + 1.0}).json()["key"]
     time.sleep(1.1)
-    r = httpx.post(
+    r = HTTP.post(
         gw.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {secret}"},
         json={"model": "demo", "messages": MSG},

@@ -282,7 +282,7 @@ async def config(request: Request) -> HTTPResponse:
 @blueprint.post("/reload")
 @admin_route
 async def reload_config(request: Request) -> HTTPResponse:
-    outcome = reload.admin_reload(request.app)
+    outcome = await reload.admin_reload(request.app)
     if not outcome.ok:
         raise AdminError(
             422,
