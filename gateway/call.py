@@ -15,7 +15,6 @@ class Call:
     __slots__ = (
         "allow",
         "attempts",
-        "batch_writes",
         "budget",
         "cost",
         "dialect",
@@ -57,7 +56,6 @@ class Call:
         self.error: str | None = None
         self.target: str | None = None  # provider/upstream-model that answered
         self.metrics: Any = None
-        self.batch_writes = False  # the answering provider marks bursts with Flush (see gateway.streaming)
         self.allow: Any = None  # the key's model-glob matcher (gateway.auth), None = every model
         self.trace: Any = None  # gateway.tracing.Trace while tracing, else None
         self.budget: Any = None  # the key's budget ticket, charged with `cost` at the end (gateway.budget)

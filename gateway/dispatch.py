@@ -15,13 +15,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.router import Route, Router, Target
-from providers.base import EXTRA_HEADERS
 from unified.errors import GatewayError
-from unified.provider import ModelInfo
+from unified.provider import ModelInfo, Upstream
 from unified.types import (
     EmbedRequest,
     EmbedResponse,
@@ -220,22 +218,22 @@ async def _bounded(awaitable: Awaitable[T], deadline: float | None, route: Route
 # ---------------------------------------------------------------------------------------------- entry points
 
 
-async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Target]:
-    check_model_access(call, call.model or route.name)  # 403 before any upstream work
-    call.model = route.name
+def _upstream(call: Call, route: Route, deadline: float | None) -> Upstream:
+    """The context of one upstream call: the model's extra headers (with trace context while tracing)."""
+    headers = route.headers if call.trace is None else call.trace.headers
+    return Upstream(deadline, headers, call.attempts)
 
+
+async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Target]:
     async def attempt(target: Target, req_: Request | None, deadline: float | None) -> tuple[Response, Target]:
         assert req_ is not None
         await target.cap.acquire(target.provider.name, deadline)
-        extra = route.headers if call.trace is None else call.trace.headers
-        token = EXTRA_HEADERS.set(extra) if extra else None
+        up = _upstream(call, route, deadline)
         t0 = time.perf_counter()
         try:
-            response = await _bounded(target.provider.chat(req_, target.model), deadline, route, call)
+            response = await _bounded(target.provider.chat(req_, target.model, up), deadline, route, call)
         finally:
             call.upstream_seconds += time.perf_counter() - t0
-            if token is not None:
-                EXTRA_HEADERS.reset(token)
             await target.cap.release()
         return response, target
 
@@ -259,8 +257,6 @@ def record_usage(call: Call, target: Target, usage: Usage) -> None:
 async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, AsyncIterator[Event], Target]:
     """Start the upstream stream and wait for its first content event (within `first_token_timeout`);
     returns the first event, an iterator over the rest, and the target that answered."""
-    check_model_access(call, call.model or route.name)  # 403 before any upstream work
-    call.model = route.name
     call.stream = True
 
     async def attempt(
@@ -268,10 +264,9 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
     ) -> tuple[list[Event], AsyncIterator[Event], Target, float]:
         assert req_ is not None
         await target.cap.acquire(target.provider.name, deadline)
-        extra = route.headers if call.trace is None else call.trace.headers
-        token = EXTRA_HEADERS.set(extra) if extra else None
+        up = _upstream(call, route, deadline)
         t0 = time.perf_counter()
-        events = target.provider.stream(req_, target.model).__aiter__()
+        events = target.provider.stream(req_, target.model, up).__aiter__()
         buffered: list[Event] = []
         try:
             limit = route.first_token_timeout
@@ -293,9 +288,6 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
             await _close(events)
             await target.cap.release()
             raise
-        finally:
-            if token is not None:
-                EXTRA_HEADERS.reset(token)
         return buffered, events, target, t0
 
     started = time.monotonic()
@@ -306,7 +298,6 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
         call.first_token = time.perf_counter()
     if route.timeout:  # the whole-request deadline also bounds the stream after its first byte
         events = _until_deadline(events, started + route.timeout, route)
-    call.batch_writes = target.provider.flushes
     rest = _timed(call, target, t0, buffered[1:], events, route)
     return buffered[0], rest, target
 
@@ -386,19 +377,14 @@ async def _close(events: AsyncIterator[Event]) -> None:
 
 
 async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
-    check_model_access(call, call.model or route.name)  # 403 before any upstream work
-    call.model = route.name
-
     async def attempt(target: Target, _: Request | None, deadline: float | None) -> tuple[EmbedResponse, Target]:
         await target.cap.acquire(target.provider.name, deadline)
-        token = EXTRA_HEADERS.set(call.trace.headers) if call.trace is not None else None
+        up = _upstream(call, route, deadline)
         t0 = time.perf_counter()
         try:
-            return await _bounded(target.provider.embed(req, target.model), deadline, route, call), target
+            return await _bounded(target.provider.embed(req, target.model, up), deadline, route, call), target
         finally:
             call.upstream_seconds += time.perf_counter() - t0
-            if token is not None:
-                EXTRA_HEADERS.reset(token)
             await target.cap.release()
 
     if call.trace is not None:
@@ -415,14 +401,12 @@ async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
 async def count_tokens(call: Call, route: Route, req: Request) -> int | None:
     """Exact prompt tokens from the primary target where its upstream can count, else None (the dialect
     estimates). The model's transforms apply, so a system prefix is counted too."""
-    check_model_access(call, call.model or route.name)
-    call.model = route.name
     target = route.primary
     call.provider = target.provider.name
     call.upstream_model = target.model
     t0 = time.perf_counter()
     try:
-        return await target.provider.count_tokens(transform(route, req), target.model)
+        return await target.provider.count_tokens(transform(route, req), target.model, _upstream(call, route, None))
     finally:
         call.upstream_seconds += time.perf_counter() - t0
 

@@ -42,7 +42,9 @@ async def send_stream(
     events: AsyncIterator[Event],
     encoder: StreamEncoder,
     headers: dict[str, str],
+    batch: bool = False,
 ) -> None:
+    """`batch`: the provider marks bursts with Flush (Provider.flushes), so writes wait for each Flush."""
     headers = {**SSE_HEADERS, **headers, "X-Request-ID": call.request_id, **call.route_headers()}
     response = await request.respond(headers=headers, content_type=encoder.content_type)
     send = response.send
@@ -55,7 +57,7 @@ async def send_stream(
     # With a provider that marks bursts, encoded events wait in `pending` until it says the upstream has
     # nothing more buffered (a Flush), so a burst is one write; other providers' events go out one by one.
     pending: list[bytes] = []
-    batching = call.batch_writes
+    batching = batch
     try:
         data = encoder.feed(first)
         if data:

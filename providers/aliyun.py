@@ -18,6 +18,7 @@ import msgspec
 
 from providers.openai import OpenAIOptions, OpenAIProvider
 from unified.errors import GatewayError
+from unified.provider import Upstream
 from unified.types import (
     EmbedRequest,
     EmbedResponse,
@@ -93,17 +94,17 @@ class AliyunProvider(OpenAIProvider):
         r = req.reasoning
         return r is not None and r.enabled and r.effort not in ("none", "minimal")
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         if model in self.options.stream_only_models or self._wants_thinking(request):
-            return await self._aggregate(request, model)
+            return await self._aggregate(request, model, up)
         try:
-            return await super().chat(request, model)
+            return await super().chat(request, model, up)
         except GatewayError as err:
             if err.status == 400 and any(h in err.message for h in _STREAM_ONLY_HINTS):
-                return await self._aggregate(request, model)
+                return await self._aggregate(request, model, up)
             raise
 
-    async def _aggregate(self, request: Request, model: str) -> Response:
+    async def _aggregate(self, request: Request, model: str, up: Upstream) -> Response:
         """Stream from the upstream and build the whole response from the events."""
         rid, upstream_model = "", model
         thinking: list[str] = []
@@ -111,7 +112,7 @@ class AliyunProvider(OpenAIProvider):
         calls: list[ToolCallPart] = []
         args: list[list[str]] = []
         finish = Finish()
-        async for event in self.stream(request, model):
+        async for event in self.stream(request, model, up):
             if isinstance(event, TextDelta):
                 text.append(event.text)
             elif isinstance(event, ThinkingDelta):
@@ -135,15 +136,15 @@ class AliyunProvider(OpenAIProvider):
             id=rid, model=upstream_model, content=content, stop_reason=finish.stop_reason, usage=finish.usage
         )
 
-    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+    async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         # DashScope's compatible embeddings take at most 10 inputs per call: batch larger requests.
         if len(request.inputs) <= 10:
-            return await super().embed(request, model)
+            return await super().embed(request, model, up)
         vectors: list[list[float]] = []
         tokens = 0
         name = model
         for i in range(0, len(request.inputs), 10):
-            part = await super().embed(msgspec.structs.replace(request, inputs=request.inputs[i : i + 10]), model)
+            part = await super().embed(msgspec.structs.replace(request, inputs=request.inputs[i : i + 10]), model, up)
             vectors.extend(part.vectors)
             tokens += part.input_tokens
             name = part.model

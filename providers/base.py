@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import aiohttp
@@ -11,12 +10,8 @@ import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from unified.errors import GatewayError, upstream_status_error
-from unified.provider import ModelInfo
+from unified.provider import ModelInfo, Upstream
 from unified.provider import Provider as ProviderInterface
-
-# Extra upstream headers for the request being served (a model's `headers` in config). A context variable
-# keeps the provider interface free of per-request transport details; it is unset (None) almost always.
-EXTRA_HEADERS: ContextVar[dict[str, str] | None] = ContextVar("llm_link_extra_headers", default=None)
 
 
 class HTTPProvider(ProviderInterface):
@@ -57,13 +52,13 @@ class HTTPProvider(ProviderInterface):
         return error_message_from_body(body) or f"upstream returned HTTP {status}"
 
     async def post(
-        self, path: str, body: bytes, headers: Mapping[str, str], *, stream: bool = False
+        self, path: str, body: bytes, headers: Mapping[str, str], up: Upstream, *, stream: bool = False
     ) -> aiohttp.ClientResponse:
         """POST to the upstream; on an error status raise a GatewayError with the upstream's message.
         The caller owns the returned response and must release it."""
         assert self.session is not None, "provider used outside a running server"
         url = self.base_url + path
-        extra = EXTRA_HEADERS.get()
+        extra = up.headers
         if extra:
             headers = CIMultiDict(headers)
             headers.update(extra)
@@ -151,4 +146,4 @@ def drop_none(d: dict[str, Any]) -> dict[str, Any]:
 # The name adapters subclassed before the interface moved to unified.provider (issue #15).
 Provider = HTTPProvider
 
-__all__ = ["EXTRA_HEADERS", "HTTPProvider", "ModelInfo", "Provider", "drop_none", "error_message_from_body"]
+__all__ = ["HTTPProvider", "ModelInfo", "Provider", "drop_none", "error_message_from_body"]

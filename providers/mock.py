@@ -19,7 +19,7 @@ import msgspec
 
 from unified.errors import GatewayError
 from unified.ids import mint
-from unified.provider import ModelInfo, Provider
+from unified.provider import ModelInfo, Provider, Upstream
 from unified.types import (
     FLUSH,
     EmbedRequest,
@@ -145,7 +145,7 @@ class MockProvider(Provider):
         output = _estimate_tokens(text) + _estimate_tokens(thinking) + sum(_estimate_tokens(c.arguments) for c in calls)
         return thinking, text, calls, stop, Usage(input_tokens=prompt, output_tokens=output)
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         if self.options.latency:
             await asyncio.sleep(self.options.latency)
         thinking, text, calls, stop, usage = self._plan(request)
@@ -157,7 +157,7 @@ class MockProvider(Provider):
         content.extend(calls)
         return Response(id=mint("mock-"), model=model, content=content, stop_reason=stop, usage=usage)
 
-    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         opts = self.options
         thinking, text, calls, stop, usage = self._plan(request)
         yield Start(id=mint("mock-"), model=model)
@@ -177,7 +177,7 @@ class MockProvider(Provider):
                 yield ToolCallDelta(index=i, arguments=piece)
         yield Finish(stop_reason=stop, usage=usage)
 
-    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+    async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         dims = request.dimensions or self.options.embedding_dimensions
         # Bounded whatever a dialect let through: a huge value would spin this loop and block the worker.
         if not 1 <= dims <= 4096 or dims * len(request.inputs) > 4_000_000:
@@ -199,7 +199,7 @@ class MockProvider(Provider):
         tokens = sum(_estimate_tokens(t) for t in request.inputs)
         return EmbedResponse(model=model, vectors=vectors, input_tokens=tokens)
 
-    async def count_tokens(self, request: Request, model: str) -> int | None:
+    async def count_tokens(self, request: Request, model: str, up: Upstream) -> int | None:
         return self._plan(request)[4].input_tokens
 
     async def list_models(self) -> list[ModelInfo]:

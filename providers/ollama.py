@@ -15,6 +15,7 @@ from providers.base import HTTPProvider, ModelInfo
 from providers.sse import iter_ndjson
 from unified.errors import GatewayError
 from unified.ids import mint
+from unified.provider import Upstream
 from unified.types import (
     FLUSH,
     DocumentPart,
@@ -287,9 +288,9 @@ class OllamaProvider(HTTPProvider):
 
     # ------------------------------------------------------------------------------------------- calls
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         body = _encode(await self.encode_request(request, model, stream=False))
-        resp = await self.post("/api/chat", body, self.headers_for())
+        resp = await self.post("/api/chat", body, self.headers_for(), up)
         data: _ChatLine = await self.read_json(resp, _ChatLine)
         if data.error:
             raise GatewayError("api_error", data.error, status=502)
@@ -313,9 +314,9 @@ class OllamaProvider(HTTPProvider):
             usage=_usage(data),
         )
 
-    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         body = _encode(await self.encode_request(request, model, stream=True))
-        resp = await self.post("/api/chat", body, self.headers_for("application/x-ndjson"), stream=True)
+        resp = await self.post("/api/chat", body, self.headers_for("application/x-ndjson"), up, stream=True)
         try:
             started = False
             calls = 0
@@ -353,13 +354,13 @@ class OllamaProvider(HTTPProvider):
         finally:
             resp.release()
 
-    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+    async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         body: dict[str, Any] = {"model": model, "input": request.inputs, "truncate": True}
         if request.dimensions:
             body["dimensions"] = request.dimensions
         if self.options.keep_alive is not None:
             body["keep_alive"] = self.options.keep_alive
-        resp = await self.post("/api/embed", _encode(body), self.headers_for())
+        resp = await self.post("/api/embed", _encode(body), self.headers_for(), up)
         data: _Embed = await self.read_json(resp, _Embed)
         return EmbedResponse(
             model=data.model or model, vectors=data.embeddings, input_tokens=data.prompt_eval_count or 0

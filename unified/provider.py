@@ -3,7 +3,7 @@ back. Adapters live in `providers/`; HTTP plumbing they share is `providers.base
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -24,6 +24,22 @@ class ModelInfo(msgspec.Struct, omit_defaults=True):
     quantization_level: str | None = None
     context_length: int | None = None
     capabilities: list[str] | None = None
+
+
+class Upstream:
+    """What the core hands a provider with each upstream call, the way Go code passes a `ctx`: the
+    request's deadline (time.monotonic() seconds, None = only the provider's own timeouts), extra headers
+    for this call (the model's configured `headers`, trace context), and which attempt this is (1 = the
+    first). Providers read it and never keep it."""
+
+    __slots__ = ("attempt", "deadline", "headers")
+
+    def __init__(
+        self, deadline: float | None = None, headers: Mapping[str, str] | None = None, attempt: int = 1
+    ) -> None:
+        self.deadline = deadline
+        self.headers = headers
+        self.attempt = attempt
 
 
 class Provider:
@@ -50,23 +66,23 @@ class Provider:
         """Type-specific problems with the common provider settings, each starting with the field name."""
         return []
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         raise NotImplementedError
 
-    def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+    def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         raise NotImplementedError
 
-    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+    async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         raise GatewayError("invalid_request", f"provider {self.name!r} ({self.type}) does not support embeddings")
 
-    async def count_tokens(self, request: Request, model: str) -> int | None:
+    async def count_tokens(self, request: Request, model: str, up: Upstream) -> int | None:
         """Exact prompt token count where the upstream offers one; None = let the caller estimate."""
         return None
 
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo(id=m) for m in (self.config.models or [])]
 
-    async def compact(self, body: dict[str, Any], model: str) -> bytes:
+    async def compact(self, body: dict[str, Any], model: str, up: Upstream) -> bytes:
         """OpenAI Responses `POST /responses/compact`: the client's body (with `model` set to the upstream
         model) sent to an upstream that has the endpoint, its JSON answer returned. Only Responses
         upstreams (`api: responses`) can; elsewhere a 400 that tells the client to compact locally."""

@@ -17,11 +17,10 @@ from dialects.anthropic import codec
 from dialects.anthropic import schema as wire
 from dialects.anthropic.errors import render_error
 from dialects.anthropic.stream import EventEncoder
-from gateway import dispatch
+from gateway import dispatch, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
-from gateway.streaming import SSE_HEADERS, send_stream
 from unified.errors import GatewayError, invalid
 
 _messages_decoder = msgspec.json.Decoder(wire.MessagesRequest)
@@ -61,13 +60,14 @@ def make_blueprint(prefix: str) -> Blueprint:
         body: wire.MessagesRequest = decode_body(request, wire.MessagesRequest, _messages_decoder)
         call.model = body.model
         req = codec.to_unified(body)
-        route = request.app.ctx.router.resolve(body.model)
-        if req.stream:
-            first, events, _ = await dispatch.open_stream(call, route, req)
-            await send_stream(request, call, first, events, EventEncoder(body.model), SSE_HEADERS)
-            return None
-        response, _ = await dispatch.complete(call, route, req)
-        return raw(codec.from_unified(response, body.model), content_type=JSON)
+        route = serve.resolve(call, request, body.model)
+        return await serve.chat(
+            request,
+            call,
+            route,
+            req,
+            serve.Codec(lambda: EventEncoder(body.model), lambda response: codec.from_unified(response, body.model)),
+        )
 
     @bp.post("/messages/count_tokens")
     @on
@@ -76,7 +76,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         call.model = body.model
         if not body.messages:
             raise invalid("messages: at least one message is required", "messages")
-        route = request.app.ctx.router.resolve(body.model)
+        route = serve.resolve(call, request, body.model)
         req = codec.count_request(body)
         count = await dispatch.count_tokens(call, route, req)
         if count is None:

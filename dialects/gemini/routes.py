@@ -22,12 +22,12 @@ from dialects.gemini import schema as wire
 from dialects.gemini.errors import render_error
 from dialects.gemini.schema import pick
 from dialects.gemini.stream import ChunkEncoder
-from gateway import dispatch
+from gateway import dispatch, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
 from gateway.router import Target
-from gateway.streaming import SSE_HEADERS, send_stream
+from gateway.streaming import StreamEncoder
 from unified.errors import GatewayError, invalid
 from unified.types import EmbedRequest, EmbedResponse, Event, Finish
 from unified.types import Request as UnifiedRequest
@@ -71,7 +71,7 @@ def _dimensions(r: wire.EmbedContentRequest) -> int | None:
 
 
 async def _embed(request: Request, call: Call, model: str, texts: list[str], dims: int | None) -> EmbedResponse:
-    route = request.app.ctx.router.resolve(model)
+    route = serve.resolve(call, request, model)
     return await dispatch.embed(call, route, EmbedRequest(model=model, inputs=texts, dimensions=dims))
 
 
@@ -121,24 +121,31 @@ def make_blueprint(prefix: str) -> Blueprint:
     async def generate(request: Request, call: Call, model: str, stream: bool) -> HTTPResponse | None:
         body: wire.GenerateContentRequest = decode_body(request, wire.GenerateContentRequest, _generate_decoder)
         req = codec.to_unified(body, model, stream)
-        route = request.app.ctx.router.resolve(model)
-        if stream:
-            first, events, target = await dispatch.open_stream(call, route, req)
-            _count_dropped(call, target, req)
-            encoder = ChunkEncoder(model)
-            sse = request.args.get("alt") == "sse"
-            await send_stream(request, call, first, events, encoder if sse else _ArrayEncoder(encoder), SSE_HEADERS)
-            return None
-        response, target = await dispatch.complete(call, route, req)
-        _count_dropped(call, target, req)
-        return raw(codec.from_unified(response, model), content_type=JSON)
+        route = serve.resolve(call, request, model)
+        sse = request.args.get("alt") == "sse"
+
+        def encoder() -> StreamEncoder:
+            chunks = ChunkEncoder(model)
+            return chunks if sse else _ArrayEncoder(chunks)
+
+        return await serve.chat(
+            request,
+            call,
+            route,
+            req,
+            serve.Codec(
+                encoder,
+                lambda response: codec.from_unified(response, model),
+                answered=lambda target: _count_dropped(call, target, req),
+            ),
+        )
 
     async def count_tokens(request: Request, call: Call, model: str) -> HTTPResponse:
         body: wire.CountTokensRequest = decode_body(request, wire.CountTokensRequest, _count_decoder)
         req = codec.count_request(body, model)
         if not req.messages:
             raise invalid("contents: must not be empty", "contents")
-        route = request.app.ctx.router.resolve(model)
+        route = serve.resolve(call, request, model)
         count = await dispatch.count_tokens(call, route, req)
         if count is None:
             count = codec.estimate_tokens(dispatch.transform(route, req))  # a system prefix counts too

@@ -16,12 +16,11 @@ from dialects.ollama import codec, models
 from dialects.ollama import schema as wire
 from dialects.ollama.errors import render_error
 from dialects.ollama.stream import NDJSONEncoder
-from gateway import dispatch
+from gateway import dispatch, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
 from gateway.router import Route, Router
-from gateway.streaming import send_stream
 from unified.errors import GatewayError, invalid
 from unified.provider import ModelInfo
 from unified.types import EmbedRequest
@@ -75,6 +74,11 @@ async def describe(router: Router, name: str) -> ModelInfo | None:
     return None
 
 
+def _route(call: Call, request: Request, name: str) -> Route:
+    router = request.app.ctx.router
+    return serve.resolve(call, request, name, lambda n: resolve(router, n))
+
+
 def make_blueprint(prefix: str) -> Blueprint:
     bp = Blueprint("ollama", url_prefix=prefix or None)
     on = endpoint("ollama", render_error)
@@ -87,8 +91,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         generate: bool,
         body: wire.ChatRequest | wire.GenerateRequest,
     ) -> HTTPResponse | None:
-        call.model = req_model
-        route = resolve(request.app.ctx.router, req_model)
+        route = _route(call, request, req_model)
         if isinstance(body, wire.ChatRequest):
             empty = not body.messages
         else:
@@ -105,14 +108,19 @@ def make_blueprint(prefix: str) -> Blueprint:
             else codec.chat_to_unified(body, stream)
         )
         show_thinking = body.think is not False
-        if stream:
-            first, events, _ = await dispatch.open_stream(call, route, req)
-            encoder = NDJSONEncoder(req_model, generate, show_thinking, call.started)
-            await send_stream(request, call, first, events, encoder, {})
-            return None
-        response, _ = await dispatch.complete(call, route, req)
-        out = codec.render_response(response, req_model, generate, show_thinking, call.started, call.upstream_seconds)
-        return raw(out, content_type=JSON)
+        return await serve.chat(
+            request,
+            call,
+            route,
+            req,
+            serve.Codec(
+                lambda: NDJSONEncoder(req_model, generate, show_thinking, call.started),
+                lambda response: codec.render_response(
+                    response, req_model, generate, show_thinking, call.started, call.upstream_seconds
+                ),
+                stream_headers={},
+            ),
+        )
 
     @bp.post("/api/chat")
     @on
@@ -184,7 +192,7 @@ def make_blueprint(prefix: str) -> Blueprint:
             raise invalid("input: strings must not be empty", "input")
         if len(inputs) > 2048:
             raise invalid("input: at most 2048 inputs per request", "input")
-        route = resolve(request.app.ctx.router, body.model)
+        route = _route(call, request, body.model)
         if not inputs:
             return raw(_encode({"model": body.model, "embeddings": []}), content_type=JSON)
         result = await dispatch.embed(
@@ -210,7 +218,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     async def embeddings(request: Request, call: Call) -> HTTPResponse:
         body: wire.EmbeddingsRequest = decode_body(request, wire.EmbeddingsRequest, _embeddings_decoder)
         call.model = body.model
-        route = resolve(request.app.ctx.router, body.model)
+        route = _route(call, request, body.model)
         if not body.prompt:
             return raw(b'{"embedding":[]}', content_type=JSON)
         result = await dispatch.embed(call, route, EmbedRequest(model=body.model, inputs=[body.prompt]))

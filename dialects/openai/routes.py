@@ -11,11 +11,10 @@ from sanic.response import raw
 from dialects.openai import codec
 from dialects.openai import schema as wire
 from dialects.openai.errors import render_error
-from gateway import dispatch
+from gateway import dispatch, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
-from gateway.streaming import SSE_HEADERS, send_stream
 from unified.errors import invalid, model_not_found
 from unified.types import EmbedRequest
 
@@ -35,15 +34,18 @@ def make_blueprint(prefix: str) -> Blueprint:
         body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder)
         call.model = body.model
         req = codec.to_unified(body)
-        route = request.app.ctx.router.resolve(body.model)
-        if req.stream:
-            first, events, _ = await dispatch.open_stream(call, route, req)
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            encoder = codec.ChunkEncoder(body.model, include_usage)
-            await send_stream(request, call, first, events, encoder, SSE_HEADERS)
-            return None
-        response, _ = await dispatch.complete(call, route, req)
-        return raw(codec.from_unified(response, body.model), content_type=JSON)
+        route = serve.resolve(call, request, body.model)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return await serve.chat(
+            request,
+            call,
+            route,
+            req,
+            serve.Codec(
+                lambda: codec.ChunkEncoder(body.model, include_usage),
+                lambda response: codec.from_unified(response, body.model),
+            ),
+        )
 
     @bp.get("/models")
     @on
@@ -93,7 +95,7 @@ def make_blueprint(prefix: str) -> Blueprint:
             raise invalid("input: strings must not be empty", "input")
         if len(inputs) > 2048:
             raise invalid("input: at most 2048 inputs per request", "input")
-        route = request.app.ctx.router.resolve(body.model)
+        route = serve.resolve(call, request, body.model)
         result = await dispatch.embed(
             call,
             route,

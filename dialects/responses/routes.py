@@ -17,15 +17,16 @@ from dialects.responses.errors import render_error
 from dialects.responses.store import MemoryStore, RedisStore, ResponseStore
 from dialects.responses.stream import ResponsesEncoder
 from dialects.responses.tools import HOSTED, ToolMap
-from gateway import dispatch
-from gateway.auth import check_model_access
+from gateway import dispatch, serve
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
 from gateway.router import Route, Target
-from gateway.streaming import SSE_HEADERS, send_stream
+from gateway.streaming import SSE_HEADERS
 from unified.errors import GatewayError, invalid
+from unified.provider import Upstream
 from unified.types import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from unified.types import Request as UnifiedRequest
+from unified.types import Response as UnifiedResponse
 
 log = logging.getLogger("llm_link")
 
@@ -144,6 +145,36 @@ def estimate_tokens(req: UnifiedRequest) -> int:
     return math.ceil(chars / 4) + 765 * media
 
 
+class _Answer:
+    """How the core answers a Responses request (gateway.serve.ChatCodec): hosted tools the answering
+    target cannot run are counted as dropped, and the final response body is kept for the store."""
+
+    content_type = JSON
+    stream_headers = SSE_HEADERS
+
+    def __init__(self, call: Call, env: codec_out.Envelope, tmap: ToolMap) -> None:
+        self.call = call
+        self.env = env
+        self.tmap = tmap
+        self.encoder: ResponsesEncoder | None = None
+        self._final: bytes | None = None
+
+    @property
+    def final(self) -> bytes | None:
+        """The whole response object once answered (for a stream: once it completed)."""
+        return self.encoder.final if self.encoder is not None else self._final
+
+    def stream_encoder(self, target: Target) -> ResponsesEncoder:
+        _count_dropped(self.call, target, self.tmap)
+        self.encoder = ResponsesEncoder(self.env, self.tmap)
+        return self.encoder
+
+    def render(self, response: UnifiedResponse, target: Target) -> bytes:
+        _count_dropped(self.call, target, self.tmap)
+        self._final = codec_out.from_unified(response, self.env, self.tmap)
+        return self._final
+
+
 def make_blueprint(prefix: str) -> Blueprint:
     bp = Blueprint("responses", url_prefix=prefix + "/v1" if prefix else "/v1")
     on = endpoint("responses", render_error)
@@ -166,26 +197,15 @@ def make_blueprint(prefix: str) -> Blueprint:
         store: ResponseStore | None = request.app.ctx.responses_store
         history = await _history(store, body.previous_response_id) if body.previous_response_id else None
         req, tmap, forced = codec_in.to_unified(body, history, await _refs(store, body.input))
-        route = request.app.ctx.router.resolve(body.model)
+        route = serve.resolve(call, request, body.model)
         _check_hosted(route, forced)
         keep = store is not None and body.store is not False
-        env = codec_out.Envelope(body, keep, body.previous_response_id)
-        if req.stream:
-            first, events, target = await dispatch.open_stream(call, route, req)
-            _count_dropped(call, target, tmap)
-            encoder = ResponsesEncoder(env, tmap)
-            await send_stream(request, call, first, events, encoder, SSE_HEADERS)
-            if keep and encoder.final is not None:
-                assert store is not None
-                await store.put(env.id, encoder.final, _own_history(req, body))
-            return None
-        response, target = await dispatch.complete(call, route, req)
-        _count_dropped(call, target, tmap)
-        data = codec_out.from_unified(response, env, tmap)
-        if keep:
+        answer = _Answer(call, codec_out.Envelope(body, keep, body.previous_response_id), tmap)
+        response = await serve.chat(request, call, route, req, answer)
+        if keep and answer.final is not None:
             assert store is not None
-            await store.put(env.id, data, _own_history(req, body))
-        return raw(data, content_type=JSON)
+            await store.put(answer.env.id, answer.final, _own_history(req, body))
+        return response
 
     @bp.get("/responses")
     @on
@@ -236,7 +256,7 @@ def make_blueprint(prefix: str) -> Blueprint:
             conversation=body.conversation,
         )
         req, _, _ = codec_in.to_unified(create, history, await _refs(store, body.input))
-        route = request.app.ctx.router.resolve(model)
+        route = serve.resolve(call, request, model)
         count = await dispatch.count_tokens(call, route, req)
         if count is None:
             count = estimate_tokens(dispatch.transform(route, req))
@@ -249,15 +269,13 @@ def make_blueprint(prefix: str) -> Blueprint:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise invalid("model: required", "model")
-        call.model = model
-        route = request.app.ctx.router.resolve(model)
-        check_model_access(call, model)
+        route = serve.resolve(call, request, model)
         target = route.primary
         call.provider = target.provider.name
         call.upstream_model = target.model
         call.target = target.label
         call.attempts = 1
-        data = await target.provider.compact({**body, "model": target.model}, target.model)
+        data = await target.provider.compact({**body, "model": target.model}, target.model, Upstream())
         return raw(data, content_type=JSON)
 
     return bp

@@ -13,6 +13,7 @@ from providers.anthropic.stream import events
 from providers.anthropic.wire import STOP, WireCount, WireMessage, WireModels, created_at, encode, usage_from
 from providers.base import HTTPProvider, ModelInfo
 from unified.ids import mint
+from unified.provider import Upstream
 from unified.types import (
     Event,
     Part,
@@ -55,9 +56,9 @@ class AnthropicProvider(HTTPProvider):
 
     # ------------------------------------------------------------------------------------------- calls
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         body = encode(encode_request(request, model, False, self.default_max_tokens))
-        resp = await self.post(self.prefix + "/messages", body, self.headers_for())
+        resp = await self.post(self.prefix + "/messages", body, self.headers_for(), up)
         data: WireMessage = await self.read_json(resp, WireMessage)
         content: list[Part] = []
         for b in data.content:
@@ -83,21 +84,21 @@ class AnthropicProvider(HTTPProvider):
             usage=usage_from(data.usage),
         )
 
-    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         body = encode(encode_request(request, model, True, self.default_max_tokens))
-        resp = await self.post(self.prefix + "/messages", body, self.headers_for("text/event-stream"), stream=True)
+        resp = await self.post(self.prefix + "/messages", body, self.headers_for("text/event-stream"), up, stream=True)
         try:
             async for event in events(resp, model, self.name):
                 yield event
         finally:
             resp.release()
 
-    async def count_tokens(self, request: Request, model: str) -> int | None:
+    async def count_tokens(self, request: Request, model: str, up: Upstream) -> int | None:
         body = common_body(request, model)
         thinking = thinking_param(request)
         if thinking is not None:
             body["thinking"] = thinking
-        resp = await self.post(self.prefix + "/messages/count_tokens", encode(body), self.headers_for())
+        resp = await self.post(self.prefix + "/messages/count_tokens", encode(body), self.headers_for(), up)
         data: WireCount = await self.read_json(resp, WireCount)
         return data.input_tokens
 

@@ -13,6 +13,7 @@ from providers.gemini import wire as gw
 from providers.gemini.request import call_id, encode_request
 from providers.sse import iter_sse
 from unified.errors import GatewayError, kind_for_status
+from unified.provider import Upstream
 from unified.types import (
     FLUSH,
     EmbedRequest,
@@ -96,9 +97,9 @@ class GeminiProvider(HTTPProvider):
         name = model if model.startswith(("models/", "tunedModels/")) else "models/" + model
         return f"{self.prefix}/{name}:{method}"
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         body = _encode(encode_request(request, model))
-        resp = await self.post(self._path(model, "generateContent"), body, self.headers_for())
+        resp = await self.post(self._path(model, "generateContent"), body, self.headers_for(), up)
         data: gw.GenerateResponse = await self.read_json(resp, gw.GenerateResponse)
         blocked = _blocked(data)
         if blocked is not None:
@@ -129,10 +130,10 @@ class GeminiProvider(HTTPProvider):
             usage=usage_from(data.usageMetadata),
         )
 
-    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         body = _encode(encode_request(request, model))
         path = self._path(model, "streamGenerateContent") + "?alt=sse"
-        resp = await self.post(path, body, self.headers_for("text/event-stream"), stream=True)
+        resp = await self.post(path, body, self.headers_for("text/event-stream"), up, stream=True)
         try:
             async for event in self._events(resp, model):
                 yield event
@@ -188,17 +189,17 @@ class GeminiProvider(HTTPProvider):
             stop = "tool_calls"
         yield Finish(stop_reason=stop, usage=usage_from(usage))
 
-    async def count_tokens(self, request: Request, model: str) -> int | None:
+    async def count_tokens(self, request: Request, model: str, up: Upstream) -> int | None:
         inner = encode_request(request, model)
         inner.pop("generationConfig", None)
         inner.pop("safetySettings", None)
         inner["model"] = model if model.startswith("models/") else "models/" + model
         body = _encode({"generateContentRequest": inner})
-        resp = await self.post(self._path(model, "countTokens"), body, self.headers_for())
+        resp = await self.post(self._path(model, "countTokens"), body, self.headers_for(), up)
         data: gw.CountResponse = await self.read_json(resp, gw.CountResponse)
         return data.totalTokens
 
-    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+    async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         name = model if model.startswith("models/") else "models/" + model
         requests = []
         for text in request.inputs:
@@ -207,7 +208,10 @@ class GeminiProvider(HTTPProvider):
                 r["outputDimensionality"] = request.dimensions
             requests.append(r)
         resp = await self.post(
-            self._path(model, "batchEmbedContents"), _encode({"requests": requests}), self.headers_for()
+            self._path(model, "batchEmbedContents"),
+            _encode({"requests": requests}),
+            self.headers_for(),
+            up,
         )
         data: gw.BatchEmbedResponse = await self.read_json(resp, gw.BatchEmbedResponse)
         return EmbedResponse(model=model, vectors=[e.values for e in data.embeddings])

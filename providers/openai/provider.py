@@ -26,6 +26,7 @@ from providers.openai.wire import (
 )
 from unified.errors import GatewayError
 from unified.ids import mint
+from unified.provider import Upstream
 from unified.types import (
     EmbedRequest,
     EmbedResponse,
@@ -70,9 +71,9 @@ class OpenAIProvider(HTTPProvider):
 
     # ------------------------------------------------------------------------------------------- calls
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         body = encode(self.encode_request(request, model, stream=False))
-        resp = await self.post("/chat/completions", body, self.headers_for())
+        resp = await self.post("/chat/completions", body, self.headers_for(), up)
         data: WireCompletion = await self.read_json(resp, WireCompletion)
         if data.error is not None:
             raise in_body_error(data.error)
@@ -98,20 +99,20 @@ class OpenAIProvider(HTTPProvider):
             usage=usage_from(data.usage),
         )
 
-    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         body = encode(self.encode_request(request, model, stream=True))
-        resp = await self.post("/chat/completions", body, self.headers_for("text/event-stream"), stream=True)
+        resp = await self.post("/chat/completions", body, self.headers_for("text/event-stream"), up, stream=True)
         try:
             async for event in events(resp, model, self.name):
                 yield event
         finally:
             resp.release()
 
-    async def embed(self, request: EmbedRequest, model: str) -> EmbedResponse:
+    async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         body: dict[str, Any] = {"model": model, "input": request.inputs, "encoding_format": "float"}
         if request.dimensions:
             body["dimensions"] = request.dimensions
-        resp = await self.post("/embeddings", encode(body), self.headers_for())
+        resp = await self.post("/embeddings", encode(body), self.headers_for(), up)
         data: WireEmbeddings = await self.read_json(resp, WireEmbeddings)
         vectors = [e.embedding for e in sorted(data.data, key=lambda e: e.index)]
         return EmbedResponse(

@@ -12,6 +12,7 @@ from providers.openai import OpenAIProvider
 from providers.openai_responses.request import encode_request
 from providers.openai_responses.response import WireResponse, events, to_unified
 from providers.sse import iter_sse
+from unified.provider import Upstream
 from unified.types import Event, Request, Response
 
 _encode = msgspec.json.Encoder().encode
@@ -22,24 +23,24 @@ class OpenAIResponsesProvider(OpenAIProvider):
         super().__init__(*args, **kwargs)
         self.hosted_tools = True  # web_search and the like run upstream, so they are passed on
 
-    async def chat(self, request: Request, model: str) -> Response:
+    async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         body = _encode(encode_request(request, model, stream=False))
-        resp = await self.post("/responses", body, self.headers_for())
+        resp = await self.post("/responses", body, self.headers_for(), up)
         data: WireResponse = await self.read_json(resp, WireResponse)
         return to_unified(data, model, self.name)
 
-    async def stream(self, request: Request, model: str) -> AsyncIterator[Event]:
+    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         body = _encode(encode_request(request, model, stream=True))
-        resp = await self.post("/responses", body, self.headers_for("text/event-stream"), stream=True)
+        resp = await self.post("/responses", body, self.headers_for("text/event-stream"), up, stream=True)
         try:
             async for event in events(iter_sse(resp, self.name), model, self.name):
                 yield event
         finally:
             resp.release()
 
-    async def compact(self, body: dict[str, Any], model: str) -> bytes:
+    async def compact(self, body: dict[str, Any], model: str, up: Upstream) -> bytes:
         """`POST /responses/compact` passed through: the upstream's answer (its `output` items, with the
         opaque compaction item) goes back whole."""
-        resp = await self.post("/responses/compact", _encode({**body, "model": model}), self.headers_for())
+        resp = await self.post("/responses/compact", _encode({**body, "model": model}), self.headers_for(), up)
         data: msgspec.Raw = await self.read_json(resp, msgspec.Raw)
         return bytes(data)

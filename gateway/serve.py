@@ -1,0 +1,84 @@
+"""Serving one model call for any dialect: the route for the model the client named (then the key's model
+access, checked once), and the chat path every dialect runs with its codec — a whole answer, or a stream
+written through the dialect's encoder. Dialects keep only their wire schema, codec and routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from sanic import HTTPResponse, Request
+from sanic.response import raw
+
+from gateway import dispatch
+from gateway.auth import check_model_access
+from gateway.call import Call
+from gateway.router import Route, Target
+from gateway.streaming import SSE_HEADERS, StreamEncoder, send_stream
+from unified.types import Request as ChatRequest
+from unified.types import Response
+
+
+def resolve(call: Call, request: Request, name: str, find: Callable[[str], Route] | None = None) -> Route:
+    """The route for the model the client named (`find`: a dialect's own lookup, e.g. Ollama tags), then
+    the key's model access (403), checked against that name as the client wrote it. The call is labelled
+    with the name while it resolves and with the route's name after."""
+    call.model = name
+    route = (find or request.app.ctx.router.resolve)(name)
+    check_model_access(call, name)
+    call.model = route.name
+    return route
+
+
+class ChatCodec(Protocol):
+    """What a dialect hands the core to answer one chat request in its own shape."""
+
+    content_type: str  # of a whole answer
+    stream_headers: dict[str, str]
+
+    def stream_encoder(self, target: Target) -> StreamEncoder:
+        """The encoder for a stream that `target` answers (made once the upstream has answered)."""
+
+    def render(self, response: Response, target: Target) -> bytes:
+        """A whole answer's body."""
+
+
+class Codec:
+    """A ChatCodec from functions: the stream encoder, the whole-answer body, and optionally `answered`,
+    called with the target that answered (for per-target bookkeeping)."""
+
+    def __init__(
+        self,
+        encoder: Callable[[], StreamEncoder],
+        render: Callable[[Response], bytes],
+        content_type: str = "application/json",
+        stream_headers: dict[str, str] = SSE_HEADERS,
+        answered: Callable[[Target], None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self._render = render
+        self.content_type = content_type
+        self.stream_headers = stream_headers
+        self.answered = answered  # told which target answered, before anything is encoded
+
+    def stream_encoder(self, target: Target) -> StreamEncoder:
+        if self.answered is not None:
+            self.answered(target)
+        return self.encoder()
+
+    def render(self, response: Response, target: Target) -> bytes:
+        if self.answered is not None:
+            self.answered(target)
+        return self._render(response)
+
+
+async def chat(request: Request, call: Call, route: Route, req: ChatRequest, codec: ChatCodec) -> HTTPResponse | None:
+    """Run a unified chat request on `route` and answer it through the dialect's codec: streamed when the
+    request asks for it (the response is written here; None is returned), else one body."""
+    if req.stream:
+        first, events, target = await dispatch.open_stream(call, route, req)
+        encoder = codec.stream_encoder(target)
+        await send_stream(request, call, first, events, encoder, codec.stream_headers, target.provider.flushes)
+        return None
+    response, target = await dispatch.complete(call, route, req)
+    return raw(codec.render(response, target), content_type=codec.content_type)
