@@ -242,3 +242,19 @@ def test_check_shows_each_models_price(fake_openai: FakeOpenAI, fake_anthropic: 
     assert "input $3," in house and "cache write $3.75" in house and "(config)" in house
     assert any("price oai/no-such-model-xyz: unknown" in line for line in lines)
     assert any("price mock/demo:" in line and "free" in line for line in lines)
+
+
+def test_gemini_thinking_tokens_are_billed_as_output(fake_gemini: Any) -> None:
+    from tests.fakes.gemini_upstream import API_KEY as GEMINI_KEY
+
+    cfg = {
+        "providers": {"goog": {"type": "gemini", "base_url": fake_gemini.url, "api_key": GEMINI_KEY}},
+        "models": {"flash": "goog/gemini-2.5-flash"},
+    }
+    with Gateway(cfg) as g:
+        r = httpx.post(g.url + "/v1/chat/completions", json={"model": "flash", "messages": MSG}, timeout=30)
+        assert r.status_code == 200, r.text
+    # The fake reports 12 prompt tokens, 5 candidate and 2 thinking tokens; Google bills thinking as output.
+    expected = table_price("gemini-2.5-flash", Usage(input_tokens=12, output_tokens=7), "google")
+    assert expected > 0
+    assert float(r.headers["X-LLM-Link-Cost-USD"]) == pytest.approx(expected, rel=1e-6)
