@@ -50,13 +50,15 @@ def _dialect(path: str) -> str:
         return "anthropic"
     if path.startswith("/ollama/"):
         return "ollama"
+    if path.startswith("/gemini/"):
+        return "gemini"
     if path.startswith("/v1/"):
         return "openai"
     return "system"
 
 
 def check_error_shape(dialect: str, body: Any) -> str:
-    """The message of an error body in `dialect`'s shape (SPEC §4)."""
+    """The message of an error body in `dialect`'s shape."""
     if dialect == "anthropic":
         assert body["type"] == "error" and set(body) == {"type", "error"}, body
         assert isinstance(body["error"]["type"], str)
@@ -64,6 +66,10 @@ def check_error_shape(dialect: str, body: Any) -> str:
     elif dialect == "ollama":
         assert set(body) == {"error"}, body
         message = body["error"]
+    elif dialect == "gemini":  # Google's shape: {"error": {"code", "message", "status"}}
+        assert set(body) == {"error"}, body
+        assert isinstance(body["error"]["code"], int) and isinstance(body["error"]["status"], str), body
+        message = body["error"]["message"]
     else:  # OpenAI, and the fallback for paths outside every dialect
         assert set(body) == {"error"}, body
         assert isinstance(body["error"]["type"], str)
