@@ -47,6 +47,15 @@ def _targets() -> list[tuple[str, type, Callable[[Any], Any]]]:
             ("anthropic.messages", anthropic_wire.MessagesRequest, anthropic.to_unified),
             ("anthropic.count_tokens", anthropic_wire.CountTokensRequest, anthropic.count_request),
         ]
+    if "gemini" in DIALECTS:
+        from dialects.gemini import codec as gemini
+        from dialects.gemini import schema as gemini_wire
+
+        out += [
+            ("gemini.generate", gemini_wire.GenerateContentRequest, lambda body: gemini.to_unified(body, "m", True)),
+            ("gemini.count_tokens", gemini_wire.CountTokensRequest, lambda body: gemini.count_request(body, "m")),
+            ("gemini.batch_embed", gemini_wire.BatchEmbedContentsRequest, lambda body: body),
+        ]
     return out
 
 
