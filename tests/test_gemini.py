@@ -370,3 +370,16 @@ def test_hosted_tools_reach_gemini_and_are_counted_as_dropped_elsewhere(
             f'field="{field}"' in line and 'provider="oai"' in line and line.endswith(" 1.0") for line in dropped
         )
     assert not any('provider="gem"' in line for line in dropped)
+
+
+def test_thinking_levels_reach_openai_as_reasoning_effort(gw: Gateway, fake_openai: FakeOpenAI) -> None:
+    """gemini-cli sends `thinkingLevel: HIGH` (Gemini 3's default) on every call: that must not force a
+    reasoning effort on an upstream model that may not take one; a lower level is a real request."""
+    c = client(gw)
+    for level, effort in (("HIGH", None), ("LOW", "low")):
+        config = types.GenerateContentConfig(
+            thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_level=level)  # type: ignore[arg-type]
+        )
+        r = c.models.generate_content(model="gpt", contents="think", config=config)
+        assert r.text == "echo: think"
+        assert fake_openai.last.get("reasoning_effort") == effort

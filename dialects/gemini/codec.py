@@ -248,7 +248,10 @@ def _reasoning(tc: wire.ThinkingConfig | None) -> Reasoning | None:
     if budget == 0:
         return Reasoning(enabled=False)
     if level:
-        return Reasoning(enabled=True, effort=level.lower())
+        # HIGH is Gemini 3's default, and gemini-cli sends it on every call whatever the model: it means
+        # "think as usual", not an effort to force on upstreams that may not take one.
+        effort = level.lower()
+        return Reasoning(enabled=True, effort=None if effort == "high" else effort)
     if budget is not None and budget > 0:
         return Reasoning(enabled=True, budget_tokens=budget)
     if budget is not None:  # -1: dynamic thinking
