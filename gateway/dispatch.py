@@ -18,6 +18,7 @@ import msgspec
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.router import Route, Router, Target
+from gateway.spend import estimate_cost
 from unified.errors import GatewayError
 from unified.provider import ModelInfo, Upstream
 from unified.types import (
@@ -298,7 +299,7 @@ async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, As
         call.first_token = time.perf_counter()
     if route.timeout:  # the whole-request deadline also bounds the stream after its first byte
         events = _until_deadline(events, started + route.timeout, route)
-    rest = _timed(call, target, t0, buffered[1:], events, route)
+    rest = _timed(call, target, t0, buffered[1:], events, route, req, buffered[0])
     return buffered[0], rest, target
 
 
@@ -336,10 +337,19 @@ async def _until_content(events: AsyncIterator[Event], buffered: list[Event]) ->
 
 
 async def _timed(
-    call: Call, target: Target, t0: float, head: list[Event], events: AsyncIterator[Event], route: Route
+    call: Call,
+    target: Target,
+    t0: float,
+    head: list[Event],
+    events: AsyncIterator[Event],
+    route: Route,
+    req: Request,
+    first: Event,
 ) -> AsyncIterator[Event]:
     """Pass events on, noting the first token and the final usage; upstream time is the stream's life."""
     captured = call.trace.output if call.trace is not None else None  # streamed text, with capture_content
+    if captured is None and call.budget is not None:
+        captured = []  # a stream cut short before its usage still counts against the key's budget
     try:
         for event in head:
             if isinstance(event, Finish):
@@ -361,6 +371,9 @@ async def _timed(
         raise
     finally:
         call.upstream_seconds += time.perf_counter() - t0
+        if call.cost is None and call.budget is not None and target.rates is not None and captured is not None:
+            known = first.input_tokens if isinstance(first, Start) else 0
+            call.cost = estimate_cost(target.rates, req, captured, known)
         if call.trace is not None:
             call.trace.end_attempt(call)
         await _close(events)

@@ -185,6 +185,17 @@ def _from_table(info: Any, source: str) -> Rates | None:
     return Rates(inp, out, read, write, source)
 
 
+def estimate_cost(rates: Rates, request: Any, streamed: list[str], input_tokens: int = 0) -> float:
+    """The cost of a stream that ended before the upstream reported usage (the client went away, the
+    upstream broke off): the upstream bills what it generated, so the key's budget is charged an estimate
+    of about four characters a token for the prompt (unless the upstream said) and the text streamed."""
+    if not input_tokens:
+        chars = sum(len(getattr(p, "text", "")) for m in request.messages for p in m.content)
+        input_tokens = chars // 4
+    output_tokens = sum(len(t) for t in streamed) // 4 + 1
+    return rates.cost(Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+
+
 def format_usd(cost: float) -> str:
     """For the header: fixed point, no exponent, no trailing zeros ("0.00042", "0")."""
     text = f"{cost:.10f}".rstrip("0").rstrip(".")

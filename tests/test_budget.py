@@ -157,3 +157,27 @@ def test_unreachable_redis_fails_open_and_still_counts_locally() -> None:
         rs = [chat(gw, "sk-down-day") for _ in range(3)]
         assert [r.status_code for r in rs] == [200, 429, 429]
         assert "Redis unreachable" in gw.log()
+
+
+def test_a_stream_cut_short_is_still_charged() -> None:
+    """A client that hangs up before the usage arrives does not escape its budget: it is charged an
+    estimate of what the upstream generated."""
+    cfg = {
+        "providers": {"slow": {"type": "mock", "options": {"chunks": 8, "chunk_delay": 0.3}}},
+        "models": {"drip": {"provider": "slow", "model": "drip", "price": {"input": 0, "output": 1_000_000}}},
+        "auth": {"keys": [{"name": "hangup", "key": "sk-hangup", "budget": {"usd": 0.5, "period": "day"}}]},
+    }
+    with Gateway(cfg) as gw:
+        headers = {"Authorization": "Bearer sk-hangup"}
+        body = {"model": "drip", "stream": True, "messages": [{"role": "user", "content": "tell me a long story"}]}
+        with httpx.stream("POST", gw.url + "/v1/chat/completions", headers=headers, json=body, timeout=30) as r:
+            assert r.status_code == 200
+            next(r.iter_lines())  # the first chunk, then hang up long before the end
+        for _ in range(100):
+            if 'llm_link_key_cost_total{key="hangup"' in httpx.get(gw.url + "/metrics").text:
+                break
+            time.sleep(0.05)
+        refused = httpx.post(gw.url + "/v1/chat/completions", headers=headers, json={**body, "stream": False})
+        assert refused.status_code == 429 and "budget" in refused.json()["error"]["message"].lower()
+        record = [line for line in gw.log().splitlines() if '"model":"drip"' in line and '"stream":true' in line]
+        assert record and '"status":499' in record[0] and '"cost_usd":' in record[0]
