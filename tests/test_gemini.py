@@ -383,3 +383,11 @@ def test_thinking_levels_reach_openai_as_reasoning_effort(gw: Gateway, fake_open
         r = c.models.generate_content(model="gpt", contents="think", config=config)
         assert r.text == "echo: think"
         assert fake_openai.last.get("reasoning_effort") == effort
+
+
+def test_large_embedding_inputs_go_in_batches_of_100(gw: Gateway, fake_gemini: FakeGemini) -> None:
+    oai = openai.OpenAI(base_url=gw.url + "/v1", api_key=GATEWAY_KEY, max_retries=0)
+    before = len(fake_gemini.embed_requests)
+    r = oai.embeddings.create(model="emb", input=[f"text {i}" for i in range(250)])
+    assert len(r.data) == 250 and [d.index for d in r.data] == list(range(250))
+    assert [len(b["requests"]) for b in fake_gemini.embed_requests[before:]] == [100, 100, 50]

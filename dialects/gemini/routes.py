@@ -41,7 +41,7 @@ JSON = "application/json"
 log = logging.getLogger("llm_link")
 VERSIONS = ("/v1beta", "/v1")
 METHODS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
-MAX_BATCH = 250  # Google's limit on batchEmbedContents requests
+MAX_BATCH = 100  # Google's limit on batchEmbedContents requests
 PAGE_SIZE = 50
 
 

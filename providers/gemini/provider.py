@@ -45,6 +45,7 @@ STOP: dict[str, StopReason] = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
 }
+EMBED_BATCH = 100
 _encode = msgspec.json.Encoder().encode
 _decode_chunk = msgspec.json.Decoder(gw.GenerateResponse).decode
 
@@ -201,20 +202,21 @@ class GeminiProvider(HTTPProvider):
 
     async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         name = model if model.startswith("models/") else "models/" + model
-        requests = []
-        for text in request.inputs:
-            r: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}
-            if request.dimensions:
-                r["outputDimensionality"] = request.dimensions
-            requests.append(r)
-        resp = await self.post(
-            self._path(model, "batchEmbedContents"),
-            _encode({"requests": requests}),
-            self.headers_for(),
-            up,
-        )
-        data: gw.BatchEmbedResponse = await self.read_json(resp, gw.BatchEmbedResponse)
-        return EmbedResponse(model=model, vectors=[e.values for e in data.embeddings])
+        vectors: list[list[float]] = []
+        # Google takes at most 100 contents per batchEmbedContents call; larger inputs go in several.
+        for start in range(0, len(request.inputs), EMBED_BATCH):
+            requests = []
+            for text in request.inputs[start : start + EMBED_BATCH]:
+                r: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}
+                if request.dimensions:
+                    r["outputDimensionality"] = request.dimensions
+                requests.append(r)
+            resp = await self.post(
+                self._path(model, "batchEmbedContents"), _encode({"requests": requests}), self.headers_for(), up
+            )
+            data: gw.BatchEmbedResponse = await self.read_json(resp, gw.BatchEmbedResponse)
+            vectors.extend(e.values for e in data.embeddings)
+        return EmbedResponse(model=model, vectors=vectors)
 
     async def list_models(self) -> list[ModelInfo]:
         if self.config.models is not None:

@@ -329,6 +329,8 @@ class FakeGemini:
                 body = normalize(raw, "BatchEmbedContentsRequest", "")
                 self.embed_requests.append(body)
                 vectors = []
+                if len(body.get("requests") or []) > 100:
+                    raise Invalid("* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch")
                 for i, r in enumerate(body.get("requests") or []):
                     if r.get("model") != f"models/{model}":
                         raise Invalid(f"requests[{i}].model: must be models/{model}")
