@@ -113,6 +113,15 @@ def check(cfg: Config) -> int:
     if cfg.default_model:
         print(f"default_model: {cfg.default_model}")
     print("pass-through: <provider>/<upstream-model> for providers " + ", ".join(cfg.providers))
+    budgets = [k for k in (cfg.auth.keys if cfg.auth else []) if k.budget is not None]
+    if budgets:
+        print("budgets: " + ", ".join(f"{k.name} ${k.budget.usd:g}/{k.budget.period}" for k in budgets))  # type: ignore[union-attr]
+    t = cfg.telemetry
+    if t is not None and t.otlp_endpoint:
+        print(
+            f"traces: to {t.otlp_endpoint.rstrip('/')}/v1/traces as {t.service_name!r}, sample ratio {t.sample_ratio:g}"
+            + (", with prompts and completions" if t.capture_content else "")
+        )
     return 0
 
 

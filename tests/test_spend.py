@@ -244,6 +244,29 @@ def test_check_shows_each_models_price(fake_openai: FakeOpenAI, fake_anthropic: 
     assert any("price mock/demo:" in line and "free" in line for line in lines)
 
 
+def test_check_names_budgets_and_where_traces_go(tmp_path: Any) -> None:
+    import yaml
+
+    cfg = {
+        "providers": {"mock": {"type": "mock"}},
+        "models": {"demo": "mock/demo"},
+        "auth": {"keys": [{"name": "team-a", "key": "sk-a", "budget": {"usd": 50, "period": "day"}}]},
+        "telemetry": {"otlp_endpoint": "http://collector:4318/", "sample_ratio": 0.25},
+    }
+    path = tmp_path / "llm-link.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "budgets: team-a $50/day" in out.stdout
+    assert "traces: to http://collector:4318/v1/traces as 'llm-link', sample ratio 0.25" in out.stdout
+
+
 def test_gemini_thinking_tokens_are_billed_as_output(fake_gemini: Any) -> None:
     from tests.fakes.gemini_upstream import API_KEY as GEMINI_KEY
 
