@@ -140,7 +140,17 @@ def mini_kustomize(root: Path) -> list[dict[str, Any]]:
 def _build(root: Path, kind: str) -> list[dict[str, Any]]:
     k = yaml.safe_load((root / "kustomization.yaml").read_text())
     assert k.get("kind", "Kustomization") == kind, f"{root}: expected a {kind}"
-    known = {"apiVersion", "kind", "resources", "components", "namespace", "images", "configMapGenerator", "patches"}
+    known = {
+        "apiVersion",
+        "kind",
+        "resources",
+        "components",
+        "namespace",
+        "images",
+        "configMapGenerator",
+        "generatorOptions",
+        "patches",
+    }
     assert set(k) <= known, f"{root}: mini_kustomize does not implement {sorted(set(k) - known)}"
     docs: list[dict[str, Any]] = []
     for entry in k.get("resources", []):
@@ -148,6 +158,8 @@ def _build(root: Path, kind: str) -> list[dict[str, Any]]:
         docs += _build(path, "Kustomization") if path.is_dir() else load_docs(path)
     for entry in k.get("components", []):
         docs += _build(root / entry, "Component")
+    options = k.get("generatorOptions", {})
+    assert set(options) <= {"disableNameSuffixHash"}, f"{root}: unsupported generatorOptions {sorted(options)}"
     for gen in k.get("configMapGenerator", []):
         assert set(gen) <= {"name", "files", "behavior"}, f"{root}: unsupported generator fields {sorted(gen)}"
         assert all("=" not in f for f in gen["files"]), "key=path file entries are not implemented"
@@ -158,13 +170,15 @@ def _build(root: Path, kind: str) -> list[dict[str, Any]]:
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": gen["name"], _GENERATED: gen["name"]},
+                    "metadata": {"name": gen["name"]}
+                    if options.get("disableNameSuffixHash")
+                    else {"name": gen["name"], _GENERATED: gen["name"]},
                     "data": data,
                 }
             )
         else:
             assert behavior == "replace", f"generator behavior {behavior!r} is not implemented"
-            target = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"].get(_GENERATED) == gen["name"]]
+            target = [d for d in docs if d["kind"] == "ConfigMap" and _name_or_kind(d, "name") == gen["name"]]
             assert len(target) == 1, f"{root}: nothing to replace for {gen['name']}"
             target[0]["data"] = data
     for patch in k.get("patches", []):
@@ -428,14 +442,14 @@ def test_every_kustomization_lists_only_existing_files() -> None:
 @pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
 def test_services_select_pods_and_name_their_ports(name: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
     docs = rendered[name]
-    deployments = by_kind(docs, "Deployment")
+    deployments = by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet")
     for dep in deployments:
         assert selects(dep["spec"]["selector"]["matchLabels"], dep["spec"]["template"]["metadata"]["labels"])
     for svc in by_kind(docs, "Service"):
         backends = [
             d for d in deployments if selects(svc["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])
         ]
-        assert len(backends) == 1, f"Service {svc['metadata']['name']} selects {len(backends)} Deployments"
+        assert len(backends) == 1, f"Service {svc['metadata']['name']} selects {len(backends)} workloads"
         ports = {
             p["name"]: p["containerPort"]
             for c in backends[0]["spec"]["template"]["spec"]["containers"]
@@ -563,11 +577,25 @@ def test_overlay_customizes_the_base(rendered: dict[str, list[dict[str, Any]]]) 
     assert gateway_container(base)["image"] == "llm-link:0.1.0"
     assert container_env(c)["LLM_LINK_WORKERS"] == "4"
     assert one(prod, "HorizontalPodAutoscaler", "llm-link")["spec"]["minReplicas"] == 3
-    # The replaced config rolls the pods: a different content hash in the ConfigMap name.
-    base_cm = by_kind(base, "ConfigMap")[0]["metadata"]["name"]
-    prod_cm = by_kind(prod, "ConfigMap")[0]["metadata"]["name"]
-    assert base_cm.startswith("llm-link-config-") and prod_cm.startswith("llm-link-config-") and base_cm != prod_cm
+    # The overlay's config replaces the base's in the same ConfigMap, whose name stays fixed: the pods
+    # reload it from the mounted directory (server.watch_config) instead of rolling.
+    base_cm, prod_cm = by_kind(base, "ConfigMap")[0], by_kind(prod, "ConfigMap")[0]
+    assert base_cm["metadata"]["name"] == prod_cm["metadata"]["name"] == "llm-link-config"
+    assert base_cm["data"] != prod_cm["data"]
     assert len(by_kind(prod, "ConfigMap")) == 1
+
+
+@pytest.mark.parametrize("name", list(KUSTOMIZATIONS))
+def test_config_changes_reach_the_pods_without_a_rollout(name: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered[name]
+    _, config = config_of(docs)
+    assert config["server"]["watch_config"] is True
+    mount = next(m for m in gateway_container(docs)["volumeMounts"] if m["name"] == "config")
+    assert "subPath" not in mount  # a subPath mount never sees ConfigMap updates
+    volume = next(
+        v for v in one(docs, "Deployment", "llm-link")["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"
+    )
+    assert volume["configMap"]["name"] == "llm-link-config"  # no content hash: the name survives edits
 
 
 def test_service_monitor_scrapes_the_metrics_port(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -956,3 +984,22 @@ def test_compose_wires_grafana_and_the_collector() -> None:
     # The config the compose gateway runs turns tracing on from that variable.
     config = yaml.safe_load((DEPLOY / "kubernetes" / "base" / "llm-link.yaml").read_text())
     assert "LLM_LINK_OTLP_ENDPOINT" in config["telemetry"]["otlp_endpoint"]
+
+
+def test_postgres_component_matches_the_example_database_url(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["production"]
+    _, config = config_of(docs)
+    assert config["state"]["database_url"] == "${LLM_LINK_DATABASE_URL:-}"  # empty = no database
+    example = (BASE / "secret.example.yaml").read_text()
+    url = re.search(r"LLM_LINK_DATABASE_URL: (postgresql://\S+)", example)
+    assert url, "the example Secret shows the database URL"
+    host_port = re.search(r"@([^:/]+):(\d+)/", url.group(1))
+    assert host_port
+    svc = one(docs, "Service", host_port.group(1))
+    assert int(host_port.group(2)) in [p["port"] for p in svc["spec"]["ports"]]
+    db = one(docs, "StatefulSet", "llm-link-postgres")
+    env = {e["name"]: e for e in db["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "llm-link-provider-keys"
+    policy = one(docs, "NetworkPolicy", "llm-link-postgres")
+    gateway_pod = one(docs, "Deployment", "llm-link")["spec"]["template"]["metadata"]["labels"]
+    assert selects(policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"], gateway_pod)

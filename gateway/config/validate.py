@@ -200,10 +200,14 @@ def parse(raw: Any, source: str) -> Config:
             if responses.store == "redis" and (state is None or not state.redis_url):
                 problems.append("responses.store: `redis` needs state.redis_url")
     if state is not None:
+        if state.database_url == "":  # `${LLM_LINK_DATABASE_URL:-}` unset: no database
+            state = msgspec.structs.replace(state, database_url=None)
         problems.extend(_check_database(state))
     admin = None
     if raw.get("admin") is not None:
         admin = _convert(raw["admin"], AdminConfig, "admin", problems)
+        if admin is not None and admin.key == "" and admin.key_sha256 is None:
+            admin = None  # `${LLM_LINK_ADMIN_KEY:-}` unset: the admin API stays off
         if admin is not None:
             problems.extend(_check_admin(admin))
     cfg = Config(
