@@ -39,6 +39,9 @@ def gw() -> Iterator[Gateway]:
 
 
 HTTP = httpx.Client(timeout=10)
+# A new connection per request: Sanic hands each connection to one worker, and the checks below must
+# reach every worker.
+FRESH = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def admin(gw: Gateway, method: str, path: str, key: str | None = ADMIN, **kw: Any) -> httpx.Response:
@@ -51,7 +54,7 @@ def client(gw: Gateway, key: str) -> openai.OpenAI:
 
 
 def status_of(gw: Gateway, key: str, model: str = "demo") -> int:
-    r = HTTP.post(
+    r = FRESH.post(
         gw.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {key}"},
         json={"model": model, "messages": MSG},
@@ -60,13 +63,16 @@ def status_of(gw: Gateway, key: str, model: str = "demo") -> int:
     return r.status_code
 
 
-def within_2s(check: Callable[[], bool]) -> bool:
-    """True once `check` holds on 8 requests in a row (both workers), polling for at most 2.5 s."""
-    deadline = time.monotonic() + 2.5
-    while time.monotonic() < deadline:
-        if all(check() for _ in range(8)):
-            return True
-        time.sleep(0.1)
+def within_2s(check: Callable[[], bool], sweep: int = 8) -> bool:
+    """True if a sweep of `sweep` checks on fresh connections (so every worker) that began at most 2 s
+    after the change all passed. Sweeps go on for a while longer, so a slow machine shows up as a
+    failure of the 2 s promise, not as a hang."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 10:
+        began = time.monotonic()
+        if all(check() for _ in range(sweep)):
+            return began - t0 <= 2.0
+        time.sleep(0.05)
     return False
 
 
@@ -164,7 +170,7 @@ def test_rotate_and_revoke_take_effect_within_2s(gw: Gateway) -> None:
 def test_expired_key_is_refused(gw: Gateway) -> None:
     secret = admin(gw, "POST", "/keys", json={"name": "short-lived", "expires_at": time.time() + 1.0}).json()["key"]
     time.sleep(1.1)
-    r = HTTP.post(
+    r = FRESH.post(
         gw.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {secret}"},
         json={"model": "demo", "messages": MSG},

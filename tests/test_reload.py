@@ -34,10 +34,12 @@ def config(reply: str, extra_models: dict[str, str] | None = None, **server: Any
 
 
 HTTP = httpx.Client(timeout=10)
+# A new connection per request: Sanic hands each connection to one worker, and `everywhere` must ask both.
+FRESH = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def reply(gw: Gateway, model: str = "demo") -> tuple[int, str]:
-    r = HTTP.post(gw.url + "/v1/chat/completions", json={"model": model, "messages": MSG})
+    r = FRESH.post(gw.url + "/v1/chat/completions", json={"model": model, "messages": MSG})
     return r.status_code, r.json()["choices"][0]["message"]["content"] if r.status_code == 200 else r.text
 
 
