@@ -128,6 +128,17 @@ def test_budget_config_is_checked() -> None:
     assert any("auth.keys[0]" in p and "period" in p for p in info.value.problems)
 
 
+def test_periods_roll_over_at_utc_midnight_and_month_start() -> None:
+    import calendar
+
+    dec31 = calendar.timegm((2026, 12, 31, 23, 59, 30))
+    assert period_id("day", dec31) == (20261231, 30)
+    assert period_id("month", dec31) == (202612, 30)  # January starts in 30 s
+    assert period_id("day", dec31 + 30)[0] == 20270101 and period_id("month", dec31 + 30)[0] == 202701
+    feb = calendar.timegm((2028, 2, 29, 12, 0, 0))  # a leap day
+    assert period_id("month", feb) == (202802, 12 * 3600)
+
+
 # ---------------------------------------------------------------------------------------------- shared Redis
 
 
