@@ -16,6 +16,7 @@ class Call:
         "allow",
         "attempts",
         "budget",
+        "cached_tokens",
         "cost",
         "dialect",
         "error",
@@ -49,6 +50,7 @@ class Call:
         self.first_token: float | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_tokens = 0  # of input_tokens, read from the upstream's prompt cache (usage rows)
         self.cost: float | None = None  # US dollars, once the usage is known and the price is (gateway.spend)
         self.attempts = 0
         self.key_name: str | None = None

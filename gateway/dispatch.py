@@ -250,6 +250,7 @@ def record_usage(call: Call, target: Target, usage: Usage) -> None:
     """Tokens and cost of the answer (the target's rates were resolved once, by the Router)."""
     call.input_tokens = usage.input_tokens
     call.output_tokens = usage.output_tokens
+    call.cached_tokens = usage.cache_read_tokens
     rates = target.rates
     if rates is not None:
         call.cost = rates.cost(usage)

@@ -147,6 +147,8 @@ async def test_usage_sums_by_group_and_time_range(store: Store) -> None:
     assert by_key["b"]["errors"] == 1
     days = [(r["day"], r["requests"]) for r in await store.usage_summary(None, None, ["day"])]
     assert days == [("2026-01-01", 2), ("2026-01-02", 1), ("2026-01-03", 1)]
+    hours = [(r["hour"], r["requests"]) for r in await store.usage_summary(t0, t0 + day + 3600, ["hour"])]
+    assert hours == [("2026-01-01T00:00Z", 2), ("2026-01-02T00:00Z", 1)]
     pairs = {(r["key"], r["model"]) for r in await store.usage_summary(t0, None, ["key", "model"])}
     assert pairs == {("a", "m1"), ("a", "m2"), ("b", "m1"), (None, "m1")}
     (total,) = await store.usage_summary(None, None, [])

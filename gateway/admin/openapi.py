@@ -89,6 +89,7 @@ SCHEMAS: dict[str, Any] = {
             "model": {"type": ["string", "null"]},
             "provider": {"type": ["string", "null"]},
             "day": {"type": "string", "format": "date"},
+            "hour": {"type": "string", "description": "YYYY-MM-DDTHH:00Z"},
             "requests": {"type": "integer"},
             "errors": {"type": "integer"},
             "input_tokens": {"type": "integer"},
@@ -203,7 +204,10 @@ PATHS: dict[str, Any] = {
                             "data": {"type": "array", "items": _ref("UsageRow")},
                             "from": {"type": ["string", "null"]},
                             "to": {"type": ["string", "null"]},
-                            "group_by": {"type": "array", "items": {"enum": ["key", "model", "provider", "day"]}},
+                            "group_by": {
+                                "type": "array",
+                                "items": {"enum": ["key", "model", "provider", "day", "hour"]},
+                            },
                         },
                     },
                     "sums",
@@ -228,7 +232,7 @@ PATHS: dict[str, Any] = {
                     "name": "group_by",
                     "in": "query",
                     "schema": {"type": "string", "default": "key,model"},
-                    "description": "comma-separated: key, model, provider, day (UTC)",
+                    "description": "comma-separated: key, model, provider, day, hour (UTC)",
                 },
             ],
         )

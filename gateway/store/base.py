@@ -56,7 +56,7 @@ USAGE_COLUMNS = (
     "cost_usd",
     "duration_ms",
 )
-GROUPS = ("key", "model", "provider", "day")
+GROUPS = ("key", "model", "provider", "day", "hour")
 
 # One usage row, in USAGE_COLUMNS order.
 UsageRow = tuple[float, str, str | None, str | None, str | None, str, int, int, int, int, float | None, float]
@@ -114,6 +114,7 @@ class Store:
 
     kind = "?"
     day_sql = "?"  # SQL for the UTC day (YYYY-MM-DD) of the `ts` column
+    hour_sql = "?"  # and its UTC hour (YYYY-MM-DDTHH:00Z), for charts over a day
 
     # ------------------------------------------------------------------ keys
 
@@ -224,8 +225,14 @@ class Store:
     async def usage_summary(
         self, start: float | None, end: float | None, group_by: Sequence[str]
     ) -> list[dict[str, Any]]:
-        """Sums per group (any of key, model, provider, day) over [start, end)."""
-        exprs = {"key": "key_name", "model": "model", "provider": "provider", "day": self.day_sql}
+        """Sums per group (any of key, model, provider, day, hour) over [start, end)."""
+        exprs = {
+            "key": "key_name",
+            "model": "model",
+            "provider": "provider",
+            "day": self.day_sql,
+            "hour": self.hour_sql,
+        }
         cols = [exprs[g] for g in group_by]
         where: list[str] = []
         args: list[Any] = []

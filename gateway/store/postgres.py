@@ -35,6 +35,7 @@ def _count(status: str) -> int:
 class PostgresStore(Store):
     kind = "postgresql"
     day_sql = "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    hour_sql = "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24\":00Z\"')"
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -21,6 +21,7 @@ BUSY_TIMEOUT_MS = 10000
 class SqliteStore(Store):
     kind = "sqlite"
     day_sql = "strftime('%Y-%m-%d', ts, 'unixepoch')"
+    hour_sql = "strftime('%Y-%m-%dT%H:00Z', ts, 'unixepoch')"
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -39,8 +39,7 @@ class UsageRecorder:
 
     def record(self, call: Any) -> None:
         """Called once per request after its last byte (gateway.handler); cheap and never raises."""
-        cost = getattr(call, "cost", None)
-        cached = getattr(call, "cached_tokens", 0) or 0
+        cost = call.cost
         now = time.time()
         duration = (time.perf_counter() - call.started) * 1000
         self.pending.append(
@@ -54,7 +53,7 @@ class UsageRecorder:
                 call.status,
                 call.input_tokens,
                 call.output_tokens,
-                cached,
+                call.cached_tokens,
                 cost,
                 round(duration, 3),
             )
