@@ -25,6 +25,7 @@ from unified.types import (
 )
 
 _encode = msgspec.json.encode
+_TEXT_HEAD = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":'
 
 
 class ChunkEncoder:
@@ -32,12 +33,13 @@ class ChunkEncoder:
 
     content_type = "text/event-stream"
 
-    __slots__ = ("call", "head", "model", "response_id")
+    __slots__ = ("call", "head", "model", "response_id", "text_tail")
 
     def __init__(self, client_model: str) -> None:
         self.model = client_model
         self.response_id = ""
         self.head = b""  # the constant tail of every chunk: model version and response id
+        self.text_tail = b""  # what follows the text in a text chunk, built once per stream
         self.call: list[Any] | None = None  # [id, name, argument text] of the call being assembled
 
     def _chunk(self, parts: list[dict[str, Any]]) -> bytes:
@@ -49,6 +51,7 @@ class ChunkEncoder:
     def _start(self, upstream_id: str) -> None:
         self.response_id = response_id(upstream_id)
         self.head = b'"modelVersion":' + _encode(self.model) + b',"responseId":' + _encode(self.response_id)
+        self.text_tail = b'}]},"index":0}],' + self.head + b"}\r\n\r\n"
 
     def _flush_call(self) -> bytes:
         call = self.call
@@ -64,8 +67,10 @@ class ChunkEncoder:
             return b""
         out = self._flush_call()
         if isinstance(event, TextDelta):
-            if event.text:
-                out += self._chunk([{"text": event.text}])
+            if event.text:  # the common case, written without building a dict
+                if not self.head:
+                    self._start("")
+                out += _TEXT_HEAD + _encode(event.text) + self.text_tail
         elif isinstance(event, ToolCallStart):
             self.call = [event.id, event.name, ""]
         elif isinstance(event, ThinkingDelta):
