@@ -16,6 +16,7 @@ Prompts and completions go into spans (`gen_ai.input.messages` / `gen_ai.output.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import orjson
@@ -85,12 +86,19 @@ class Tracing:
         )
         return Trace(self, span)
 
-    def shutdown(self) -> None:
-        """Export what is still queued (the worker is stopping)."""
-        try:
-            self.provider.shutdown()
-        except Exception as err:  # an unreachable collector must not break the drain
-            log.warning("tracing: shutdown failed: %s", type(err).__name__)
+    def shutdown(self, wait: float = 3.0) -> None:
+        """Export what is still queued (the worker is stopping), for at most `wait` seconds: an unreachable
+        collector (whose exporter retries for up to its timeout) must not hold the worker's exit."""
+
+        def run() -> None:
+            try:
+                self.provider.shutdown()
+            except Exception as err:
+                log.warning("tracing: shutdown failed: %s", type(err).__name__)
+
+        thread = threading.Thread(target=run, name="llm-link-trace-flush", daemon=True)
+        thread.start()
+        thread.join(wait)
 
 
 class Trace:
