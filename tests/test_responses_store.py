@@ -55,6 +55,17 @@ def test_follow_up_on_another_gateway_through_redis(redis_server: RedisServer) -
             _client(a).responses.create(model="demo", input="x", previous_response_id=first.id)
 
 
+def test_redis_down_costs_the_lookup_not_the_answer() -> None:
+    from tests.fakes.server import free_port
+
+    with Gateway(_config(f"redis://127.0.0.1:{free_port()}/0")) as gw:
+        r = _client(gw).responses.create(model="demo", input="hello")  # answered, though not stored
+        assert r.output_text
+        with pytest.raises(openai.APIStatusError) as err:
+            _client(gw).responses.create(model="demo", input="again", previous_response_id=r.id)
+        assert err.value.status_code == 503 and "store unavailable" in err.value.message
+
+
 def test_records_expire(redis_server: RedisServer) -> None:
     with Gateway(_config(redis_server.url, ttl=1)) as gw:
         r = _client(gw).responses.create(model="demo", input="short-lived")

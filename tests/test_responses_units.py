@@ -200,3 +200,31 @@ def test_bad_requests_name_the_field(fields: dict[str, Any], param: str) -> None
         codec_in.to_unified(_body(**fields))
     assert err.value.status == 400 and err.value.param == param, err.value.message
     assert invalid("x").status == 400
+
+
+def test_memory_store_bounds() -> None:
+    import asyncio
+
+    from dialects.responses.store import MemoryStore
+
+    body = b'{"id":"r","output":[{"id":"msg_1","type":"message"}]}'
+
+    async def scenario() -> None:
+        store = MemoryStore(ttl=60, limit=3, max_bytes=10_000)
+        for i in range(5):
+            await store.put(f"r{i}", body, [])
+        assert [k for k in store.records] == ["r2", "r3", "r4"]  # the oldest went first
+        assert (await store.get_items(["msg_1"])) == {"msg_1": b'{"id":"msg_1","type":"message"}'}
+        assert await store.delete("r3") and not await store.delete("r3")
+        small = MemoryStore(ttl=60, limit=100, max_bytes=3 * len(body) + 100)
+        for i in range(10):
+            await small.put(f"r{i}", body, [])
+        assert 0 < len(small.records) <= 3 and small.bytes <= small.max_bytes
+        short = MemoryStore(ttl=0.05, limit=100)
+        await short.put("old", body, [])
+        await asyncio.sleep(0.06)
+        assert await short.get("old") is None
+        await short.put("new", body, [])
+        assert list(short.records) == ["new"] and short.bytes == len(short.records["new"][1])
+
+    asyncio.run(scenario())

@@ -88,6 +88,14 @@ async def _refs(
     return {k: _item_decoder.decode(v) for k, v in (await store.get_items(ids)).items()}
 
 
+async def _keep(store: ResponseStore, response_id: str, data: bytes, history: list[Message]) -> None:
+    """Store an answer the client already has: a store that fails costs the later lookup, not this answer."""
+    try:
+        await store.put(response_id, data, history)
+    except GatewayError as err:
+        log.warning("responses: could not store %s: %s", response_id, err.message)
+
+
 def _not_stored(store: ResponseStore | None, response_id: str) -> GatewayError:
     detail = "" if store is not None else " (this gateway stores no responses: `responses.store` is off)"
     return GatewayError("not_found", f"No response found with id '{response_id[:100]}'.{detail}", param="response_id")
@@ -204,7 +212,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         response = await serve.chat(request, call, route, req, answer)
         if keep and answer.final is not None:
             assert store is not None
-            await store.put(answer.env.id, answer.final, _own_history(req, body))
+            await _keep(store, answer.env.id, answer.final, _own_history(req, body))
         return response
 
     @bp.get("/responses")

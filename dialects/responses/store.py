@@ -19,6 +19,7 @@ from unified.types import Message
 _history_encoder = msgspec.json.Encoder()
 _history_decoder = msgspec.json.Decoder(list[Message])
 MEMORY_LIMIT = 10_000  # records per worker; the oldest go first
+MEMORY_BYTES = 256 * 2**20  # and at most this much stored per worker (long agent histories are large)
 
 
 class Stored(msgspec.Struct):
@@ -71,9 +72,14 @@ def decode_record(data: bytes) -> tuple[bytes, list[Message]]:
 
 
 class MemoryStore:
-    def __init__(self, ttl: float, limit: int = MEMORY_LIMIT) -> None:
+    """Records in insertion order, which is also expiry order (one TTL): the oldest go first when they
+    expire, when there are more than `limit`, or when they hold more than `max_bytes`."""
+
+    def __init__(self, ttl: float, limit: int = MEMORY_LIMIT, max_bytes: int = MEMORY_BYTES) -> None:
         self.ttl = ttl
         self.limit = limit
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.records: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self.items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # output items by id
 
@@ -83,19 +89,28 @@ class MemoryStore:
             return None
         if found[0] < time.monotonic():
             del self.records[response_id]
+            self.bytes -= len(found[1])
             return None
         return decode_record(found[1])
 
     async def put(self, response_id: str, response: bytes, history: list[Message]) -> None:
-        expires = time.monotonic() + self.ttl
+        now = time.monotonic()
+        expires = now + self.ttl
         records = self.records
-        records[response_id] = (expires, encode_record(response, history))
-        while len(records) > self.limit:
-            records.popitem(last=False)
+        record = encode_record(response, history)
+        old = records.pop(response_id, None)
+        if old is not None:
+            self.bytes -= len(old[1])
+        records[response_id] = (expires, record)
+        self.bytes += len(record)
+        while records and (
+            len(records) > self.limit or self.bytes > self.max_bytes or next(iter(records.values()))[0] < now
+        ):
+            self.bytes -= len(records.popitem(last=False)[1][1])
         items = self.items
         for item_id, item in output_items(response):
             items[item_id] = (expires, item)
-        while len(items) > self.limit * 4:
+        while items and (len(items) > self.limit * 4 or next(iter(items.values()))[0] < now):
             items.popitem(last=False)
 
     async def get_items(self, ids: list[str]) -> dict[str, bytes]:
@@ -108,7 +123,11 @@ class MemoryStore:
         return out
 
     async def delete(self, response_id: str) -> bool:
-        return self.records.pop(response_id, None) is not None
+        found = self.records.pop(response_id, None)
+        if found is None:
+            return False
+        self.bytes -= len(found[1])
+        return True
 
     async def close(self) -> None:
         self.records.clear()
