@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -18,20 +18,15 @@ import msgspec
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.router import Route, Router, Target
-from gateway.spend import estimate_cost
 from unified.errors import GatewayError
 from unified.provider import ModelInfo, Upstream
 from unified.types import (
     EmbedRequest,
     EmbedResponse,
-    Event,
     Finish,
-    Flush,
     Message,
     Request,
     Response,
-    Start,
-    StreamError,
     TextDelta,
     TextPart,
     ThinkingDelta,
@@ -254,140 +249,6 @@ def record_usage(call: Call, target: Target, usage: Usage) -> None:
     rates = target.rates
     if rates is not None:
         call.cost = rates.cost(usage)
-
-
-async def open_stream(call: Call, route: Route, req: Request) -> tuple[Event, AsyncIterator[Event], Target]:
-    """Start the upstream stream and wait for its first content event (within `first_token_timeout`);
-    returns the first event, an iterator over the rest, and the target that answered."""
-    call.stream = True
-
-    async def attempt(
-        target: Target, req_: Request | None, deadline: float | None
-    ) -> tuple[list[Event], AsyncIterator[Event], Target, float]:
-        assert req_ is not None
-        await target.cap.acquire(target.provider.name, deadline)
-        up = _upstream(call, route, deadline)
-        t0 = time.perf_counter()
-        events = target.provider.stream(req_, target.model, up).__aiter__()
-        buffered: list[Event] = []
-        try:
-            limit = route.first_token_timeout
-            if deadline is not None:
-                remaining = max(0.0, deadline - time.monotonic())
-                limit = remaining if limit is None else min(limit, remaining)
-            if limit is None:
-                await _until_content(events, buffered)
-            else:
-                try:
-                    async with asyncio.timeout(limit):
-                        await _until_content(events, buffered)
-                except TimeoutError:
-                    raise GatewayError(
-                        "timeout", f"no first token from {target.label} within {limit:g}s", status=504
-                    ) from None
-        except BaseException:
-            call.upstream_seconds += time.perf_counter() - t0
-            await _close(events)
-            await target.cap.release()
-            raise
-        return buffered, events, target, t0
-
-    started = time.monotonic()
-    buffered, events, target, t0 = await _attempts(call, route, req, attempt)
-    if call.trace is not None:
-        call.trace.answered(req, buffered[0].model if isinstance(buffered[0], Start) else "")
-    if call.first_token is None and any(isinstance(e, _CONTENT[:3]) for e in buffered):
-        call.first_token = time.perf_counter()
-    if route.timeout:  # the whole-request deadline also bounds the stream after its first byte
-        events = _until_deadline(events, started + route.timeout, route)
-    rest = _timed(call, target, t0, buffered[1:], events, route, req, buffered[0])
-    return buffered[0], rest, target
-
-
-async def _until_deadline(events: AsyncIterator[Event], deadline: float, route: Route) -> AsyncIterator[Event]:
-    loop_deadline = asyncio.get_running_loop().time() + (deadline - time.monotonic())
-    try:
-        while True:
-            try:
-                async with asyncio.timeout_at(loop_deadline):
-                    event = await anext(events)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise GatewayError(
-                    "timeout",
-                    f"request deadline of {route.timeout:g}s for model {route.name!r} exceeded mid-stream",
-                    status=504,
-                ) from None
-            yield event
-    finally:
-        await _close(events)
-
-
-async def _until_content(events: AsyncIterator[Event], buffered: list[Event]) -> None:
-    async for event in events:
-        if isinstance(event, StreamError):
-            raise GatewayError(event.kind, event.message, status=event.status)
-        if isinstance(event, Flush):
-            continue
-        buffered.append(event)
-        if isinstance(event, _CONTENT):
-            return
-    if not buffered:
-        raise GatewayError("api_error", "upstream ended the stream before sending anything", status=502)
-
-
-async def _timed(
-    call: Call,
-    target: Target,
-    t0: float,
-    head: list[Event],
-    events: AsyncIterator[Event],
-    route: Route,
-    req: Request,
-    first: Event,
-) -> AsyncIterator[Event]:
-    """Pass events on, noting the first token and the final usage; upstream time is the stream's life."""
-    captured = call.trace.output if call.trace is not None else None  # streamed text, with capture_content
-    if captured is None and call.budget is not None:
-        captured = []  # a stream cut short before its usage still counts against the key's budget
-    try:
-        for event in head:
-            if isinstance(event, Finish):
-                record_usage(call, target, event.usage)
-            elif captured is not None and isinstance(event, TextDelta):
-                captured.append(event.text)
-            yield event
-        async for event in events:
-            if isinstance(event, Finish):
-                record_usage(call, target, event.usage)
-            elif call.first_token is None and isinstance(event, TextDelta | ToolCallStart):
-                call.first_token = time.perf_counter()
-            if captured is not None and isinstance(event, TextDelta):
-                captured.append(event.text)
-            yield event
-    except GatewayError as err:
-        if counts_as_failure(err):
-            target.circuit.failure(time.monotonic())
-        raise
-    finally:
-        call.upstream_seconds += time.perf_counter() - t0
-        if call.cost is None and call.budget is not None and target.rates is not None and captured is not None:
-            known = first.input_tokens if isinstance(first, Start) else 0
-            call.cost = estimate_cost(target.rates, req, captured, known)
-        if call.trace is not None:
-            call.trace.end_attempt(call)
-        await _close(events)
-        await target.cap.release()
-
-
-async def _close(events: AsyncIterator[Event]) -> None:
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:
-            pass
 
 
 async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:

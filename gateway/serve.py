@@ -10,7 +10,7 @@ from typing import Protocol
 from sanic import HTTPResponse, Request
 from sanic.response import raw
 
-from gateway import dispatch
+from gateway import dispatch, streamed
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.router import Route, Target
@@ -76,9 +76,13 @@ async def chat(request: Request, call: Call, route: Route, req: ChatRequest, cod
     """Run a unified chat request on `route` and answer it through the dialect's codec: streamed when the
     request asks for it (the response is written here; None is returned), else one body."""
     if req.stream:
-        first, events, target = await dispatch.open_stream(call, route, req)
-        encoder = codec.stream_encoder(target)
-        await send_stream(request, call, first, events, encoder, codec.stream_headers, target.provider.flushes)
+        answer = await streamed.open_stream(call, route, req)
+        try:
+            encoder = codec.stream_encoder(answer.target)
+        except BaseException:
+            await answer.close()
+            raise
+        await send_stream(request, call, answer, encoder, codec.stream_headers)
         return None
     response, target = await dispatch.complete(call, route, req)
     return raw(codec.render(response, target), content_type=codec.content_type)

@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from sanic import Request
 
 from gateway import shutdown
 from gateway.call import Call
+from gateway.streamed import StreamAnswer
 from unified.errors import GatewayError
-from unified.types import Event, Flush, StreamError
+from unified.types import Event, StreamError
 
 log = logging.getLogger("llm_link")
 
@@ -36,15 +36,9 @@ class StreamEncoder(Protocol):
 
 
 async def send_stream(
-    request: Request,
-    call: Call,
-    first: Event,
-    events: AsyncIterator[Event],
-    encoder: StreamEncoder,
-    headers: dict[str, str],
-    batch: bool = False,
+    request: Request, call: Call, answer: StreamAnswer, encoder: StreamEncoder, headers: dict[str, str]
 ) -> None:
-    """`batch`: the provider marks bursts with Flush (Provider.flushes), so writes wait for each Flush."""
+    """The one loop of a stream: read a batch from the upstream, encode it, write it in one send."""
     headers = {**SSE_HEADERS, **headers, "X-Request-ID": call.request_id, **call.route_headers()}
     response = await request.respond(headers=headers, content_type=encoder.content_type)
     send = response.send
@@ -54,65 +48,58 @@ async def send_stream(
     key = id(response)
     if pinger is not None and ping:
         pinger.streams[key] = (response, ping, idle)
-    # With a provider that marks bursts, encoded events wait in `pending` until it says the upstream has
-    # nothing more buffered (a Flush), so a burst is one write; other providers' events go out one by one.
-    pending: list[bytes] = []
-    batching = batch
     try:
-        data = encoder.feed(first)
-        if data:
-            await send(data)
-        async for event in events:
-            if isinstance(event, Flush):
-                if pending:
-                    idle[0] = time.monotonic()
-                    await send(b"".join(pending) if len(pending) > 1 else pending[0])
-                    pending.clear()
-                continue
-            if isinstance(event, StreamError):
-                raise GatewayError(event.kind, event.message, status=event.status)
-            data = encoder.feed(event)
-            if data:
-                if batching:
-                    pending.append(data)
-                    if len(pending) < 256:
-                        continue
-                    data = b"".join(pending)
-                    pending.clear()
-                idle[0] = time.monotonic()
-                await send(data)
-        if pending:
-            await send(b"".join(pending))
-            pending.clear()
+        if answer.deadline is None:
+            await _pump(answer, encoder.feed, send, idle)
+        else:
+            loop_deadline = asyncio.get_running_loop().time() + (answer.deadline - time.monotonic())
+            try:
+                async with asyncio.timeout_at(loop_deadline):  # one timer for the whole stream
+                    await _pump(answer, encoder.feed, send, idle)
+            except TimeoutError:
+                raise answer.deadline_error() from None
     except GatewayError as err:
-        if pending:
-            await send(b"".join(pending))
-            pending.clear()
         call.status = err.status
         call.error = err.message
         await send(encoder.error(err))
     except asyncio.CancelledError as cancel:
         if not shutdown.is_cut(cancel):
-            call.status = 499  # the client went away; the upstream request is closed by the generator's finally
+            call.status = 499  # the client went away; the upstream is closed below
             raise
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
         cut = shutdown.cut_error()  # the graceful shutdown deadline: end with the dialect's error event
         call.status = cut.status
         call.error = cut.message
         await send(encoder.error(cut))
-    except Exception as err:
-        log.exception("stream failed: %s", type(err).__name__)
+    except Exception as exc:
+        log.exception("stream failed: %s", type(exc).__name__)
         call.status = 500
-        call.error = type(err).__name__
+        call.error = type(exc).__name__
         await send(encoder.error(GatewayError("api_error", "internal error while streaming")))
     finally:
         if pinger is not None:
             pinger.streams.pop(key, None)
-        # Close the upstream now (not when the generator is collected) if we stopped early.
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await answer.close()  # the upstream is released now, not when something is collected
     await response.eof()
+
+
+async def _pump(answer: StreamAnswer, feed: Any, send: Any, idle: list[float]) -> None:
+    """Batches from the upstream, encoded and written one send per batch (a burst is one write)."""
+    events = answer.head
+    while events:
+        parts: list[bytes] = []
+        for event in events:
+            if isinstance(event, StreamError):
+                if parts:
+                    await send(b"".join(parts))
+                raise GatewayError(event.kind, event.message, status=event.status)
+            data = feed(event)
+            if data:
+                parts.append(data)
+        if parts:
+            idle[0] = time.monotonic()
+            await send(parts[0] if len(parts) == 1 else b"".join(parts))
+        events = await answer.read()
 
 
 class Pinger:

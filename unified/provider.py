@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from unified.errors import GatewayError
-from unified.types import EmbedRequest, EmbedResponse, Event, Request, Response
+from unified.types import EmbedRequest, EmbedResponse, Event, Flush, Request, Response
 
 
 class ModelInfo(msgspec.Struct, omit_defaults=True):
@@ -42,6 +42,61 @@ class Upstream:
         self.attempt = attempt
 
 
+class EventStream:
+    """A streamed answer read in batches: each `read()` returns the unified events that arrived together
+    (one network read's worth), [] once the stream has ended. The writer sends each batch in one write,
+    so there is no generator per event between the upstream socket and the client."""
+
+    __slots__ = ()
+
+    async def read(self) -> list[Event]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release the upstream (at the end, or early when the client went away)."""
+
+
+class GeneratorStream(EventStream):
+    """Batches from an event-by-event async iterator (a provider that implements `stream()`): with
+    `flushes`, events up to each Flush form a batch; without, every event is its own."""
+
+    __slots__ = ("error", "events", "flushes")
+
+    def __init__(self, events: AsyncIterator[Event], flushes: bool) -> None:
+        self.events = events
+        self.flushes = flushes
+        self.error: GatewayError | None = None
+
+    async def read(self) -> list[Event]:
+        if self.error is not None:  # after the events that came before it
+            err, self.error = self.error, None
+            raise err
+        batch: list[Event] = []
+        try:
+            return await self._read(batch)
+        except GatewayError as err:
+            if not batch:
+                raise
+            self.error = err
+            return batch
+
+    async def _read(self, batch: list[Event]) -> list[Event]:
+        async for event in self.events:
+            if type(event) is Flush:
+                if batch:
+                    return batch
+                continue
+            batch.append(event)
+            if not self.flushes or len(batch) >= 256:
+                return batch
+        return batch
+
+    async def close(self) -> None:
+        aclose = getattr(self.events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 class Provider:
     """A provider adapter speaks one upstream's wire format and nothing else: it takes a unified Request
     and gives back a unified Response or a stream of unified Events. It never knows which dialect asked."""
@@ -69,8 +124,22 @@ class Provider:
     async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         raise NotImplementedError
 
-    def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
-        raise NotImplementedError
+    async def open_stream(self, request: Request, model: str, up: Upstream) -> EventStream:
+        """Start a streamed answer (the upstream request is made here). Providers with a framed reader
+        override this; the default reads `stream()` through an adapter."""
+        return GeneratorStream(aiter(self.stream(request, model, up)), self.flushes)
+
+    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
+        """The same answer event by event. Implement this or `open_stream`; each defaults to the other."""
+        if type(self).open_stream is Provider.open_stream:
+            raise NotImplementedError(f"{type(self).__name__} implements neither stream() nor open_stream()")
+        events = await self.open_stream(request, model, up)
+        try:
+            while batch := await events.read():
+                for event in batch:
+                    yield event
+        finally:
+            await events.close()
 
     async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         raise GatewayError("invalid_request", f"provider {self.name!r} ({self.type}) does not support embeddings")

@@ -3,19 +3,18 @@ calls; the translation is in `request`, `stream` and `wire`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import msgspec
 
 from providers.anthropic.request import DEFAULT_MAX_TOKENS, common_body, encode_request, thinking_param
-from providers.anthropic.stream import events
+from providers.anthropic.stream import EventDecoder
 from providers.anthropic.wire import STOP, WireCount, WireMessage, WireModels, created_at, encode, usage_from
 from providers.base import HTTPProvider, ModelInfo
+from providers.sse import FramedStream, SSEFramer
 from unified.ids import mint
-from unified.provider import Upstream
+from unified.provider import EventStream, Upstream
 from unified.types import (
-    Event,
     Part,
     Request,
     Response,
@@ -84,14 +83,10 @@ class AnthropicProvider(HTTPProvider):
             usage=usage_from(data.usage),
         )
 
-    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
+    async def open_stream(self, request: Request, model: str, up: Upstream) -> EventStream:
         body = encode(encode_request(request, model, True, self.default_max_tokens))
         resp = await self.post(self.prefix + "/messages", body, self.headers_for("text/event-stream"), up, stream=True)
-        try:
-            async for event in events(resp, model, self.name):
-                yield event
-        finally:
-            resp.release()
+        return FramedStream(resp, SSEFramer(self.name), EventDecoder(model, self.name))
 
     async def count_tokens(self, request: Request, model: str, up: Upstream) -> int | None:
         body = common_body(request, model)

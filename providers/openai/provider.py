@@ -4,14 +4,13 @@ DeepSeek, GLM, Moonshot, OpenRouter, Ollama's /v1 ...). Settings and calls; the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import msgspec
 
 from providers.base import HTTPProvider, ModelInfo
 from providers.openai.request import OpenAIOptions, encode_request
-from providers.openai.stream import events
+from providers.openai.stream import ChunkDecoder
 from providers.openai.wire import (
     WireCompletion,
     WireEmbeddings,
@@ -24,13 +23,13 @@ from providers.openai.wire import (
     text_of,
     usage_from,
 )
+from providers.sse import FramedStream, SSEFramer
 from unified.errors import GatewayError
 from unified.ids import mint
-from unified.provider import Upstream
+from unified.provider import EventStream, Upstream
 from unified.types import (
     EmbedRequest,
     EmbedResponse,
-    Event,
     Request,
     Response,
     TextPart,
@@ -99,14 +98,10 @@ class OpenAIProvider(HTTPProvider):
             usage=usage_from(data.usage),
         )
 
-    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
+    async def open_stream(self, request: Request, model: str, up: Upstream) -> EventStream:
         body = encode(self.encode_request(request, model, stream=True))
         resp = await self.post("/chat/completions", body, self.headers_for("text/event-stream"), up, stream=True)
-        try:
-            async for event in events(resp, model, self.name):
-                yield event
-        finally:
-            resp.release()
+        return FramedStream(resp, SSEFramer(self.name), ChunkDecoder(model, self.name))
 
     async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         body: dict[str, Any] = {"model": model, "input": request.inputs, "encoding_format": "float"}

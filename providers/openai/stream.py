@@ -1,18 +1,14 @@
-"""An OpenAI Chat Completions chunk stream (SSE) as unified Events."""
+"""An OpenAI Chat Completions chunk stream (SSE) as unified Events, frame by frame (no I/O here)."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from typing import Any
 
 import msgspec
 
 from providers.openai.wire import WireFunction, decode_chunk, finish_reason, in_body_error, text_of, usage_from
-from providers.sse import iter_sse
+from providers.sse import Frame
 from unified.errors import GatewayError
 from unified.ids import mint
 from unified.types import (
-    FLUSH,
     Event,
     Finish,
     Start,
@@ -24,31 +20,38 @@ from unified.types import (
 )
 
 
-async def events(resp: Any, model: str, name: str) -> AsyncIterator[Event]:
-    started = False
-    finish: str | None = None
-    usage: Usage | None = None
-    # upstream tool index -> our index (some servers start at 1 or skip)
-    calls: dict[int, int] = {}
-    done = False
-    async for _, data in iter_sse(resp, name):
-        if not data:
-            yield FLUSH
-            continue
+class ChunkDecoder:
+    """Chat Completions SSE chunks -> unified events (providers.sse.Decoder)."""
+
+    __slots__ = ("calls", "finish", "model", "name", "started", "usage")
+
+    def __init__(self, model: str, name: str) -> None:
+        self.model = model
+        self.name = name
+        self.started = False
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+        # upstream tool index -> our index (some servers start at 1 or skip)
+        self.calls: dict[int, int] = {}
+
+    def feed(self, frame: Frame, out: list[Event]) -> bool:
+        data = frame[1]
         if data.startswith(b"[DONE]"):
-            done = True
-            break
+            self._finish(out, True)
+            return True
         try:
             chunk = decode_chunk(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            raise GatewayError("api_error", f"upstream {name!r} sent an invalid stream chunk", status=502) from None
+            raise GatewayError(
+                "api_error", f"upstream {self.name!r} sent an invalid stream chunk", status=502
+            ) from None
         if chunk.error is not None:
             raise in_body_error(chunk.error)
-        if not started:
-            started = True
-            yield Start(id=chunk.id, model=chunk.model or model)
+        if not self.started:
+            self.started = True
+            out.append(Start(id=chunk.id, model=chunk.model or self.model))
         if chunk.usage is not None:
-            usage = usage_from(chunk.usage)
+            self.usage = usage_from(chunk.usage)
         for choice in chunk.choices:
             if choice.index != 0:
                 continue
@@ -56,24 +59,31 @@ async def events(resp: Any, model: str, name: str) -> AsyncIterator[Event]:
             if delta is not None:
                 thinking = delta.reasoning_content or delta.reasoning
                 if thinking:
-                    yield ThinkingDelta(text=thinking)
+                    out.append(ThinkingDelta(text=thinking))
                 if delta.content:
                     text = text_of(delta.content)
                     if text:
-                        yield TextDelta(text=text)
+                        out.append(TextDelta(text=text))
                 if delta.tool_calls:
+                    calls = self.calls
                     for tc in delta.tool_calls:
                         key = tc.index if tc.index is not None else len(calls)
                         fn = tc.function or WireFunction()
                         if key not in calls:
                             calls[key] = len(calls)
-                            yield ToolCallStart(index=calls[key], id=tc.id or mint("call_"), name=fn.name or "")
+                            out.append(ToolCallStart(index=calls[key], id=tc.id or mint("call_"), name=fn.name or ""))
                         if fn.arguments:
-                            yield ToolCallDelta(index=calls[key], arguments=fn.arguments)
+                            out.append(ToolCallDelta(index=calls[key], arguments=fn.arguments))
             if choice.finish_reason:
-                finish = choice.finish_reason
-    if not started:
-        raise GatewayError("api_error", f"upstream {name!r} closed the stream without data", status=502)
-    if not done and finish is None:
-        raise GatewayError("upstream_unreachable", f"upstream {name!r} ended the stream early")
-    yield Finish(stop_reason=finish_reason(finish, bool(calls)), usage=usage or Usage())
+                self.finish = choice.finish_reason
+        return False
+
+    def end(self, out: list[Event]) -> None:
+        self._finish(out, False)
+
+    def _finish(self, out: list[Event], done: bool) -> None:
+        if not self.started:
+            raise GatewayError("api_error", f"upstream {self.name!r} closed the stream without data", status=502)
+        if not done and self.finish is None:
+            raise GatewayError("upstream_unreachable", f"upstream {self.name!r} ended the stream early")
+        out.append(Finish(stop_reason=finish_reason(self.finish, bool(self.calls)), usage=self.usage or Usage()))
