@@ -162,7 +162,9 @@ def test_anthropic_bad_image_type_is_a_400() -> None:
             "messages": [
                 {
                     "role": "user",
-                    "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": PNG}}],
+                    "content": [
+                        {"type": "image", "source": {"type": "base64", "media_type": "image/bmp", "data": PNG}}
+                    ],
                 }
             ],
         },
@@ -198,7 +200,11 @@ def test_ollama_request_to_unified() -> None:
             "model": "m",
             "messages": [
                 {"role": "user", "content": "look", "images": [PNG]},
-                {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}]},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
+                },
                 {"role": "tool", "content": "done", "tool_name": "f"},
             ],
             "options": {"temperature": 0.2, "num_predict": 30},
