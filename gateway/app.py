@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -15,13 +16,13 @@ from sanic.handlers import ErrorHandler
 from sanic_ext import Extend
 
 import dialects
-from gateway import openapi, reload, shutdown, system
+from gateway import edge, openapi, reload, shutdown, system, workers
 from gateway.accesslog import AccessLog
 from gateway.admin import api as admin_api
 from gateway.budget import shared_budget_table
 from gateway.call import Call
 from gateway.config import Config, dialect_settings
-from gateway.limits import shared_table
+from gateway.limits import SlotTable, release_redis_leases, shared_table
 from gateway.metrics import Metrics, worker_exit
 from gateway.router import Router
 from gateway.store.runtime import Database, database_url, limit_slots
@@ -103,7 +104,7 @@ def make_guard(app: Sanic, cfg: Config) -> Any:
 
     table = getattr(app.shared_ctx, "limit_table", None)
     if table is None:  # not started by Sanic's worker manager
-        table = shared_table(limit_slots(cfg))
+        table = shared_table(limit_slots(cfg), cfg.server.workers)
     # A concurrency slot held by a worker that died frees itself after the longest a request may take.
     lease = max([p.timeout for p in cfg.providers.values()] + [600.0]) + 60
     redis_url = cfg.state.redis_url if cfg.state is not None else None
@@ -126,6 +127,25 @@ def make_tracing(cfg: Config) -> Any:
     return Tracing(t)
 
 
+def release_dead_worker(app: Sanic, cfg: Config, pid: int) -> None:
+    """In the main process, when a worker died: give back what it held (gateway.workers)."""
+    workers.release_metrics(pid)
+    table = getattr(app.shared_ctx, "limit_table", None)
+    if table is not None:
+        freed = SlotTable(table).release(pid)
+        if freed:
+            log.warning("gave back %d concurrency slot(s) held by dead worker %s", int(freed), pid)
+    state = cfg.state
+    if state is not None and state.redis_url:
+        try:
+            n = release_redis_leases(state.redis_url, state.key_prefix, pid)
+        except Exception as err:  # Redis down: the leases expire on their own
+            log.warning("could not release dead worker %s's leases in Redis (%s)", pid, type(err).__name__)
+        else:
+            if n:
+                log.warning("gave back %d concurrency lease(s) in Redis held by dead worker %s", n, pid)
+
+
 def create_app(cfg: Config) -> Sanic:
     app = Sanic("llm_link")
     s = cfg.server
@@ -138,7 +158,7 @@ def create_app(cfg: Config) -> Sanic:
     app.config.ACCESS_LOG = False
     app.config.MOTD = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.CORS_ORIGINS = s.cors_origins if isinstance(s.cors_origins, str) else ",".join(s.cors_origins)
+    app.config.CORS_ORIGINS = edge.cors_origins(s)  # localhost pages only, unless widened
     app.config.CORS_ALWAYS_SEND = False
     app.config.CORS_EXPOSE_HEADERS = (
         "X-Request-ID,X-LLM-Link-Overhead-Ms,X-LLM-Link-Provider,X-LLM-Link-Attempts,X-LLM-Link-Cost-USD"
@@ -159,6 +179,7 @@ def create_app(cfg: Config) -> Sanic:
         renderers.append((prefix + d.api_root, d.name, d.render_error))
     app.error_handler = DialectErrorHandler(renderers, dialects.get(dialects.FALLBACK).render_error)
     app.blueprint(system.blueprint)
+    edge.install(app, s)
     if s.openapi:  # off by default: the document maps the whole surface
         app.blueprint(openapi.blueprint)
     app.blueprint(admin_api.blueprint)  # answers 404 until `admin.key` is set
@@ -190,12 +211,13 @@ def create_app(cfg: Config) -> Sanic:
     async def share_limit_table(app: Sanic) -> None:
         # Without Redis (or while it is down) the workers count limits in this one shared table.
         # Always made: a reload may add keys (gateway.reload), and database keys come and go.
-        app.shared_ctx.limit_table = shared_table(limit_slots(cfg))
+        app.shared_ctx.limit_table = shared_table(limit_slots(cfg), cfg.server.workers)
         app.shared_ctx.budget_table = shared_budget_table(limit_slots(cfg))
 
     @app.main_process_ready
     async def refuse_on_signal(app: Sanic) -> None:
         shutdown.refuse_new_connections(app)
+        workers.start_watchdog(app, partial(release_dead_worker, app, cfg))
 
     @app.before_server_stop
     async def start_draining(app: Sanic) -> None:
@@ -208,6 +230,8 @@ def create_app(cfg: Config) -> Sanic:
             await app.ctx.guard.limiter.close()
         if app.ctx.database is not None:
             await app.ctx.database.stop()  # the last usage rows
+        for provider in app.ctx.providers.values():
+            await provider.close()
         await app.ctx.http.close()
         app.ctx.access_log.flush()
         if app.ctx.tracing is not None:

@@ -160,7 +160,7 @@ class Guard:
         name = call.key_name
         if name is not None:
             m = self.metrics
-            model = call.model or "-"
+            model = call.model_label
             m.child(m.key_requests, name, model, str(call.status)).inc()
             tin, tout = call.input_tokens, call.output_tokens
             if tin:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from gateway.accesslog import AccessLog
+from gateway.edge import clean_request_id, log_safe
 from unified.ids import mint
 
 
@@ -26,6 +27,7 @@ class Call:
         "limit_headers",
         "metrics",
         "model",
+        "model_label",
         "output_tokens",
         "provider",
         "request_id",
@@ -34,16 +36,23 @@ class Call:
         "stream",
         "target",
         "trace",
+        "upstream_label",
         "upstream_model",
         "upstream_seconds",
     )
 
     def __init__(self, request_id: str | None, dialect: str) -> None:
-        self.request_id = request_id or mint("req_", 24)
+        # The client's id, cleaned (it goes into a header and a log line), else ours.
+        self.request_id = clean_request_id(request_id) or mint("req_", 24)
         self.dialect = dialect
-        self.model = ""
+        self.model = ""  # as the client sent it until a route is found; for the log line and prices
+        # Metric `model` labels (SPEC §8): set from the route once one is found, so a name a client made up
+        # (a 404, or a `provider/model` past server.max_dynamic_models) never becomes a series of its own.
+        # Every metric with a `model` label uses these, never `model` / `upstream_model`.
+        self.model_label = "-"
         self.provider = ""
         self.upstream_model = ""
+        self.upstream_label = ""
         self.status = 200
         self.started = time.perf_counter()
         self.upstream_seconds = 0.0
@@ -78,7 +87,7 @@ class Call:
     def finish(self, metrics: Any, log: AccessLog | None = None) -> None:
         now = time.perf_counter()
         total = now - self.started
-        model = self.model or "-"
+        model = self.model_label
         provider = self.provider or "-"
         m = metrics
         m.child(m.requests, self.dialect, model, provider, str(self.status)).inc()
@@ -86,7 +95,7 @@ class Call:
         if self.provider:
             m.child(m.overhead, self.dialect).observe(self.overhead_seconds(now))
             if self.upstream_seconds:
-                m.child(m.upstream_duration, provider, self.upstream_model).observe(self.upstream_seconds)
+                m.child(m.upstream_duration, provider, self.upstream_label).observe(self.upstream_seconds)
             if self.first_token is not None:
                 m.child(m.ttft, self.dialect, model, provider).observe(self.first_token - self.started)
             if self.input_tokens:
@@ -99,14 +108,14 @@ class Call:
             record: dict[str, Any] = {
                 "request_id": self.request_id,
                 "dialect": self.dialect,
-                "model": self.model or None,
+                "model": log_safe(self.model) if self.model else None,
                 "provider": self.provider or None,
                 "status": self.status,
                 "duration_ms": round(total * 1000, 2),
                 "stream": self.stream,
             }
             if self.upstream_model:
-                record["upstream_model"] = self.upstream_model
+                record["upstream_model"] = log_safe(self.upstream_model)
             if self.attempts > 1:
                 record["attempts"] = self.attempts
             if self.input_tokens or self.output_tokens:
@@ -117,5 +126,5 @@ class Call:
             if self.key_name:
                 record["key"] = self.key_name
             if self.error:
-                record["error"] = self.error[:300]
+                record["error"] = log_safe(self.error, 300)
             log.write(orjson.dumps(record).decode())

@@ -133,7 +133,7 @@ async def _attempts(
     last: GatewayError | None = None
     for hop, current in enumerate((route, *route.fallback_routes)):
         if hop and metrics is not None and last is not None:
-            metrics.child(metrics.retries, route.name, "fallback", last.kind).inc()
+            metrics.child(metrics.retries, route.metric_name, "fallback", last.kind).inc()
         hop_req = transform(current, req) if req is not None else None
         tried: list[Target] = []
         for n in range(1 + max(0, current.retries)):
@@ -143,14 +143,15 @@ async def _attempts(
             target = choose(current, tried, now)
             if n:
                 if metrics is not None and last is not None:
-                    metrics.child(metrics.retries, route.name, "retry", last.kind).inc()
+                    metrics.child(metrics.retries, route.metric_name, "retry", last.kind).inc()
                 pause = _backoff(n, last, target is tried[-1], deadline)
                 if pause:
                     await asyncio.sleep(pause)
             tried.append(target)
             call.provider = target.provider.name
             call.upstream_model = target.model
-            call.target = target.label
+            call.upstream_label = target.metric_model
+            call.target = target.header_label
             call.attempts += 1
             target.circuit.acquire(time.monotonic())
             trace = call.trace
@@ -192,11 +193,11 @@ def _observe_attempt(call: Call, target: Target, outcome: str) -> None:
     metrics = getattr(call, "metrics", None)
     if metrics is None:
         return
-    metrics.child(metrics.attempts, target.provider.name, target.model, outcome).inc()
+    metrics.child(metrics.attempts, target.provider.name, target.metric_model, outcome).inc()
     circuit = target.circuit
     if circuit.is_open != circuit.reported_open:  # the gauge is written on changes only
         circuit.reported_open = circuit.is_open
-        metrics.child(metrics.circuit_state, target.provider.name, target.model).set(1 if circuit.is_open else 0)
+        metrics.child(metrics.circuit_state, target.provider.name, target.metric_model).set(1 if circuit.is_open else 0)
 
 
 async def _bounded(awaitable: Awaitable[T], deadline: float | None, route: Route, call: Call) -> T:
@@ -279,6 +280,7 @@ async def count_tokens(call: Call, route: Route, req: Request) -> int | None:
     target = route.primary
     call.provider = target.provider.name
     call.upstream_model = target.model
+    call.upstream_label = target.metric_model
     t0 = time.perf_counter()
     try:
         return await target.provider.count_tokens(transform(route, req), target.model, _upstream(call, route, None))

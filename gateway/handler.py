@@ -15,6 +15,7 @@ from sanic import HTTPResponse, Request
 
 from gateway import shutdown
 from gateway.call import Call
+from gateway.edge import require_json
 from gateway.spend import format_usd
 from unified.errors import GatewayError
 
@@ -100,8 +101,13 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
     return decorate
 
 
-def decode_body(request: Request, type_: Any, decoder: msgspec.json.Decoder | None = None) -> Any:
-    """Decode the body straight from bytes into a wire struct; a violation is a 400 naming the field."""
+def decode_body(
+    request: Request, type_: Any, decoder: msgspec.json.Decoder | None = None, *, curl_ok: bool = False
+) -> Any:
+    """Decode the body straight from bytes into a wire struct; a violation is a 400 naming the field.
+    The body must be sent as application/json (415 otherwise, gateway.edge.require_json); a dialect whose
+    clients send bare `curl -d` bodies passes `curl_ok` (accepted without an Origin: not from a browser)."""
+    require_json(request, curl_ok)
     body = request.body
     if not body:
         raise GatewayError("invalid_request", "request body is empty; expected a JSON object")

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from gateway.circuit import Circuit, ConcurrencyCap
 from gateway.config import Config, ModelConfig
+from gateway.edge import header_safe
 from gateway.spend import PriceBook, Rates
 from unified.errors import model_not_found
 from unified.provider import ModelInfo, Provider
@@ -20,13 +22,23 @@ log = logging.getLogger("llm_link")
 class Target:
     """One deployment a model can be served from: a provider plus its upstream model name."""
 
-    __slots__ = ("cap", "circuit", "label", "model", "provider", "rates", "weight")
+    __slots__ = ("cap", "circuit", "header_label", "label", "metric_model", "model", "provider", "rates", "weight")
 
-    def __init__(self, provider: Provider, model: str, weight: float, circuit: Circuit, cap: ConcurrencyCap) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        model: str,
+        weight: float,
+        circuit: Circuit,
+        cap: ConcurrencyCap,
+        metric_model: str | None = None,
+    ) -> None:
         self.provider = provider
         self.model = model
         self.weight = weight
         self.label = f"{provider.name}/{model}"
+        self.header_label = header_safe(self.label)  # X-LLM-Link-Provider: the name may be a client's
+        self.metric_model = metric_model or model  # the `model` label of upstream metrics
         self.circuit = circuit
         self.cap = cap
         self.rates: Rates | None = None  # per-token prices, resolved once per worker (gateway.spend)
@@ -41,14 +53,18 @@ class Route:
         "fallbacks",
         "first_token_timeout",
         "headers",
+        "metric_name",
         "name",
         "retries",
         "targets",
         "timeout",
     )
 
-    def __init__(self, name: str, targets: list[Target], config: ModelConfig | None) -> None:
+    def __init__(
+        self, name: str, targets: list[Target], config: ModelConfig | None, metric_name: str | None = None
+    ) -> None:
         self.name = name
+        self.metric_name = metric_name or name  # the `model` label: a configured name, or a folded client one
         self.targets = targets
         self.config = config
         self.fallbacks: list[str] = list(config.fallbacks) if config else []
@@ -63,13 +79,38 @@ class Route:
         return self.targets[0]
 
 
+OTHER = "other"  # the metric label every unconfigured name past server.max_dynamic_models shares
+MAX_MODEL_NAME = 512  # longer `provider/model` names are not passed through (no model is named like that)
+
+
+class ModelLabels:
+    """Metric `model` labels for names a client chose (`provider/model` not in the config): the first
+    `limit` distinct names this worker sees keep their own label, every later one is `other`. So the number
+    of series stays bounded whatever clients send (SPEC §8)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.names: set[str] = set()
+
+    def label(self, name: str) -> str:
+        if name in self.names:
+            return name
+        if len(self.names) < self.limit:
+            self.names.add(name)
+            return name
+        return OTHER
+
+
 class Router:
     def __init__(self, config: Config, providers: dict[str, Provider]) -> None:
         self.config = config
         self.providers = providers
         self.caps = {name: ConcurrencyCap(p.config.max_concurrency) for name, p in providers.items()}
         self._circuits: dict[str, Circuit] = {}
-        self._passthrough: dict[str, Route] = {}
+        # Routes (with their circuits) for unconfigured `provider/model` names, least recently used first.
+        self._passthrough: OrderedDict[str, Route] = OrderedDict()
+        self.labels = ModelLabels(config.server.max_dynamic_models)
+        self.max_passthrough = max(64, 4 * config.server.max_dynamic_models)
         self._listing: tuple[float, list[tuple[str, str, ModelInfo]]] | None = None
         self.routes: dict[str, Route] = {}
         self.prices = PriceBook()
@@ -115,18 +156,32 @@ class Router:
             route = self.routes.get(name[: -len(":latest")])
             if route is not None:
                 return route
-        route = self._passthrough.get(name)
+        passthrough = self._passthrough
+        route = passthrough.get(name)
         if route is not None:
+            passthrough.move_to_end(name)
             return route
         provider_name, sep, upstream = name.partition("/")
-        if sep and upstream and provider_name in self.providers:
-            if len(self._passthrough) > 4096:  # client-chosen names: keep the cache bounded
-                self._passthrough.clear()
-            target = self.target(provider_name, upstream)
-            target.rates = self.prices.rates(target.provider, upstream)
-            route = self._passthrough[name] = Route(name, [target], None)
+        if sep and upstream and provider_name in self.providers and len(name) <= MAX_MODEL_NAME:
+            route = passthrough[name] = self._dynamic_route(name, provider_name, upstream)
+            if len(passthrough) > self.max_passthrough:  # client-chosen names: bounded, least recent goes
+                passthrough.popitem(last=False)
             return route
         return None
+
+    def _dynamic_route(self, name: str, provider_name: str, upstream: str) -> Route:
+        """A route for an unconfigured `provider/model`: it shares the circuit of a configured target of the
+        same name, else has its own, which goes with the route when it leaves the LRU."""
+        label = self.labels.label(name)
+        provider = self.providers[provider_name]
+        circuit = self._circuits.get(f"{provider_name}/{upstream}")
+        if circuit is None:
+            c = provider.config.circuit
+            circuit = Circuit(c.failures, c.cooldown) if c else Circuit()
+        metric_model = upstream if label != OTHER else OTHER
+        target = Target(provider, upstream, 1.0, circuit, self.caps[provider_name], metric_model)
+        target.rates = self.prices.rates(provider, upstream)
+        return Route(name, [target], None, label)
 
     async def list_models(self) -> list[tuple[str, str, ModelInfo]]:
         """(client-facing name, provider name, info) for every model a client can ask for: configured

@@ -27,6 +27,7 @@ def resolve(call: Call, request: Request, name: str, find: Callable[[str], Route
     route = (find or request.app.ctx.router.resolve)(name)
     check_model_access(call, name)
     call.model = route.name
+    call.model_label = route.metric_name  # a metric label only now: a 404 or 403 never makes a series
     return route
 
 

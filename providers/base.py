@@ -12,6 +12,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from unified.errors import GatewayError, upstream_status_error
 from unified.provider import ModelInfo, Upstream
 from unified.provider import Provider as ProviderInterface
+from unified.redact import ERROR_BODY_CAP, Redactor, cap_text
 
 
 class HTTPProvider(ProviderInterface):
@@ -24,6 +25,9 @@ class HTTPProvider(ProviderInterface):
         super().__init__(name, config, options, session)
         self.base_url = (config.base_url or self.default_base_url or "").rstrip("/")
         self.headers: dict[str, str] = {}  # set by each provider: auth, content type, config `headers`
+        # Masks this provider's own key (and configured header values) in upstream text shown to anyone.
+        self.redact = Redactor([config.api_key, *config.headers.values()])
+        self.max_response_bytes: int = getattr(config, "max_response_bytes", 64 * 1024 * 1024)
         self._wire_headers: dict[str, CIMultiDictProxy[str]] = {}
         # sock_connect, not connect: with an unlimited pool there is no wait for a free connection, and
         # `connect` would arm one more timer on every request even when a kept-alive connection is reused.
@@ -51,6 +55,20 @@ class HTTPProvider(ProviderInterface):
         """The upstream's own message from an error body; providers with odd shapes override this."""
         return error_message_from_body(body) or f"upstream returned HTTP {status}"
 
+    def upstream_error(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> GatewayError:
+        """An upstream error status as a GatewayError: its message capped and the provider's key masked."""
+        message = cap_text(self.redact(self.describe_error(status, body[:ERROR_BODY_CAP])))
+        return upstream_status_error(status, message, headers)
+
+    def redirect_error(self, status: int) -> GatewayError:
+        # Following a redirect would re-send the key and the prompt to wherever it points (SPEC §8).
+        return GatewayError(
+            "api_error",
+            f"upstream {self.name!r} answered with a redirect (HTTP {status}); redirects are not followed",
+            status=502,
+            retryable=False,
+        )
+
     async def post(
         self, path: str, body: bytes, headers: Mapping[str, str], up: Upstream, *, stream: bool = False
     ) -> aiohttp.ClientResponse:
@@ -63,7 +81,7 @@ class HTTPProvider(ProviderInterface):
             headers = CIMultiDict(headers)
             headers.update(extra)
         try:
-            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout)
+            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
         except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
         except aiohttp.ClientConnectorError as err:
@@ -72,24 +90,31 @@ class HTTPProvider(ProviderInterface):
             ) from None
         except aiohttp.ClientError as err:
             raise GatewayError("upstream_unreachable", f"upstream {self.name!r} failed: {type(err).__name__}") from None
-        if resp.status >= 400:
+        if resp.status >= 300:
+            if resp.status < 400:
+                resp.close()
+                raise self.redirect_error(resp.status)
             try:
-                data = await resp.read()
+                data = await read_at_most(resp, ERROR_BODY_CAP)
             except (TimeoutError, aiohttp.ClientError):
                 data = b""
             finally:
-                resp.release()
+                resp.close()  # the rest of an oversized error body is not read: drop the connection
             headers_out = {k: v for k, v in resp.headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
-            raise upstream_status_error(resp.status, self.describe_error(resp.status, data), headers_out)
+            raise self.upstream_error(resp.status, data, headers_out)
         return resp
 
     async def get_json(self, path: str, headers: dict[str, str]) -> Any:
         assert self.session is not None
         try:
-            async with self.session.get(self.base_url + path, headers=headers, timeout=self.timeout) as resp:
-                data = await resp.read()
+            async with self.session.get(
+                self.base_url + path, headers=headers, timeout=self.timeout, allow_redirects=False
+            ) as resp:
+                if 300 <= resp.status < 400:
+                    raise self.redirect_error(resp.status)
                 if resp.status >= 400:
-                    raise upstream_status_error(resp.status, self.describe_error(resp.status, data))
+                    raise self.upstream_error(resp.status, await read_at_most(resp, ERROR_BODY_CAP))
+                data = await self.read_capped(resp)
                 return msgspec.json.decode(data)
         except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
@@ -101,7 +126,7 @@ class HTTPProvider(ProviderInterface):
     async def read_json(self, resp: aiohttp.ClientResponse, type_: Any) -> Any:
         """Read and decode a whole (non-streaming) upstream body into `type_`."""
         try:
-            data = await resp.read()
+            data = await self.read_capped(resp)
         except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
         except aiohttp.ClientError:
@@ -111,12 +136,43 @@ class HTTPProvider(ProviderInterface):
         try:
             return msgspec.json.decode(data, type=type_)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            message = error_message_from_body(data)
+            message = error_message_from_body(data[:ERROR_BODY_CAP])
             if message:  # a 200 carrying an error body (some compatible servers do this)
-                raise GatewayError("api_error", message, status=502) from None
+                raise GatewayError("api_error", cap_text(self.redact(message)), status=502) from None
             raise GatewayError(
                 "api_error", f"upstream {self.name!r} sent an unreadable response: {err}", status=502
             ) from None
+
+    async def read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        """A whole non-streaming body, or a 502 when it is over `max_response_bytes` (SPEC §8)."""
+        limit = self.max_response_bytes
+        length = resp.content_length
+        if length is not None and length <= limit:
+            return await resp.read()
+        if length is None:
+            data = await read_at_most(resp, limit + 1)
+            if len(data) <= limit:
+                return data
+        resp.close()
+        raise GatewayError(
+            "api_error",
+            f"upstream {self.name!r} sent a response over providers.{self.name}.max_response_bytes ({limit} bytes)",
+            status=502,
+            retryable=False,
+        )
+
+
+async def read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Up to `limit` bytes of a body, however it is framed."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await resp.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def error_message_from_body(body: bytes) -> str | None:

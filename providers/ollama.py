@@ -4,14 +4,13 @@ tool-call ids are made up where the server gives none; `done_reason` + counts ma
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import aiohttp
 import msgspec
 
 from providers.base import HTTPProvider, ModelInfo
+from providers.images import fetcher_for, not_fetched
 from providers.sse import iter_ndjson
 from unified.errors import GatewayError
 from unified.ids import mint
@@ -40,8 +39,6 @@ from unified.types import (
     Usage,
     arguments_object,
 )
-
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 
 class OllamaOptions(msgspec.Struct, forbid_unknown_fields=True):
@@ -142,24 +139,20 @@ class OllamaProvider(HTTPProvider):
         if self.config.api_key:  # ollama.com cloud
             self.headers["Authorization"] = f"Bearer {self.config.api_key}"
         self.headers.update(self.config.headers)
+        self.images = fetcher_for(self.config)  # Ollama takes only inline images: URLs only if asked (SPEC §8)
+
+    async def close(self) -> None:
+        if self.images is not None:
+            await self.images.close()
 
     # ------------------------------------------------------------------------------------------- request
 
     async def _image_b64(self, part: ImagePart) -> str:
         if part.data:
             return part.data
-        # Ollama never fetches URLs: download here.
-        assert self.session is not None
-        try:
-            async with self.session.get(part.url or "", timeout=aiohttp.ClientTimeout(total=30)) as resp:
-                if resp.status >= 400:
-                    raise GatewayError("invalid_request", f"could not fetch image {part.url}: HTTP {resp.status}")
-                data = await resp.content.read(MAX_IMAGE_BYTES + 1)
-        except (TimeoutError, aiohttp.ClientError, ValueError):
-            raise GatewayError("invalid_request", f"could not fetch image {part.url}") from None
-        if len(data) > MAX_IMAGE_BYTES:
-            raise GatewayError("invalid_request", f"image {part.url} is larger than {MAX_IMAGE_BYTES} bytes")
-        return base64.b64encode(data).decode()
+        if self.images is None:
+            raise not_fetched(self.name, part.url or "")
+        return await self.images.fetch_b64(part.url or "")
 
     async def encode_messages(self, messages: list[Message]) -> list[dict[str, Any]]:
         # Many Ollama chat templates honour only one system message: merge them into one leading message.

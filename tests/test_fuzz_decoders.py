@@ -65,7 +65,7 @@ IDS = [name for name, _, _ in TARGETS]
 
 def run(body: bytes, type_: type, convert: Callable[[Any], Any]) -> None:
     """The property: a 4xx GatewayError or a result, nothing else."""
-    request = types.SimpleNamespace(body=body)
+    request = types.SimpleNamespace(body=body, headers={"content-type": "application/json"})
     try:
         wire = decode_body(request, type_, msgspec.json.Decoder(type_))  # type: ignore[arg-type]
         convert(wire)
@@ -235,5 +235,5 @@ def test_deep_nesting_is_a_400_not_a_500() -> None:
         b'{"name":"f","parameters":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}}]}"
     )
     with pytest.raises(GatewayError) as info:
-        decode_body(types.SimpleNamespace(body=body), schema.ChatRequest)  # type: ignore[arg-type]
+        decode_body(types.SimpleNamespace(body=body, headers={"content-type": "application/json"}), schema.ChatRequest)  # type: ignore[arg-type]
     assert info.value.status == 400 and "nested" in info.value.message

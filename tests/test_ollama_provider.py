@@ -30,10 +30,18 @@ def gw(fake_ollama: FakeOllama) -> Iterator[Gateway]:
                 "type": "ollama",
                 "base_url": fake_ollama.url + "/v1",  # type: ignore[attr-defined]
                 "options": {"keep_alive": "10m", "num_ctx": 4096},
-            }
+            },
+            # Image URLs are fetched only when asked for, and from loopback only when allowed (SPEC §8).
+            "ollimg": {
+                "type": "ollama",
+                "base_url": fake_ollama.url,  # type: ignore[attr-defined]
+                "fetch_images": True,
+                "fetch_images_allow": ["127.0.0.1/32"],
+            },
         },
         "models": {
             "llama": "oll/llama3.2",
+            "llama-img": "ollimg/llama3.2",
             "old": "oll/old-llama",
             "thinker": "oll/thinker",
             "big": "oll/big",
@@ -137,7 +145,7 @@ def test_thinking_streams_as_reasoning(client: openai.OpenAI, fake_ollama: FakeO
 def test_images_inline_and_by_url_arrive_as_raw_base64(client: openai.OpenAI, fake_ollama: FakeOllama) -> None:
     url = fake_ollama.url + "/pixel.png"  # type: ignore[attr-defined]
     r = client.chat.completions.create(
-        model="llama",
+        model="llama-img",
         messages=[
             {
                 "role": "user",

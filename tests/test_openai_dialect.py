@@ -410,16 +410,18 @@ def test_tool_message_without_id_is_400(openai_gateway: Gateway) -> None:
 
 
 def test_cors_preflight(openai_gateway: Gateway) -> None:
-    r = httpx.options(
-        openai_gateway.url + "/v1/chat/completions",
-        headers={
-            "Origin": "http://example.test",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type,authorization",
-        },
-    )
-    assert r.status_code in (200, 204)
-    assert r.headers["access-control-allow-origin"] in ("*", "http://example.test")
+    """A page served from this machine may call the gateway; by default no other origin may (SPEC §8)."""
+    for origin, allowed in (("http://localhost:3000", True), ("http://example.test", False)):
+        r = httpx.options(
+            openai_gateway.url + "/v1/chat/completions",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,authorization",
+            },
+        )
+        assert r.status_code in (200, 204)
+        assert r.headers.get("access-control-allow-origin") == (origin if allowed else None)
 
 
 def test_health_ready_metrics(openai_gateway: Gateway) -> None:

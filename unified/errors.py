@@ -90,9 +90,10 @@ def invalid(message: str, param: str | None = None) -> GatewayError:
 
 
 def model_not_found(model: str) -> GatewayError:
+    shown = model if len(model) <= 200 else model[:200] + "…"  # the name is the client's: echo it bounded
     return GatewayError(
         "not_found",
-        f"The model `{model}` does not exist or is not served by this gateway.",
+        f"The model `{shown}` does not exist or is not served by this gateway.",
         param="model",
         code="model_not_found",
     )

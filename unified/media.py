@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from unified.errors import GatewayError
 from unified.types import ImagePart
 
 _MAGIC = (("iVBOR", "image/png"), ("/9j/", "image/jpeg"), ("R0lG", "image/gif"), ("UklG", "image/webp"))
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 SUPPORTED_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
@@ -26,5 +29,7 @@ def image_from_url(url: str, param: str) -> ImagePart:
         return ImagePart(data=data, media_type=mime)
     if url.startswith(("http://", "https://")):
         return ImagePart(url=url)
+    if _SCHEME.match(url):  # file://, ftp://, gopher:// ...: never fetched, and not base64 either
+        raise GatewayError("invalid_request", f"{param}: image URLs must be http(s) or data: URLs", param=param)
     # Raw base64 without a data: prefix (GLM-style clients).
     return ImagePart(data=url, media_type=sniff_image_type(url))

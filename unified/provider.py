@@ -151,6 +151,9 @@ class Provider:
     async def list_models(self) -> list[ModelInfo]:
         return [ModelInfo(id=m) for m in (self.config.models or [])]
 
+    async def close(self) -> None:
+        """Release what the provider opened itself (the shared session belongs to the app)."""
+
     async def compact(self, body: dict[str, Any], model: str, up: Upstream) -> bytes:
         """OpenAI Responses `POST /responses/compact`: the client's body (with `model` set to the upstream
         model) sent to an upstream that has the endpoint, its JSON answer returned. Only Responses

@@ -125,13 +125,13 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/api/chat")
     @on
     async def chat(request: Request, call: Call) -> HTTPResponse | None:
-        body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder)
+        body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder, curl_ok=True)
         return await _generate(request, call, body.model, body.stream is not False, False, body)
 
     @bp.post("/api/generate")
     @on
     async def generate(request: Request, call: Call) -> HTTPResponse | None:
-        body: wire.GenerateRequest = decode_body(request, wire.GenerateRequest, _generate_decoder)
+        body: wire.GenerateRequest = decode_body(request, wire.GenerateRequest, _generate_decoder, curl_ok=True)
         return await _generate(request, call, body.model, body.stream is not False, True, body)
 
     @bp.get("/api/tags")
@@ -162,7 +162,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/api/show")
     @on
     async def show(request: Request, call: Call) -> HTTPResponse:
-        body: wire.ShowRequest = decode_body(request, wire.ShowRequest, _show_decoder)
+        body: wire.ShowRequest = decode_body(request, wire.ShowRequest, _show_decoder, curl_ok=True)
         return await _show(request, call, body.model or body.name)
 
     @bp.get("/api/show/<model:path>")
@@ -183,7 +183,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/api/embed")
     @on
     async def embed(request: Request, call: Call) -> HTTPResponse:
-        body: wire.EmbedRequest = decode_body(request, wire.EmbedRequest, _embed_decoder)
+        body: wire.EmbedRequest = decode_body(request, wire.EmbedRequest, _embed_decoder, curl_ok=True)
         call.model = body.model
         if body.input is None:
             raise invalid("input is required", "input")
@@ -216,7 +216,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/api/embeddings")
     @on
     async def embeddings(request: Request, call: Call) -> HTTPResponse:
-        body: wire.EmbeddingsRequest = decode_body(request, wire.EmbeddingsRequest, _embeddings_decoder)
+        body: wire.EmbeddingsRequest = decode_body(request, wire.EmbeddingsRequest, _embeddings_decoder, curl_ok=True)
         call.model = body.model
         route = _route(call, request, body.model)
         if not body.prompt:

@@ -26,7 +26,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 10 * 1024 * 1024
-    cors_origins: str | list[str] = "*"
+    cors_origins: str | list[str] | None = None  # None = localhost origins only; "*" or a list widens it
     log_level: str = "info"
     graceful_timeout: float = 30.0
     request_timeout: float = 60.0  # seconds to receive a whole request
@@ -34,6 +34,11 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     max_header_bytes: int = 8192  # request line + headers; larger gets 413 (Sanic caps this at 16384)
     openapi: bool = False
     watch_config: bool = False  # reload when the file changes (gateway.reload); SIGHUP always reloads
+    # The safe edge (SPEC §8, gateway/edge.py): hosts accepted while bound to loopback, a key for /metrics,
+    # and how many unconfigured `provider/model` names get their own metric label before folding into `other`.
+    allowed_hosts: list[str] = []
+    metrics_key: str | None = None
+    max_dynamic_models: int = 256
 
 
 class DialectConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -59,6 +64,11 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     max_concurrency: int | None = None
     circuit: CircuitConfig | None = None
     models: list[str] | None = None  # advertised in listings; absent = ask the upstream where it can
+    max_response_bytes: int = 64 * 1024 * 1024  # a larger non-streaming upstream body is a 502
+    fetch_images: bool = False  # download image URLs for upstreams that take only inline images (SPEC §8)
+    max_image_bytes: int = 20 * 1024 * 1024
+    image_timeout: float = 10.0
+    fetch_images_allow: list[str] = []  # networks (CIDR) images may come from although not public, e.g. a LAN host
     options: dict[str, Any] = {}  # type-specific settings, checked by the provider's Options struct
     api: Literal["chat", "responses"] = "chat"  # which upstream API an `openai` provider calls (SPEC §6)
 

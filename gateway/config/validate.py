@@ -4,6 +4,7 @@ stops at the first)."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from typing import Any
 
@@ -341,6 +342,29 @@ def cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[s
     for field in ("request_timeout", "keep_alive_timeout", "graceful_timeout"):
         if getattr(s, field) <= 0:
             problems.append(f"server.{field}: must be > 0 (seconds)")
+    problems.extend(_check_edge(cfg))
+    return problems
+
+
+def _check_edge(cfg: Config) -> list[str]:
+    """The safe-edge settings (SPEC §8)."""
+    problems: list[str] = []
+    s = cfg.server
+    if s.max_dynamic_models < 0:
+        problems.append("server.max_dynamic_models: must be >= 0")
+    if s.metrics_key is not None and not s.metrics_key:
+        problems.append("server.metrics_key: must not be empty (omit it to leave /metrics open)")
+    for name, p in cfg.providers.items():
+        for field in ("max_response_bytes", "max_image_bytes"):
+            if getattr(p, field) < 1024:
+                problems.append(f"providers.{name}.{field}: must be >= 1024")
+        if p.image_timeout <= 0:
+            problems.append(f"providers.{name}.image_timeout: must be > 0 (seconds)")
+        for i, net in enumerate(p.fetch_images_allow):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                problems.append(f"providers.{name}.fetch_images_allow[{i}]: not a network or address: {net!r}")
     return problems
 
 

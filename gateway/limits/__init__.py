@@ -13,7 +13,19 @@ are known only once a response is done, so the request that crosses a token limi
 one is refused."""
 
 from gateway.limits.common import LIMIT_NAMES, Ticket, Verdict, duration, month_id
-from gateway.limits.limiter import Limiter
+from gateway.limits.limiter import Limiter, release_redis_leases
 from gateway.limits.local import LocalLimiter, shared_table
+from gateway.limits.slots import SlotTable
 
-__all__ = ["LIMIT_NAMES", "Limiter", "LocalLimiter", "Ticket", "Verdict", "duration", "month_id", "shared_table"]
+__all__ = [
+    "LIMIT_NAMES",
+    "Limiter",
+    "LocalLimiter",
+    "SlotTable",
+    "Ticket",
+    "Verdict",
+    "duration",
+    "month_id",
+    "release_redis_leases",
+    "shared_table",
+]

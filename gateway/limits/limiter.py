@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,27 @@ log = logging.getLogger("llm_link")
 _HERE = Path(__file__).parent
 ADMIT_LUA = (_HERE / "admit.lua").read_text(encoding="utf-8")
 SETTLE_LUA = (_HERE / "settle.lua").read_text(encoding="utf-8")
+RELEASE_LUA = (_HERE / "release.lua").read_text(encoding="utf-8")
+
+
+def lease_owner(pid: int) -> str:
+    """The prefix of every concurrency lease a worker takes in Redis: host and pid."""
+    return f"{socket.gethostname()}:{pid}:"
+
+
+def release_redis_leases(redis_url: str, prefix: str, pid: int) -> int:
+    """From the main process when a worker died: drop its concurrency leases now rather than when they
+    expire. Every key's lease set is looked at (database keys too), so this scans; it runs only when a
+    worker died. Best effort (Redis down: the leases still expire)."""
+    from redis import Redis
+
+    client = Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=2)
+    try:
+        release = client.register_script(RELEASE_LUA)
+        owner = lease_owner(pid)
+        return sum(int(release(keys=[k], args=[owner])) for k in client.scan_iter(match=f"{prefix}:*:conc", count=500))
+    finally:
+        client.close()
 
 
 class Limiter:
@@ -45,6 +68,8 @@ class Limiter:
         self.down_until = 0.0
         self.down = False
         self._seq = 0
+        # Leases are named after this worker, so the main process can give them back if it dies.
+        self.owner = lease_owner(os.getpid())
         self._keys: dict[str, tuple[str, str, str, str]] = {}
         self._pending: set[asyncio.Task[None]] = set()
         if redis_url:
@@ -109,7 +134,7 @@ class Limiter:
             names = self._names(key, month)
             if key.max_concurrency:
                 self._seq += 1
-                slot = f"{request_id}:{self._seq}"
+                slot = f"{self.owner}{self._seq}"
             try:
                 raw = await self._admit(
                     keys=names,

@@ -7,25 +7,34 @@ import multiprocessing
 import time
 from typing import Any
 
+from gateway.limits import slots
 from gateway.limits.common import CONCURRENCY, OK, QUOTA, RPM, TPM, WINDOW, Verdict
+from gateway.limits.slots import rows_for
 
 STRIDE = 3 * WINDOW + 3  # per key: request buckets, token buckets, bucket seconds, concurrency, month, month tokens
 _REQ, _TOK, _SEC = 0, WINDOW, 2 * WINDOW
-_CONC, _MONTH, _MONTH_TOKENS = 3 * WINDOW, 3 * WINDOW + 1, 3 * WINDOW + 2
+_MONTH, _MONTH_TOKENS = 3 * WINDOW + 1, 3 * WINDOW + 2  # 3 * WINDOW: unused (concurrency: gateway.limits.slots)
 
 
-def shared_table(n_keys: int) -> Any:
-    """Made once in the main process and handed to every worker (Sanic's shared_ctx)."""
-    return multiprocessing.Array("d", max(1, n_keys) * STRIDE, lock=True)
+def shared_table(n_keys: int, workers: int = 1) -> Any:
+    """Made once in the main process and handed to every worker (Sanic's shared_ctx): the counters per
+    key slot, then the concurrency slots per worker process (gateway.limits.slots)."""
+    n, rows = max(1, n_keys), rows_for(workers)
+    table = multiprocessing.Array("d", n * STRIDE + slots.size(n, rows), lock=True)
+    slots.describe(table, n, rows)
+    return table
 
 
 class LocalLimiter:
-    """The same limits over a table in shared memory: exact across the workers of one process group."""
+    """The same limits over a table in shared memory: exact across the workers of one process group.
+    Concurrency is counted per worker process, so what a dead worker held can be given back."""
 
     def __init__(self, table: Any) -> None:
         self.lock = table.get_lock()
         self.a = table.get_obj()
-        self.slots = max(1, len(self.a) // STRIDE)  # keys added at run time share slots beyond this
+        self.conc = slots.SlotTable(table)
+        self.conc.claim()
+        self.slots = self.conc.n_keys  # keys added at run time share slots beyond this
 
     def _window(self, base: int, off: int, sec: int, now: float, limit: int) -> tuple[float, float, float]:
         a = self.a
@@ -76,7 +85,7 @@ class LocalLimiter:
                 used_month = a[base + _MONTH_TOKENS]
                 if used_month >= key.monthly_tokens:
                     code = QUOTA
-            if code == OK and key.max_concurrency and a[base + _CONC] >= key.max_concurrency:
+            if code == OK and key.max_concurrency and self.conc.total(key.index % self.slots) >= key.max_concurrency:
                 code = CONCURRENCY
             r = self._window(base, _REQ, sec, now, key.rpm) if key.rpm else (0.0, 0.0, 0.0)
             if code == OK and key.rpm and r[0] >= key.rpm:
@@ -89,7 +98,7 @@ class LocalLimiter:
                     a[base + _REQ + self._bucket(base, sec)] += 1
                     r = (r[0] + 1, float(WINDOW), 0.0)
                 if key.max_concurrency:
-                    a[base + _CONC] += 1
+                    self.conc.take(key.index % self.slots)
         return Verdict(code, r[0], r[1], r[2], t[0], t[1], t[2], used_month)
 
     def settle(self, key: Any, tokens: int, month: str, slot: bool) -> None:
@@ -104,5 +113,5 @@ class LocalLimiter:
                     a[base + _MONTH] = int(month)
                     a[base + _MONTH_TOKENS] = 0
                 a[base + _MONTH_TOKENS] += tokens
-            if slot and a[base + _CONC] > 0:
-                a[base + _CONC] -= 1
+            if slot:
+                self.conc.give(key.index % self.slots)
