@@ -47,14 +47,18 @@ class Outcome(msgspec.Struct, omit_defaults=True):
 _counter: Any = None
 
 
-def count(result: str) -> None:
-    """llm_link_config_reloads_total{result}: counted once per reload, by the process that decided it."""
+def _reloads() -> Any:
     global _counter
     if _counter is None:
         from prometheus_client import Counter
 
         _counter = Counter("llm_link_config_reloads_total", "Config reloads", ["result"], registry=None)
-    _counter.labels(result).inc()
+    return _counter
+
+
+def count(result: str) -> None:
+    """llm_link_config_reloads_total{result}: counted once per reload, by the process that decided it."""
+    _reloads().labels(result).inc()
 
 
 def file_of(cfg: Config) -> str | None:
@@ -211,6 +215,8 @@ class Watcher:
         self.stopped = threading.Event()
 
     def start(self) -> None:
+        for result in ("success", "failure"):  # both series exist (at 0) from the start
+            _reloads().labels(result)
         signal.signal(signal.SIGHUP, lambda *_: self.hup.set())
         threading.Thread(target=self._run, name="llm-link-config-watch", daemon=True).start()
 

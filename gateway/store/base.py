@@ -113,6 +113,7 @@ class Store:
     primitives at the bottom."""
 
     kind = "?"
+    is_open = False  # set by open(): connected and migrated
     day_sql = "?"  # SQL for the UTC day (YYYY-MM-DD) of the `ts` column
     hour_sql = "?"  # and its UTC hour (YYYY-MM-DDTHH:00Z), for charts over a day
 

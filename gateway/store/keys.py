@@ -198,6 +198,8 @@ class KeyCache:
         self.failing = False
 
     async def refresh(self) -> bool:
+        if not self.store.is_open:  # the database was away when this worker started
+            await self.store.open()
         version = await self.store.keys_version()
         if version == self.version and self.loaded:
             return False

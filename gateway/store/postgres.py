@@ -61,6 +61,7 @@ class PostgresStore(Store):
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, timeout=10, command_timeout=30)
             await self._migrate(schema.LATEST if migrate_to is None else migrate_to)
+            self.is_open = True
         except StoreError:
             raise
         except Exception as err:
@@ -84,6 +85,7 @@ class PostgresStore(Store):
                 await conn.execute("UPDATE llm_link_schema SET version = $1", step + 1)
 
     async def close(self) -> None:
+        self.is_open = False
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:

@@ -54,8 +54,8 @@ class Database:
         self._poll: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.store.open()
         try:
+            await self.store.open()
             await self.keys.refresh()
         except Exception as err:  # serve the config's keys meanwhile; the poll keeps trying
             log.error("cannot load keys from the database (config keys only until it answers): %s", err)

@@ -73,8 +73,10 @@ class SqliteStore(Store):
     async def open(self, migrate_to: int | None = None) -> None:
         await self._call(self._connect)
         await self._call(self._migrate, schema.LATEST if migrate_to is None else migrate_to)
+        self.is_open = True
 
     async def close(self) -> None:
+        self.is_open = False
         if self._db is not None:
             db, self._db = self._db, None
             await self._call(db.close)
