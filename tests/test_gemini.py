@@ -18,10 +18,14 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
+from tests.fakes.anthropic_upstream import SIGNATURE as ANTHROPIC_SIGNATURE
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import API_KEY as GEMINI_KEY
 from tests.fakes.gemini_upstream import SIGNATURE, SKIP_SIGNATURE, FakeGemini
 from tests.fakes.openai_upstream import API_KEY as OPENAI_KEY
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
 GATEWAY_KEY = "llm-link-gemini-test-key"
@@ -29,12 +33,22 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 
 @pytest.fixture(scope="module")
-def gw(fake_gemini: FakeGemini, fake_openai: FakeOpenAI) -> Iterator[Gateway]:
+def fake_claude() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(fake_gemini: FakeGemini, fake_openai: FakeOpenAI, fake_claude: FakeAnthropic) -> Iterator[Gateway]:
     config = {
         "providers": {
             "mock": {"type": "mock", "options": {"chunks": 3}},
             "gem": {"type": "gemini", "base_url": fake_gemini.url, "api_key": GEMINI_KEY},  # type: ignore[attr-defined]
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY},  # type: ignore[attr-defined]
+            "claude": {"type": "anthropic", "base_url": fake_claude.url, "api_key": ANTHROPIC_KEY},  # type: ignore[attr-defined]
         },
         "models": {
             "demo": "mock/demo",
@@ -42,6 +56,7 @@ def gw(fake_gemini: FakeGemini, fake_openai: FakeOpenAI) -> Iterator[Gateway]:
             "flash": "gem/gemini-test",
             "emb": "gem/embedding-test",
             "gpt": "oai/gpt-test",
+            "thinker": "claude/thinking",
             "broken": "gem/fail-429",
             "flaky": "gem/error-event",
         },
@@ -391,3 +406,30 @@ def test_large_embedding_inputs_go_in_batches_of_100(gw: Gateway, fake_gemini: F
     r = oai.embeddings.create(model="emb", input=[f"text {i}" for i in range(250)])
     assert len(r.data) == 250 and [d.index for d in r.data] == list(range(250))
     assert [len(b["requests"]) for b in fake_gemini.embed_requests[before:]] == [100, 100, 50]
+
+
+def test_claude_thinking_streams_to_a_gemini_client_and_goes_back_signed(
+    gw: Gateway, fake_claude: FakeAnthropic
+) -> None:
+    """Thoughts arrive as `thought` parts (the signature on the last one); sent back in the history, they
+    reach Anthropic as one signed thinking block, which it checks."""
+    c = client(gw)
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(include_thoughts=True))
+    chunks = list(c.models.generate_content_stream(model="thinker", contents="ponder", config=config))
+    parts = [
+        p for ch in chunks for cand in ch.candidates or [] for p in (cand.content.parts if cand.content else None) or []
+    ]
+    thoughts = [p for p in parts if p.thought]
+    assert "".join(p.text or "" for p in thoughts) == "thinking hard"
+    assert any(p.thought_signature for p in thoughts)
+    answer = [p for p in parts if not p.thought]
+    assert "".join(p.text or "" for p in answer) == "echo: ponder"
+    history = [
+        types.Content(role="user", parts=[types.Part(text="ponder")]),
+        types.Content(role="model", parts=parts),
+        types.Content(role="user", parts=[types.Part(text="and now?")]),
+    ]
+    r = c.models.generate_content(model="thinker", contents=history)
+    assert r.text == "echo: and now?"
+    replayed = fake_claude.last["messages"][1]["content"]
+    assert replayed[0] == {"type": "thinking", "thinking": "thinking hard", "signature": ANTHROPIC_SIGNATURE}

@@ -18,6 +18,7 @@ from unified.types import (
     Start,
     TextDelta,
     TextPart,
+    ThinkingPart,
     ToolCallDelta,
     ToolCallPart,
     ToolCallStart,
@@ -140,3 +141,25 @@ def test_stream_encoder_sends_each_function_call_whole_and_usage_last() -> None:
         "thoughtsTokenCount": 2,
     }
     assert {c["responseId"] for c in chunks} == {"r1"} and {c["modelVersion"] for c in chunks} == {"client-model"}
+
+
+def test_streamed_thought_parts_come_back_as_one_signed_block() -> None:
+    body = _decode(
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": "hi"}]},
+                {
+                    "role": "model",
+                    "parts": [
+                        {"text": "thinking ", "thought": True},
+                        {"text": "hard", "thought": True},
+                        {"text": "", "thought": True, "thoughtSignature": "EqQBsig"},
+                        {"text": "Hello"},
+                    ],
+                },
+                {"role": "user", "parts": [{"text": "again"}]},
+            ]
+        }
+    )
+    content = codec.to_unified(body, "m", False).messages[1].content
+    assert content == [ThinkingPart(text="thinking hard", signature="EqQBsig"), TextPart(text="Hello")]

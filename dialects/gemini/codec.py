@@ -178,7 +178,14 @@ def _parts(content: wire.Content, where: str, role: str, pairing: _Pairing) -> l
             out.append(_file_part(fd, at + ".fileData"))
         elif p.thought:
             if role == "assistant":
-                out.append(ThinkingPart(text=p.text or "", signature=pick(p.thoughtSignature, p.thought_signature)))
+                sig = pick(p.thoughtSignature, p.thought_signature)
+                last = out[-1] if out else None
+                if isinstance(last, ThinkingPart) and last.signature is None and not last.redacted:
+                    # A streamed thought comes back as several parts, its signature on the last one:
+                    # one block again, so an upstream that checks signatures sees text and signature together.
+                    out[-1] = ThinkingPart(text=last.text + (p.text or ""), signature=sig)
+                else:
+                    out.append(ThinkingPart(text=p.text or "", signature=sig))
         elif p.text:
             out.append(TextPart(text=p.text))
         # executableCode, codeExecutionResult, videoMetadata ...: produced and consumed inside Google only
