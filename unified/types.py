@@ -153,7 +153,8 @@ class Request(msgspec.Struct, omit_defaults=True):
     reasoning: Reasoning | None = None
     user: str | None = None
     # Responses hosted tools (web_search, file_search, ...) as the client sent them: only an upstream that
-    # runs them (Provider.hosted_tools) uses them; elsewhere they are dropped and counted.
+    # runs them (Provider.hosted_tools) uses them; elsewhere they are dropped and counted. A tool_choice
+    # forcing one is ToolChoice(mode="tool", name=<the hosted tool's type>).
     hosted_tools: list[dict[str, Any]] | None = None
     # Provider-specific body fields the client sent on purpose (OpenAI SDK extra_body, Ollama options
     # without a unified counterpart); a provider of the matching kind may forward them.

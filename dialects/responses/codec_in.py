@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from typing import Any
 
 import msgspec
 
@@ -225,6 +226,17 @@ def items_in(
             raise invalid(f"{where}.type: unknown input item type {kind!r}", f"{where}.type")
 
 
+# Fields only a Responses upstream takes, passed as "responses:<field>" extras (other providers skip them).
+_EXTRAS = ("include", "metadata", "prompt_cache_key", "service_tier", "truncation", "max_tool_calls", "top_logprobs")
+
+
+def _extras(body: wire.ResponsesRequest) -> dict[str, Any] | None:
+    out = {f"responses:{k}": v for k in _EXTRAS if (v := getattr(body, k)) is not None}
+    if body.text is not None and body.text.verbosity is not None:
+        out["responses:text"] = {"verbosity": body.text.verbosity}
+    return out or None
+
+
 def to_unified(
     body: wire.ResponsesRequest,
     history: list[Message] | None = None,
@@ -277,5 +289,6 @@ def to_unified(
         reasoning=reasoning,
         user=body.safety_identifier or body.user,
         hosted_tools=tmap.hosted or None,
+        extra=_extras(body),
     )
     return req, tmap, forced_hosted

@@ -191,7 +191,9 @@ def encode_request(req: Request, model: str, stream: bool) -> dict[str, Any]:
         body["tools"] = tools
         tc = req.tool_choice
         if tc is not None:
-            if tc.mode == "tool" and tc.name:
+            if tc.mode == "tool" and tc.name and any(h.get("type") == tc.name for h in req.hosted_tools or ()):
+                body["tool_choice"] = {"type": tc.name}  # a forced hosted tool (unified.types.Request.hosted_tools)
+            elif tc.mode == "tool" and tc.name:
                 kind, _, wire = kinds.of(tc.name)
                 body["tool_choice"] = {"type": kind, "name": wire}
             elif tc.mode != "tool":
@@ -234,6 +236,7 @@ def encode_request(req: Request, model: str, stream: bool) -> dict[str, Any]:
     elif replays_reasoning:
         include.append(ENCRYPTED_REASONING)
     for key, value in (req.extra or {}).items():
+        key = key.removeprefix("responses:")  # a Responses client's own fields (dialects/responses)
         if key == "include" and isinstance(value, list):
             include.extend(v for v in value if isinstance(v, str) and v not in include)
         elif key in PASSABLE_EXTRAS and key not in body:
