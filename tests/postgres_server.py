@@ -53,6 +53,12 @@ class PostgresServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        return self.launch(timeout)
+
+    def launch(self, timeout: float = 30) -> PostgresServer:
+        """Start the server on the existing cluster (again, after `halt`)."""
+        bindir = binaries()
+        data = os.path.join(self.dir, "data")
         self.proc = subprocess.Popen(
             self._as_owner(
                 [
@@ -100,6 +106,11 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (`launch` starts it again)."""
         if self.proc is not None and self.proc.poll() is None:
             # "Fast" shutdown (no waiting for clients), sent to the postmaster itself: runuser, when it is
             # in between, does not pass SIGINT on.
@@ -114,7 +125,6 @@ class PostgresServer:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
         return self.start()

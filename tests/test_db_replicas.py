@@ -180,3 +180,33 @@ def test_keys_cli_refuses_config_keys_and_unknown_names(tmp_path: Any) -> None:
         "demo",
         "gpt-*",
     ]
+
+
+def test_a_database_outage_keeps_keys_working_and_loses_no_usage_row(pg_server: Any) -> None:
+    from tests.postgres_server import PostgresServer
+
+    pg = PostgresServer().start()  # its own server: this test stops it
+    url = pg.new_database()
+    gw = Gateway(config(url)).start()
+    try:
+        made = HTTP.post(
+            gw.url + "/admin/api/keys", headers={"Authorization": f"Bearer {ADMIN}"}, json={"name": "steady"}
+        )
+        key = made.json()["key"]
+        assert within_2s(lambda: status(gw, key) == 200)
+        pg.halt()
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+        for _ in range(5):  # the key is known from the worker's cache; the rows wait in memory
+            assert client.chat.completions.create(model="counted", messages=MSG).choices[0].message.content
+        r = HTTP.get(gw.url + "/admin/api/keys", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert r.status_code == 503 and r.json()["error"]["type"] == "database_error"
+        assert "password" not in r.text and url not in r.text
+        pg.launch()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and usage_by_model(url).get("counted") != 5:
+            time.sleep(0.5)
+        assert usage_by_model(url).get("counted") == 5
+        assert status(gw, key) == 200
+    finally:
+        gw.stop()
+        pg.stop()
