@@ -270,8 +270,9 @@ def install(app: Any) -> None:
 
     @app.before_server_start
     async def start_following(app: Any) -> None:
-        generation = getattr(app.shared_ctx, "config_generation", None)
-        app.ctx.config_generation = generation.value if generation is not None else 0
+        # This worker starts on the start-up config, generation 0; a worker started after a reload (a
+        # replacement for one that died) sees the generation ahead and loads the file at once.
+        app.ctx.config_generation = 0
         app.add_task(follow(app), name="llm_link_config_follow")
         try:  # a SIGHUP sent to the whole process group must not kill a worker
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: None)
