@@ -63,6 +63,7 @@ class DialectErrorHandler(ErrorHandler):
                 render, dialect = renderer, name
                 break
         response = render(err)
+        response.headers.update(err.headers)
         if request is not None:
             # These requests never reached an endpoint: they still get a request id, a log line and a count.
             call = Call(request.headers.get("x-request-id"), dialect)

@@ -9,8 +9,7 @@ import ipaddress
 import re
 from typing import Any
 
-from sanic import HTTPResponse, Request, Sanic
-from sanic.response import raw
+from sanic import Request, Sanic
 
 from gateway.config import ServerConfig
 from unified.errors import GatewayError
@@ -94,22 +93,31 @@ def _host_name(host: str) -> str:
     return name.rstrip(".")
 
 
-def check_host(request: Request, allowed: frozenset[str]) -> HTTPResponse | None:
-    """DNS rebinding: a page on evil.example that resolves to 127.0.0.1 sends `Host: evil.example`."""
+def check_host(request: Request, allowed: frozenset[str]) -> None:
+    """DNS rebinding: a page on evil.example that resolves to 127.0.0.1 sends `Host: evil.example`.
+    Refusals are raised, so the app's error handler answers in the dialect's shape, with a log line."""
     name = _host_name(request.headers.get("host", ""))
     if name in allowed or name.endswith(".localhost"):
-        return None
-    body = b'{"error":"host not allowed: this gateway is bound to loopback; add the name to server.allowed_hosts"}'
-    return raw(body, status=403, content_type="application/json")
+        return
+    raise GatewayError(
+        "permission",
+        "Host not allowed: this gateway is bound to loopback and answers only localhost and the names in "
+        "server.allowed_hosts",
+        status=403,
+    )
 
 
-def check_metrics_key(request: Request, key: bytes) -> HTTPResponse | None:
+def check_metrics_key(request: Request, key: bytes) -> None:
     presented = request.headers.get("authorization", "")
     scheme, _, token = presented.strip().partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode("utf-8", "surrogateescape"), key):
-        return None
-    body = b'{"error":"/metrics needs server.metrics_key as `Authorization: Bearer <key>`"}'
-    return raw(body, status=401, content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+        return
+    raise GatewayError(
+        "authentication",
+        "/metrics needs the key in server.metrics_key, sent as `Authorization: Bearer <key>`",
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def require_json(request: Request, lenient: bool = False) -> None:
@@ -138,13 +146,10 @@ def install(app: Sanic, server: ServerConfig) -> None:
     if allowed is None and metrics_key is None:
         return
 
-    async def edge_checks(request: Request) -> HTTPResponse | None:
+    async def edge_checks(request: Request) -> None:
         if allowed is not None:
-            refused = check_host(request, allowed)
-            if refused is not None:
-                return refused
+            check_host(request, allowed)
         if metrics_key is not None and request.path == "/metrics":
-            return check_metrics_key(request, metrics_key)
-        return None
+            check_metrics_key(request, metrics_key)
 
     app.register_middleware(edge_checks, "request", priority=100)

@@ -71,7 +71,7 @@ def test_dns_rebinding_host_is_refused_while_on_loopback(gw: Gateway) -> None:
         for method, path in (("POST", "/v1/chat/completions"), ("GET", "/metrics"), ("GET", "/ollama/api/tags")):
             r = httpx.request(method, gw.url + path, json=CHAT, headers={"Host": host})
             assert r.status_code == 403, (host, path)
-            assert "allowed_hosts" in r.text
+            assert "allowed_hosts" in r.text and r.headers.get("x-request-id")  # an answer, a log line
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"gw.internal:{port}", f"app.localhost:{port}"):
         r = httpx.post(gw.url + "/v1/chat/completions", json=CHAT, headers={"Host": host})
         assert r.status_code == 200, host
@@ -107,7 +107,8 @@ def test_ollama_takes_curl_bodies_from_non_browsers(gw: Gateway) -> None:
 
 
 def test_metrics_needs_the_key_when_set(gw: Gateway) -> None:
-    assert httpx.get(gw.url + "/metrics").status_code == 401
+    r = httpx.get(gw.url + "/metrics")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert httpx.get(gw.url + "/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert "llm_link_requests_total" in _metrics(gw)
     assert httpx.get(gw.url + "/health").status_code == 200  # probes stay open
