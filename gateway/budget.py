@@ -62,13 +62,15 @@ class LocalSpend:
             a, base = self._slot(key)
             return int(a[base + 1]) if a[base] == period else 0
 
-    def add(self, key: Any, period: int, nano: int) -> None:
+    def add(self, key: Any, period: int, nano: int) -> int:
+        """Count `nano` and return the period's new total."""
         with self.lock:
             a, base = self._slot(key)
             if a[base] != period:
                 a[base] = period
                 a[base + 1] = 0
             a[base + 1] += nano
+            return int(a[base + 1])
 
 
 class BudgetTicket:
@@ -117,6 +119,7 @@ class Budgets:
         if spent is None:
             spent = self.local.spent(key, period)
         limit = round(budget.usd * NANO)
+        self._report(key, limit - spent)
         headers = {
             "x-ratelimit-limit-budget": _usd(budget.usd),
             "x-ratelimit-remaining-budget": _usd(max(0, limit - spent) / NANO),
@@ -140,7 +143,7 @@ class Budgets:
         if nano <= 0:
             return None
         if not ticket.remote:
-            self.local.add(ticket.key, ticket.period, nano)
+            self._spent(ticket, self.local.add(ticket.key, ticket.period, nano))
             return None
         return self._charge_remote(ticket, nano)
 
@@ -151,10 +154,19 @@ class Budgets:
             name = self._name(ticket.key, ticket.period)
             pipe.incrby(name, nano)
             pipe.expire(name, ticket.ttl)
-            await pipe.execute()
+            total, _ = await pipe.execute()
+            self._spent(ticket, int(total))
         except Exception as err:
             limiter._failed(err)
-            self.local.add(ticket.key, ticket.period, nano)
+            self._spent(ticket, self.local.add(ticket.key, ticket.period, nano))
+
+    def _spent(self, ticket: BudgetTicket, total: int) -> None:
+        self._report(ticket.key, round(ticket.key.budget.usd * NANO) - total)
+
+    def _report(self, key: Any, left: int) -> None:
+        """The key's remaining budget for the metrics (the dashboard's "budget left")."""
+        if self.metrics is not None:
+            self.metrics.child(self.metrics.key_budget_remaining, key.name).set(max(0, left) / NANO)
 
     def charge_later(self, ticket: BudgetTicket, cost: float) -> None:
         """From a cancelled request (client gone), which may not await: as a task. What was answered

@@ -76,6 +76,12 @@ class Metrics:
             "Spend in US dollars per gateway key (gateway.spend)",
             ["key", "model"],
         )
+        self.key_budget_remaining = Gauge(
+            "llm_link_key_budget_remaining_usd",
+            "Dollars left in a key's budget for the current day or month, as last seen (gateway.budget)",
+            ["key"],
+            multiprocess_mode="mostrecent",
+        )
         # Request fields a translated upstream cannot take, dropped instead of refused (SPEC §6, §7).
         self.dropped_fields = Counter(
             "llm_link_dropped_fields_total", "Request fields dropped in translation", ["dialect", "provider", "field"]

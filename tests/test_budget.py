@@ -116,6 +116,7 @@ def test_budget_headers_beside_rate_limit_headers() -> None:
         assert r.headers["x-ratelimit-reset-budget"]
         text = httpx.get(gw.url + "/metrics").text
         assert 'llm_link_key_cost_total{key="hdr-both",model="dollar"} 1.0' in text
+        assert 'llm_link_key_budget_remaining_usd{key="hdr-both"} 0.5' in text  # $1.50 - $1 just spent
 
 
 def test_budget_config_is_checked() -> None:
@@ -159,6 +160,8 @@ def test_budget_shared_by_two_gateways_through_redis(redis_server: RedisServer) 
         period = period_id("month", time.time())[0]
         stored = redis_server.client().get(f"llm-link:{{shared-month}}:spend:{period}")
         assert int(stored) == 3 * 1_000_000_000  # nano-dollars, exact
+        for gw in (a, b):  # each gateway's metrics show what is left of the shared budget
+            assert 'llm_link_key_budget_remaining_usd{key="shared-month"} 0.0' in httpx.get(gw.url + "/metrics").text
         assert redis_server.client().ttl(f"llm-link:{{shared-month}}:spend:{period}") > 86400
 
 
