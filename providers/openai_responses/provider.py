@@ -12,7 +12,7 @@ from providers.openai import OpenAIProvider
 from providers.openai_responses.request import encode_request
 from providers.openai_responses.response import WireResponse, events, to_unified
 from providers.sse import iter_sse
-from unified.provider import Upstream
+from unified.provider import EventStream, GeneratorStream, Upstream
 from unified.types import Event, Request, Response
 
 _encode = msgspec.json.Encoder().encode
@@ -28,6 +28,10 @@ class OpenAIResponsesProvider(OpenAIProvider):
         resp = await self.post("/responses", body, self.headers_for(), up)
         data: WireResponse = await self.read_json(resp, WireResponse)
         return to_unified(data, model, self.name)
+
+    async def open_stream(self, request: Request, model: str, up: Upstream) -> EventStream:
+        # The chat adapter's framed reader would ask /chat/completions; this adapter streams event by event.
+        return GeneratorStream(aiter(self.stream(request, model, up)), self.flushes)
 
     async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
         body = _encode(encode_request(request, model, stream=True))
