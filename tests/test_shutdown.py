@@ -93,7 +93,7 @@ def test_stream_cut_at_graceful_timeout_ends_with_dialect_error() -> None:
 def test_slow_client_cannot_hold_the_worker() -> None:
     with Gateway(slow_config(5, request_timeout=1), workers=1) as gw:
         slow = socket.create_connection(("127.0.0.1", gw.port))
-        slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")  # and stalls
+        slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n")  # stalls
         try:
             # The single worker still answers others while the slow client dawdles ...
             assert httpx.get(gw.url + "/health", timeout=5).status_code == 200
