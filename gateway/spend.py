@@ -11,6 +11,7 @@ Anthropic's and Google's long-context prices) are kept as tiers and picked by th
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from unified.types import Usage
@@ -22,6 +23,8 @@ FREE_TYPES = frozenset({"mock", "ollama"})
 # Our provider types -> the table's provider ids, used when the base URL names no known API.
 TABLE_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gemini": "google"}
 
+RECHECK = 60.0  # seconds between looks at a time-dependent table price
+
 # One component's price: (base per-token price, ((threshold input tokens, per-token price), ...) descending).
 Component = tuple[float, tuple[tuple[int, float], ...]]
 
@@ -29,7 +32,7 @@ Component = tuple[float, tuple[tuple[int, float], ...]]
 class Rates:
     """Per-token prices for one target, and where they came from (for `llm-link check`)."""
 
-    __slots__ = ("cache_read", "cache_write", "input", "output", "source", "tiered")
+    __slots__ = ("cache_read", "cache_write", "input", "output", "recheck", "source", "table", "tiered")
 
     def __init__(
         self, input: Component, output: Component, cache_read: Component, cache_write: Component, source: str
@@ -37,10 +40,16 @@ class Rates:
         self.input, self.output, self.cache_read, self.cache_write = input, output, cache_read, cache_write
         self.tiered = bool(input[1] or output[1] or cache_read[1] or cache_write[1])
         self.source = source
+        # A table entry whose price depends on the time (off-peak hours, a price change on a date): looked
+        # at again every RECHECK seconds. None for fixed prices.
+        self.table: Any = None
+        self.recheck = 0.0
 
     def cost(self, usage: Usage) -> float:
         """Dollars for one response. `input_tokens` counts the whole prompt, cached parts included; those
         parts are charged at their own rates (a cache read is usually a tenth of the input price)."""
+        if self.table is not None and time.time() >= self.recheck:
+            self.refresh()
         cached = usage.cache_read_tokens
         written = usage.cache_creation_tokens
         fresh = max(0, usage.input_tokens - cached - written)
@@ -60,7 +69,23 @@ class Rates:
         )
 
     def embed_cost(self, input_tokens: int) -> float:
+        if self.table is not None and time.time() >= self.recheck:
+            self.refresh()
         return input_tokens * _rate(self.input, input_tokens)
+
+    def refresh(self) -> None:
+        """The time-dependent table price as of now."""
+        now = time.time()
+        self.recheck = now + RECHECK
+        fresh = _from_table(self.table, self.source, now)
+        if fresh is not None:
+            self.input, self.output, self.cache_read, self.cache_write = (
+                fresh.input,
+                fresh.output,
+                fresh.cache_read,
+                fresh.cache_write,
+            )
+            self.tiered = fresh.tiered
 
     def describe(self) -> str:
         """Per million tokens, as a person reads a price list."""
@@ -78,7 +103,8 @@ class Rates:
             parts.append(f"cache read ${per_m(self.cache_read)}")
         if self.cache_write != self.input:
             parts.append(f"cache write ${per_m(self.cache_write)}")
-        return ", ".join(parts) + f" per 1M tokens ({self.source})"
+        when = ", now; the table's price changes with the time" if self.table is not None else ""
+        return ", ".join(parts) + f" per 1M tokens ({self.source}{when})"
 
 
 def _rate(c: Component, size: int) -> float:
@@ -170,10 +196,11 @@ class PriceBook:
         return None
 
 
-def _from_table(info: Any, source: str) -> Rates | None:
+def _from_table(info: Any, source: str, now: float | None = None) -> Rates | None:
     from datetime import UTC, datetime
 
-    prices = info.get_prices(datetime.now(tz=UTC))
+    when = datetime.now(tz=UTC) if now is None else datetime.fromtimestamp(now, tz=UTC)
+    prices = info.get_prices(when)
     inp = _component(getattr(prices, "input_mtok", None))
     out = _component(getattr(prices, "output_mtok", None))
     if inp is None and out is None:
@@ -182,7 +209,11 @@ def _from_table(info: Any, source: str) -> Rates | None:
     out = out or (0.0, ())
     read = _component(getattr(prices, "cache_read_mtok", None)) or inp
     write = _component(getattr(prices, "cache_write_mtok", None)) or inp
-    return Rates(inp, out, read, write, source)
+    rates = Rates(inp, out, read, write, source)
+    if isinstance(info.prices, list):  # conditional prices: by time of day or from a date
+        rates.table = info
+        rates.recheck = time.time() + RECHECK
+    return rates
 
 
 def estimate_cost(rates: Rates, request: Any, streamed: list[str], input_tokens: int = 0) -> float:

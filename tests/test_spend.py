@@ -88,6 +88,29 @@ def test_rates_are_looked_up_once_per_target() -> None:
     assert book.rates(p, "gpt-4o") is first
 
 
+def test_time_dependent_table_prices_follow_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DeepSeek's table price depends on the time of day: rates resolved once still follow it."""
+    import calendar
+    from datetime import UTC, datetime
+
+    import gateway.spend as spend
+
+    rates = PriceBook().rates(_Provider("ds", "openai", "https://api.deepseek.com"), "deepseek-chat")
+    assert rates is not None and rates.table is not None
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=200_000)
+    lib = genai_prices.Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=200_000)
+    costs = []
+    for hour in (3, 17):  # one inside DeepSeek's off-peak hours (16:30-00:30 UTC), one outside
+        now = calendar.timegm((2026, 11, 28, hour, 0, 0))
+        monkeypatch.setattr(spend.time, "time", lambda now=now: now)
+        rates.recheck = 0  # as if a minute had passed
+        when = datetime.fromtimestamp(now, tz=UTC)
+        expected = genai_prices.calc_price(lib, "deepseek-chat", provider_id="deepseek", genai_request_timestamp=when)
+        assert rates.cost(usage) == pytest.approx(float(expected.total_price), rel=1e-12)
+        costs.append(rates.cost(usage))
+    assert costs[0] != costs[1]
+
+
 def test_config_price_overrides_the_table_and_cache_rates_default_to_input() -> None:
     book = PriceBook()
     priced = book.rates(_Provider("oai", "openai", "https://api.openai.com/v1"), "gpt-4o-mini", Price(1, 2))
