@@ -33,7 +33,13 @@ def _usd(text: str) -> float | None:
 
 
 def _options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", nargs="+", metavar="GLOB", help="models the key may use (globs); default every model")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        action="extend",
+        metavar="GLOB",
+        help="models the key may use (globs); default every model",
+    )
     p.add_argument("--all-models", action="store_true", help="allow every model again (update)")
     p.add_argument("--rpm", type=_limit, default=msgspec.UNSET, help="requests per minute (`none` clears)")
     p.add_argument("--tpm", type=_limit, default=msgspec.UNSET, help="tokens per minute (`none` clears)")
