@@ -147,8 +147,10 @@ def release_dead_worker(app: Sanic, cfg: Config, pid: int) -> None:
                 log.warning("gave back %d concurrency lease(s) in Redis held by dead worker %s", n, pid)
 
 
-def create_app(cfg: Config) -> Sanic:
-    app = Sanic("llm_link")
+def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
+    """The app for `cfg`. Nothing is kept at module level (metrics live on the app's own registry), so a
+    process may make several apps, each under its own `name` (Sanic refuses two apps with one name)."""
+    app = Sanic(name)
     s = cfg.server
     app.config.REQUEST_MAX_SIZE = s.max_body_bytes
     app.config.REQUEST_MAX_HEADER_SIZE = s.max_header_bytes

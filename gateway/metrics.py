@@ -26,55 +26,87 @@ class Metrics:
     """The metric families, made once per worker (app.ctx.metrics). Label children are cached because
     `.labels()` is the expensive part of an observation."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # Each instance registers on its own registry (not prometheus_client's global one), so an app can be
+        # made more than once in a process (in-process tests). Values still go to the multiprocess files
+        # that /metrics reads (see render()).
+        self.registry = r = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "llm_link_requests_total", "Requests answered", ["dialect", "model", "provider", "status"]
+            "llm_link_requests_total",
+            "Requests answered",
+            ["dialect", "model", "provider", "status"],
+            registry=r,
         )
         self.request_duration = Histogram(
             "llm_link_request_duration_seconds",
             "Whole request time",
             ["dialect", "model", "provider"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.upstream_duration = Histogram(
-            "llm_link_upstream_duration_seconds", "Upstream call time", ["provider", "model"], buckets=LATENCY_BUCKETS
+            "llm_link_upstream_duration_seconds",
+            "Upstream call time",
+            ["provider", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.ttft = Histogram(
             "llm_link_time_to_first_token_seconds",
             "Time to the first streamed token",
             ["dialect", "model", "provider"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.overhead = Histogram(
             "llm_link_overhead_seconds",
             "Gateway time: total minus upstream time",
             ["dialect"],
             buckets=OVERHEAD_BUCKETS,
+            registry=r,
         )
-        self.tokens = Counter("llm_link_tokens_total", "Tokens", ["model", "provider", "direction"])
-        self.cost = Counter("llm_link_cost_usd_total", "Spend in US dollars (gateway.spend)", ["model", "provider"])
+        self.tokens = Counter("llm_link_tokens_total", "Tokens", ["model", "provider", "direction"], registry=r)
+        self.cost = Counter(
+            "llm_link_cost_usd_total", "Spend in US dollars (gateway.spend)", ["model", "provider"], registry=r
+        )
         self.in_flight = Gauge(
-            "llm_link_in_flight_requests", "Requests in progress", ["dialect"], multiprocess_mode="livesum"
+            "llm_link_in_flight_requests",
+            "Requests in progress",
+            ["dialect"],
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.attempts = Counter(
-            "llm_link_upstream_attempts_total", "Upstream attempts", ["provider", "model", "outcome"]
+            "llm_link_upstream_attempts_total",
+            "Upstream attempts",
+            ["provider", "model", "outcome"],
+            registry=r,
         )
-        self.retries = Counter("llm_link_retries_total", "Retries and fallbacks", ["model", "kind", "reason"])
+        self.retries = Counter(
+            "llm_link_retries_total", "Retries and fallbacks", ["model", "kind", "reason"], registry=r
+        )
         self.circuit_state = Gauge(
             "llm_link_circuit_open",
             "1 while a target's circuit is open (per worker)",
             ["provider", "model"],
             multiprocess_mode="max",
+            registry=r,
         )
         # Per gateway key (gateway.auth / gateway.limits): usage by key name, never by the key itself.
         self.key_requests = Counter(
-            "llm_link_key_requests_total", "Requests per gateway key", ["key", "model", "status"]
+            "llm_link_key_requests_total",
+            "Requests per gateway key",
+            ["key", "model", "status"],
+            registry=r,
         )
-        self.key_tokens = Counter("llm_link_key_tokens_total", "Tokens per gateway key", ["key", "model", "direction"])
+        self.key_tokens = Counter(
+            "llm_link_key_tokens_total", "Tokens per gateway key", ["key", "model", "direction"], registry=r
+        )
         self.key_cost = Counter(
             "llm_link_key_cost_total",
             "Spend in US dollars per gateway key (gateway.spend)",
             ["key", "model"],
+            registry=r,
         )
         self.key_budget_remaining = Gauge(
             "llm_link_key_budget_remaining_usd",
@@ -84,15 +116,22 @@ class Metrics:
         )
         # Request fields a translated upstream cannot take, dropped instead of refused (SPEC §6, §7).
         self.dropped_fields = Counter(
-            "llm_link_dropped_fields_total", "Request fields dropped in translation", ["dialect", "provider", "field"]
+            "llm_link_dropped_fields_total",
+            "Request fields dropped in translation",
+            ["dialect", "provider", "field"],
+            registry=r,
         )
         self.rate_limited = Counter(
-            "llm_link_rate_limited_total", "Requests refused by a key's limits", ["key", "limit"]
+            "llm_link_rate_limited_total",
+            "Requests refused by a key's limits",
+            ["key", "limit"],
+            registry=r,
         )
         self.limiter_fallback = Counter(
             "llm_link_limiter_fallback_total",
             "Limit checks counted in-process because the shared state (Redis) was unreachable",
             ["reason"],
+            registry=r,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
 
@@ -106,11 +145,16 @@ class Metrics:
         return c
 
 
-def render() -> tuple[bytes, str]:
+def render(own: CollectorRegistry | None = None) -> tuple[bytes, str]:
+    """Every worker's metrics (multiprocess mode, as `llm-link serve` runs); an app made in-process without
+    a multiprocess directory shows its own registry."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR") and own is not None:
+        return generate_latest(own), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def worker_exit() -> None:
-    multiprocess.mark_process_dead(os.getpid())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())

@@ -50,5 +50,5 @@ async def ready(request: Request) -> HTTPResponse:
 
 @blueprint.get("/metrics")
 async def metrics(request: Request) -> HTTPResponse:
-    body, content_type = render()
+    body, content_type = render(request.app.ctx.metrics.registry)
     return raw(body, content_type=content_type)
