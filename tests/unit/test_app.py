@@ -17,7 +17,8 @@ _names = itertools.count()
 
 
 def make_app() -> Sanic:
-    cfg = parse({"providers": {"mock": {"type": "mock"}}, "models": {"demo": "mock/demo"}}, "test")
+    raw = {"providers": {"mock": {"type": "mock"}}, "models": {"demo": "mock/demo"}}
+    cfg = parse({**raw, "server": {"allowed_hosts": ["mockserver"]}}, "test")  # the ASGI client's Host
     return create_app(cfg, name=f"unit_{next(_names)}")
 
 
@@ -46,5 +47,7 @@ async def test_streams_and_errors_in_process() -> None:
     assert r.status == 200 and r.text.rstrip().endswith("data: [DONE]")
     _, r = await app.asgi_client.post("/ollama/api/chat", json={**body, "model": "nope"})
     assert r.status == 404 and "nope" in r.json["error"]
-    _, r = await app.asgi_client.post("/v1/chat/completions", content=b"{")
+    _, r = await app.asgi_client.post(
+        "/v1/chat/completions", content=b"{", headers={"content-type": "application/json"}
+    )
     assert r.status == 400 and r.json["error"]["type"] == "invalid_request_error"
