@@ -163,6 +163,9 @@ def test_rotate_and_revoke_take_effect_within_2s(gw: Gateway) -> None:
     r = admin(gw, "DELETE", "/keys/rotating")
     assert r.status_code == 200 and r.json()["revoked"] is True
     assert within_2s(lambda: status_of(gw, new) == 401)
+    log = gw.log()
+    assert "key 'rotating' rotated" in log and "key 'rotating' revoked" in log  # an audit trail
+    assert old not in log and new not in log
     with pytest.raises(openai.AuthenticationError):
         client(gw, new).chat.completions.create(model="demo", messages=MSG)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from gateway.store.keys import KeyFieldError, KeyFields, check_name, iso, parse_
 from gateway.store.keys import create as create_key
 from gateway.store.keys import rotate as rotate_key
 
+log = logging.getLogger("llm_link")
 blueprint = Blueprint("admin_api", url_prefix="/admin/api")
 JSON = "application/json"
 _fields = msgspec.json.Decoder(KeyFields)
@@ -124,8 +126,10 @@ def _decode_fields(request: Request) -> KeyFields:
     return fields
 
 
-async def _changed(database: Any) -> None:
-    """This worker sees its own change at once; the others at their next poll (gateway.store.keys)."""
+async def _changed(database: Any, action: str, name: str) -> None:
+    """An audit line (the key's name, never its secret); this worker sees the change at once, the others
+    at their next poll (gateway.store.keys)."""
+    log.info("admin API: key %r %s", name, action)
     try:
         await database.keys.refresh()
     except Exception:
@@ -144,7 +148,7 @@ async def keys_create(request: Request) -> HTTPResponse:
         _not_yaml(request, fields.name)
     database = _store(request)
     row, secret = await create_key(database.store, fields)
-    await _changed(database)
+    await _changed(database, "created", row.name)
     return answer({**view(row), "key": secret}, 201)
 
 
@@ -180,7 +184,7 @@ async def keys_update(request: Request, name: str) -> HTTPResponse:
 
     database = _store(request)
     row = await database.store.update_key(name, columns(fields))
-    await _changed(database)
+    await _changed(database, "updated", name)
     return answer(view(row))
 
 
@@ -190,7 +194,7 @@ async def keys_revoke(request: Request, name: str) -> HTTPResponse:
     _not_yaml(request, name)
     database = _store(request)
     row = await database.store.revoke_key(name)
-    await _changed(database)
+    await _changed(database, "revoked", name)
     return answer(view(row))
 
 
@@ -200,7 +204,7 @@ async def keys_rotate(request: Request, name: str) -> HTTPResponse:
     _not_yaml(request, name)
     database = _store(request)
     row, secret = await rotate_key(database.store, name)
-    await _changed(database)
+    await _changed(database, "rotated", name)
     return answer({**view(row), "key": secret})
 
 
