@@ -384,7 +384,7 @@ def test_errors_in_openai_shape(sdk: openai.OpenAI, gw: Gateway) -> None:
     assert nf.value.code == "model_not_found"
     r = httpx.post(gw.url + "/v1/responses", json={"model": "m-mock", "input": [{"type": "bogus"}]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "input[0].type"
-    r = httpx.post(gw.url + "/v1/responses", content=b"{not json")
+    r = httpx.post(gw.url + "/v1/responses", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     r = httpx.post(gw.url + "/v1/responses", json={"model": "m-mock", "input": "x", "background": True})
     assert r.status_code == 400 and r.json()["error"]["param"] == "background"
