@@ -1,4 +1,5 @@
-"""Session fixtures for the fake Ollama, DashScope, Gemini and Responses upstreams; test modules import the ones they use."""
+"""Session fixtures for the fake Anthropic, Ollama, DashScope, Gemini and Responses upstreams; test modules
+name the ones they use (a module may still define its own, fresh one)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.aliyun_upstream import FakeAliyun
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.responses_upstream import FakeResponses
@@ -43,6 +45,15 @@ def fake_responses() -> Iterator[FakeResponses]:
 @pytest.fixture(scope="session")
 def fake_gemini() -> Iterator[FakeGemini]:
     fake = FakeGemini()
+    server = ThreadedServer(fake.app).start()
+    fake.url = server.url  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
     server = ThreadedServer(fake.app).start()
     fake.url = server.url  # type: ignore[attr-defined]
     yield fake
