@@ -45,12 +45,13 @@ def usage_json(u: Usage) -> bytes:
 # ---------------------------------------------------------------------------------------------- items
 
 
-def text_part(text: str) -> bytes:
-    return b'{"type":"output_text","annotations":[],"logprobs":[],"text":' + _encode(text) + b"}"
+def text_part(text: str, quoted: bytes | None = None) -> bytes:
+    """An output_text part; `quoted` = the text already JSON-encoded (long answers are encoded once)."""
+    return b'{"type":"output_text","annotations":[],"logprobs":[],"text":' + (quoted or _encode(text)) + b"}"
 
 
-def message_item(item_id: str, text: str, status: str = "completed") -> bytes:
-    content = b"[" + text_part(text) + b"]" if status != "in_progress" else b"[]"
+def message_item(item_id: str, text: str, status: str = "completed", part: bytes | None = None) -> bytes:
+    content = b"[" + (part or text_part(text)) + b"]" if status != "in_progress" else b"[]"
     return (
         b'{"id":"'
         + item_id.encode()

@@ -134,9 +134,10 @@ class ResponsesEncoder:
         if kind == MESSAGE:
             text = "".join(self.chunks)
             quoted = _encode(text)
-            item = message_item(self.item_id, text, status)
+            part = text_part(text, quoted)
+            item = message_item(self.item_id, text, status, part)
             out = self._ev(TEXT_DONE, self.loc + b',"content_index":0,"text":' + quoted + b',"logprobs":[]')
-            out += self._ev(PART_DONE, self.loc + b',"content_index":0,"part":' + text_part(text))
+            out += self._ev(PART_DONE, self.loc + b',"content_index":0,"part":' + part)
         elif kind == REASONING:
             text = "".join(self.chunks)
             out = b""
