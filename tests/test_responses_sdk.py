@@ -365,6 +365,21 @@ def test_websocket_upgrade_refused_quickly(gw: Gateway) -> None:
     assert "POST /v1/responses" in r.json()["error"]["message"]
 
 
+def test_websocket_client_gets_426(gw: Gateway) -> None:
+    import asyncio
+
+    import websockets
+
+    async def connect() -> int:
+        try:
+            async with websockets.connect(gw.url.replace("http", "ws") + "/v1/responses", open_timeout=5):
+                return 101
+        except websockets.InvalidStatus as err:
+            return err.response.status_code
+
+    assert asyncio.run(connect()) == 426
+
+
 def test_input_tokens(sdk: openai.OpenAI) -> None:
     short = sdk.responses.input_tokens.count(model="m-mock", input="hi")
     long = sdk.responses.input_tokens.count(model="m-mock", input="hi " * 400, tools=[WEATHER])  # type: ignore[list-item]
