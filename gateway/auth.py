@@ -167,9 +167,9 @@ class Guard:
                 m.child(m.key_tokens, name, model, "input").inc(tin)
             if tout:
                 m.child(m.key_tokens, name, model, "output").inc(tout)
-            if call.cost:
+            if call.cost is not None:
                 m.child(m.key_cost, name, model).inc(call.cost)
-                if call.budget is not None:
+                if call.budget is not None and call.cost > 0:
                     if cancelled:
                         self.budgets.charge_later(call.budget, call.cost)
                     else:

@@ -102,7 +102,7 @@ class Call:
                 m.child(m.tokens, model, provider, "input").inc(self.input_tokens)
             if self.output_tokens:
                 m.child(m.tokens, model, provider, "output").inc(self.output_tokens)
-            if self.cost:
+            if self.cost is not None:  # a free model's answers show up too, at 0
                 m.child(m.cost, model, provider).inc(self.cost)
         if log is not None and log.enabled:
             record: dict[str, Any] = {

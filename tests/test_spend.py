@@ -243,6 +243,9 @@ def test_free_mock_costs_zero(gw: Gateway) -> None:
         json={"model": "demo", "messages": MSG},
     )
     assert r.status_code == 200 and r.headers["X-LLM-Link-Cost-USD"] == "0"
+    text = httpx.get(gw.url + "/metrics").text  # a free model still shows in the spend metrics
+    assert 'llm_link_cost_usd_total{model="demo",provider="mock"} 0.0' in text
+    assert 'llm_link_key_cost_total{key="team-1",model="demo"} 0.0' in text
 
 
 def test_check_shows_each_models_price(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic, tmp_path: Any) -> None:
