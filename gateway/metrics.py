@@ -30,6 +30,7 @@ class Metrics:
         # Each instance registers on its own registry (not prometheus_client's global one), so an app can be
         # made more than once in a process (in-process tests). Values still go to the multiprocess files
         # that /metrics reads (see render()).
+        # Every family below takes registry=r (tests/unit/test_app.py makes two apps in one process).
         self.registry = r = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "llm_link_requests_total",
@@ -113,6 +114,7 @@ class Metrics:
             "Dollars left in a key's budget for the current day or month, as last seen (gateway.budget)",
             ["key"],
             multiprocess_mode="mostrecent",
+            registry=r,
         )
         # Request fields a translated upstream cannot take, dropped instead of refused (SPEC §6, §7).
         self.dropped_fields = Counter(

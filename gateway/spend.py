@@ -18,10 +18,6 @@ from unified.types import Usage
 
 log = logging.getLogger("llm_link")
 
-# Our provider types that are free to call (no money changes hands), unless a model has a `price`.
-FREE_TYPES = frozenset({"mock", "ollama"})
-# Our provider types -> the table's provider ids, used when the base URL names no known API.
-TABLE_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gemini": "google"}
 
 RECHECK = 60.0  # seconds between looks at a time-dependent table price
 
@@ -155,10 +151,10 @@ class PriceBook:
             return self._cache[key]
         if price is not None:
             found: Rates | None = from_config(price)
-        elif provider.config.type in FREE_TYPES:
+        elif provider.free:
             found = FREE
         else:
-            found = self.lookup(provider.config.type, getattr(provider, "base_url", ""), model)
+            found = self.lookup(provider.price_table_id, getattr(provider, "base_url", ""), model)
             if found is None:
                 log.warning(
                     "spend: no price known for %s/%s; its requests count tokens but no cost "
@@ -171,7 +167,7 @@ class PriceBook:
         self._cache[key] = found
         return found
 
-    def lookup(self, provider_type: str, base_url: str, model: str) -> Rates | None:
+    def lookup(self, table_id: str | None, base_url: str, model: str) -> Rates | None:
         """The table's price for `model`: first as served by the API at `base_url`, then by the table's
         provider for our provider type, then by the model name alone."""
         if self._snapshot is None:
@@ -182,8 +178,8 @@ class PriceBook:
         attempts: list[tuple[str | None, str | None]] = []
         if base_url.startswith("https://"):
             attempts.append((None, base_url))
-        if provider_type in TABLE_PROVIDERS:
-            attempts.append((TABLE_PROVIDERS[provider_type], None))
+        if table_id is not None:  # when the base URL names no known API (Provider.price_table_id)
+            attempts.append((table_id, None))
         attempts.append((None, None))
         for provider_id, api_url in attempts:
             try:

@@ -25,8 +25,6 @@ from gateway import __version__
 
 log = logging.getLogger("llm_link")
 
-# Our provider types -> the GenAI semantic conventions' well-known `gen_ai.provider.name` values.
-PROVIDER_NAMES = {"gemini": "gcp.gemini", "aliyun": "alibaba"}
 MAX_ATTR = 4096  # longest string a client can put into an attribute (model names, captured content)
 
 
@@ -121,14 +119,14 @@ class Trace:
         own headers plus `traceparent`)."""
         t = self.tracing
         provider = target.provider
-        self.provider_type = provider.config.type
+        self.provider_type = provider_name(provider)
         span = t.tracer.start_span(
             f"{self.operation} {target.model}"[:MAX_ATTR],
             context=t.set_span_in_context(self.span),
             kind=t.CLIENT,
             attributes={
                 "gen_ai.operation.name": self.operation,
-                "gen_ai.provider.name": provider_name(provider.config.type),
+                "gen_ai.provider.name": self.provider_type,
                 "gen_ai.request.model": target.model[:MAX_ATTR],
                 "llm_link.provider": provider.name,
                 "llm_link.attempt": call.attempts,
@@ -210,7 +208,7 @@ class Trace:
     def _usage(self, call: Any) -> dict[str, Any]:
         attrs: dict[str, Any] = {}
         if self.provider_type:
-            attrs["gen_ai.provider.name"] = provider_name(self.provider_type)
+            attrs["gen_ai.provider.name"] = self.provider_type
         if self.response_model:
             attrs["gen_ai.response.model"] = self.response_model[:MAX_ATTR]
         if call.input_tokens or call.output_tokens:
@@ -221,8 +219,9 @@ class Trace:
         return attrs
 
 
-def provider_name(provider_type: str) -> str:
-    return PROVIDER_NAMES.get(provider_type, provider_type)
+def provider_name(provider: Any) -> str:
+    """The GenAI semantic conventions' `gen_ai.provider.name`: the adapter's well-known name, else its type."""
+    return provider.otel_name or provider.config.type
 
 
 def _host(url: str) -> str:

@@ -52,6 +52,8 @@ class AliyunOptions(OpenAIOptions, forbid_unknown_fields=True):
 
 class AliyunProvider(OpenAIProvider):
     type: ClassVar[str] = "aliyun"
+    price_table_id: ClassVar[str | None] = None  # priced by its base URL, not as OpenAI
+    otel_name: ClassVar[str | None] = "alibaba"
     Options = AliyunOptions
     default_base_url: ClassVar[str | None] = REGIONS["beijing"]
 

@@ -199,7 +199,4 @@ def drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-# The name adapters subclassed before the interface moved to unified.provider (issue #15).
-Provider = HTTPProvider
-
-__all__ = ["HTTPProvider", "ModelInfo", "Provider", "drop_none", "error_message_from_body"]
+__all__ = ["HTTPProvider", "ModelInfo", "drop_none", "error_message_from_body"]

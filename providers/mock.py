@@ -86,6 +86,7 @@ def _example_args(schema: dict[str, Any] | None, text: str) -> dict[str, Any]:
 class MockProvider(Provider):
     type: ClassVar[str] = "mock"
     flushes: ClassVar[bool] = True
+    free: ClassVar[bool] = True
     Options = MockOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -127,6 +127,7 @@ def _args_text(arguments: Any) -> str:
 class OllamaProvider(HTTPProvider):
     type: ClassVar[str] = "ollama"
     flushes: ClassVar[bool] = True
+    free: ClassVar[bool] = True  # a local model: no money changes hands
     Options = OllamaOptions
     default_base_url: ClassVar[str | None] = "http://localhost:11434"
 

@@ -19,6 +19,7 @@ import pytest
 
 from gateway.config import Price
 from gateway.spend import PriceBook, format_usd, from_config
+from providers import registry
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import API_KEY as OPENAI_KEY
@@ -53,10 +54,14 @@ def table_price(model: str, usage: Usage, provider_id: str) -> float:
 
 
 class _Provider:
+    """What PriceBook reads of an adapter: its name, base URL, and its type's pricing traits."""
+
     def __init__(self, name: str, type_: str, base_url: str) -> None:
         self.name = name
         self.base_url = base_url
         self.config = type("C", (), {"type": type_})()
+        cls = registry.provider_class(type_)
+        self.free, self.price_table_id = cls.free, cls.price_table_id
 
 
 # ---------------------------------------------------------------------------------------------- unit

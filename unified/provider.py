@@ -109,6 +109,10 @@ class Provider:
     # True when the upstream runs Responses hosted tools itself (an `api: responses` upstream; set per
     # instance): Request.hosted_tools reach it; elsewhere they are dropped and counted by the dialect.
     hosted_tools: bool = False
+    # What the core's bookkeeping needs to know about a type, so that it names no provider itself:
+    free: ClassVar[bool] = False  # calls cost nothing (local or simulated) unless a model sets a `price`
+    price_table_id: ClassVar[str | None] = None  # the provider id in the price table (gateway.spend)
+    otel_name: ClassVar[str | None] = None  # `gen_ai.provider.name` in traces; None = the `type`
 
     def __init__(self, name: str, config: Any, options: Any, session: Any) -> None:
         self.name = name

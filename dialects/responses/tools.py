@@ -144,7 +144,7 @@ def tool_choice_in(
             out = ToolChoice(mode="required" if choice.mode == "required" else "auto")
         elif kind in ("auto", "none", "required"):
             out = ToolChoice(mode=kind)  # type: ignore[arg-type]
-        else:  # a hosted tool by type: the unified name is the type (see gateway.unified.Request.hosted_tools)
+        else:  # a hosted tool by type: the unified name is the type (see unified.types.Request.hosted_tools)
             forced_hosted = kind
             out = ToolChoice(mode="tool", name=kind)
     if parallel is False:

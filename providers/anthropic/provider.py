@@ -32,6 +32,7 @@ class AnthropicOptions(msgspec.Struct, forbid_unknown_fields=True):
 class AnthropicProvider(HTTPProvider):
     type: ClassVar[str] = "anthropic"
     flushes: ClassVar[bool] = True
+    price_table_id: ClassVar[str | None] = "anthropic"
     Options = AnthropicOptions
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
 

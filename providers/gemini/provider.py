@@ -80,6 +80,8 @@ class GeminiOptions(msgspec.Struct, forbid_unknown_fields=True):
 class GeminiProvider(HTTPProvider):
     type: ClassVar[str] = "gemini"
     flushes: ClassVar[bool] = True
+    price_table_id: ClassVar[str | None] = "google"
+    otel_name: ClassVar[str | None] = "gcp.gemini"
     Options = GeminiOptions
     default_base_url: ClassVar[str | None] = "https://generativelanguage.googleapis.com"
 

@@ -41,6 +41,7 @@ from unified.types import (
 class OpenAIProvider(HTTPProvider):
     type: ClassVar[str] = "openai"
     flushes: ClassVar[bool] = True
+    price_table_id: ClassVar[str | None] = "openai"
     Options = OpenAIOptions
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
 
