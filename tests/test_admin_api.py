@@ -64,16 +64,10 @@ def status_of(gw: Gateway, key: str, model: str = "demo") -> int:
 
 
 def within_2s(check: Callable[[], bool], sweep: int = 8) -> bool:
-    """True if a sweep of `sweep` checks on fresh connections (so every worker) that began at most 2 s
-    after the change all passed. Sweeps go on for a while longer, so a slow machine shows up as a
-    failure of the 2 s promise, not as a hang."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 10:
-        began = time.monotonic()
-        if all(check() for _ in range(sweep)):
-            return began - t0 <= 2.0
-        time.sleep(0.05)
-    return False
+    """The promise of SPEC §11, checked right after a change: 2 s later, `check` holds on `sweep` requests
+    on fresh connections (each may land on any worker)."""
+    time.sleep(2.0)
+    return all(check() for _ in range(sweep))
 
 
 def test_admin_key_is_required(gw: Gateway) -> None:

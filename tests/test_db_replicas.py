@@ -54,17 +54,11 @@ def status(gw: Gateway, key: str) -> int:
     return r.status_code
 
 
-def within_2s(check: Callable[[], bool], sweep: int = 1) -> bool:
-    """True if a sweep of `sweep` checks on fresh connections (so every worker) that began at most 2 s
-    after the change all passed. Sweeps go on for a while longer, so a slow machine shows up as a
-    failure of the 2 s promise, not as a hang."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 10:
-        began = time.monotonic()
-        if all(check() for _ in range(sweep)):
-            return began - t0 <= 2.0
-        time.sleep(0.05)
-    return False
+def within_2s(check: Callable[[], bool], sweep: int = 4) -> bool:
+    """The promise of SPEC §11, checked right after a change: 2 s later, `check` holds on `sweep` requests
+    on fresh connections (each may land on any worker)."""
+    time.sleep(2.0)
+    return all(check() for _ in range(sweep))
 
 
 def cli(config_path: str, *args: str) -> subprocess.CompletedProcess[str]:
