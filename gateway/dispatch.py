@@ -20,6 +20,7 @@ from gateway.circuit import counts_as_failure
 from gateway.router import Route, Router, Target
 from unified.errors import GatewayError
 from unified.provider import ModelInfo, Upstream
+from unified.redact import mask_error
 from unified.types import (
     EmbedRequest,
     EmbedResponse,
@@ -160,6 +161,7 @@ async def _attempts(
             try:
                 result = await attempt(target, hop_req, deadline)
             except GatewayError as err:
+                mask_error(err, getattr(target.provider, "redact", None))  # upstream text: keys masked
                 if trace is not None:
                     trace.fail_attempt(err)
                 _record(call, target, err)

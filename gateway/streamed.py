@@ -18,6 +18,7 @@ from gateway.router import Route, Target
 from gateway.spend import estimate_cost
 from unified.errors import GatewayError
 from unified.provider import EventStream
+from unified.redact import mask_error
 from unified.types import Event, Finish, Request, Start, StreamError, TextDelta, ThinkingDelta, ToolCallStart
 
 _CONTENT = (TextDelta, ThinkingDelta, ToolCallStart, Finish)
@@ -74,6 +75,7 @@ class StreamAnswer:
         try:
             events = await self.stream.read()
         except GatewayError as err:
+            mask_error(err, getattr(self.target.provider, "redact", None))  # upstream text: keys masked
             self.failure = err
             raise
         self._note(events, True)

@@ -98,6 +98,18 @@ def test_upstream_error_echoing_headers_never_shows_the_key(client: openai.OpenA
     assert API_KEY not in log and HEADER_SECRET not in log
 
 
+def test_mid_stream_upstream_error_never_shows_the_key(client: openai.OpenAI, gw: Gateway) -> None:
+    with pytest.raises(openai.APIError) as info:
+        for _ in client.chat.completions.create(
+            model="hostile/stream-echo", stream=True, messages=[{"role": "user", "content": "hello"}]
+        ):
+            pass
+    message = str(info.value)
+    assert "headers were" in message and API_KEY not in message and HEADER_SECRET not in message
+    log = gw.log()
+    assert API_KEY not in log and HEADER_SECRET not in log
+
+
 def test_upstream_error_body_is_capped(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         _ask(client, "hostile/huge-error")

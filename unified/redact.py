@@ -5,7 +5,8 @@ request headers in errors (proxies, debugging servers), which would hand the pro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 ERROR_BODY_CAP = 8 * 1024  # bytes of an upstream error body that are read and passed on
 
@@ -47,3 +48,13 @@ def _generic(m: re.Match[str]) -> str:
 
 def cap_text(text: str, limit: int = ERROR_BODY_CAP) -> str:
     return text if len(text) <= limit else text[:limit] + "… (truncated)"
+
+
+def mask_error(err: Any, redact: Callable[[str], str] | None) -> None:
+    """Mask and cap a GatewayError's message in place (errors raised mid-stream from upstream events)."""
+    if redact is None:
+        return
+    masked = cap_text(redact(err.message))
+    if masked != err.message:
+        err.message = masked
+        err.args = (masked,)

@@ -1,7 +1,7 @@
 """An OpenAI-format upstream that misbehaves the ways tests/test_edge_upstream.py needs, chosen by the model
 name: `ok`, `redirect` (307 to the `elsewhere` server, which records what reaches it), `echo-headers` (an
 error body that echoes the request headers, API key included), `huge-error` (a 1 MB error body),
-`huge` / `huge-chunked` (a 200 body of `huge_bytes`, with and without Content-Length). It also serves
+`stream-echo` (a stream whose error event echoes them), `huge` / `huge-chunked` (a 200 body of `huge_bytes`, with and without Content-Length). It also serves
 images: /img/pixel.png, /img/big (2 MB), /img/redirect?to=URL, /img/page (text/html)."""
 
 from __future__ import annotations
@@ -55,6 +55,22 @@ class HostileUpstream:
         if model == "echo-headers":
             seen = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
             return web.json_response({"error": {"message": f"bad request, headers were: {seen}"}}, status=400)
+        if model == "stream-echo":  # one chunk, then an error event that echoes the request headers
+            seen = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            chunk = {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "partial"}, "finish_reason": None}],
+            }
+            await resp.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            error = {"error": {"message": f"stream broke, headers were: {seen}", "type": "server_error"}}
+            await resp.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+            await resp.write_eof()
+            return resp
         if model == "huge-error":
             return web.json_response({"error": {"message": "E" * 1_000_000}}, status=400)
         text = "x" * self.huge_bytes if model.startswith("huge") else "fine"
