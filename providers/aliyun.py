@@ -56,6 +56,8 @@ class AliyunProvider(OpenAIProvider):
     otel_name: ClassVar[str | None] = "alibaba"
     Options = AliyunOptions
     default_base_url: ClassVar[str | None] = REGIONS["beijing"]
+    # DashScope's quirks (stream-only models, thinking switches) need the translated lane's adjustments.
+    native_apis: ClassVar[dict[str, str]] = {}
 
     def __init__(self, name: str, config: Any, options: Any, session: Any) -> None:
         super().__init__(name, config, options or AliyunOptions(), session)

@@ -10,7 +10,7 @@ import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from unified.errors import GatewayError, upstream_status_error
-from unified.provider import ModelInfo, Upstream
+from unified.provider import PASSED_RESPONSE_HEADERS, ModelInfo, Upstream, UpstreamStatusError
 from unified.provider import Provider as ProviderInterface
 from unified.redact import ERROR_BODY_CAP, Redactor, cap_text
 
@@ -69,11 +69,36 @@ class HTTPProvider(ProviderInterface):
             retryable=False,
         )
 
-    async def post(
-        self, path: str, body: bytes, headers: Mapping[str, str], up: Upstream, *, stream: bool = False
+    async def forward(
+        self, path: str, body: bytes, client_headers: Mapping[str, str], up: Upstream, *, stream: bool
     ) -> aiohttp.ClientResponse:
-        """POST to the upstream; on an error status raise a GatewayError with the upstream's message.
-        The caller owns the returned response and must release it."""
+        """POST a client's body as-is. `client_headers` (already filtered of credentials) go with the
+        provider's own: a `*-beta` header is the union of both lists, any other the client's value."""
+        headers: Mapping[str, str] = self.headers_for("text/event-stream" if stream else "application/json")
+        if client_headers:
+            merged = CIMultiDict(headers)
+            for name, value in client_headers.items():
+                mine = merged.get(name)
+                if mine and name.lower().endswith("-beta"):
+                    have = [v.strip() for v in mine.split(",")]
+                    value = ",".join(have + [v for v in (x.strip() for x in value.split(",")) if v and v not in have])
+                merged[name] = value
+            headers = merged
+        return await self.post(path, body, headers, up, stream=stream, raw_errors=True)
+
+    async def post(
+        self,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        up: Upstream,
+        *,
+        stream: bool = False,
+        raw_errors: bool = False,
+    ) -> aiohttp.ClientResponse:
+        """POST to the upstream; on an error status raise a GatewayError with the upstream's message (with
+        `raw_errors`, an UpstreamStatusError that also keeps the body, capped and masked, to pass on). The
+        caller owns the returned response and must release it."""
         assert self.session is not None, "provider used outside a running server"
         url = self.base_url + path
         extra = up.headers
@@ -100,8 +125,13 @@ class HTTPProvider(ProviderInterface):
                 data = b""
             finally:
                 resp.close()  # the rest of an oversized error body is not read: drop the connection
-            headers_out = {k: v for k, v in resp.headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
-            raise self.upstream_error(resp.status, data, headers_out)
+            headers_out = {k: v for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS}
+            failure = self.upstream_error(resp.status, data, headers_out)
+            if raw_errors and len(data) < ERROR_BODY_CAP:  # a capped body would be broken JSON: the message then
+                content_type = resp.headers.get("Content-Type", "application/json")
+                masked = self.redact(data.decode("utf-8", "replace")).encode()
+                raise UpstreamStatusError(failure, masked, content_type)
+            raise failure
         return resp
 
     async def get_json(self, path: str, headers: dict[str, str]) -> Any:

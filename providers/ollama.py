@@ -130,6 +130,7 @@ class OllamaProvider(HTTPProvider):
     free: ClassVar[bool] = True  # a local model: no money changes hands
     Options = OllamaOptions
     default_base_url: ClassVar[str | None] = "http://localhost:11434"
+    native_apis: ClassVar[dict[str, str]] = {"ollama.chat": "/api/chat", "ollama.generate": "/api/generate"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -223,7 +223,6 @@ def test_what_real_clients_send_is_accepted(gw: Gateway, fake_anthropic: FakeAnt
         ],
         "metadata": {"user_id": "user_abc"},
         "context_management": {"edits": []},
-        "brand_new_field": 1,
         "tools": [
             {**WEATHER, "cache_control": {"type": "ephemeral"}},
             {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
@@ -250,7 +249,8 @@ def test_what_real_clients_send_is_accepted(gw: Gateway, fake_anthropic: FakeAnt
         sent = fake_anthropic.last
         assert sent["system"] == body["system"]  # blocks with their cache breakpoints kept
         assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral", "ttl": "5m"}
-        assert [t["name"] for t in sent["tools"]] == ["get_weather"]  # server tools only run at Anthropic
+        assert [t["name"] for t in sent["tools"]] == ["get_weather", "web_search"]  # forwarded as sent (§7)
+        assert sent["context_management"] == {"edits": []}
         assert sent["tools"][0]["cache_control"] == {"type": "ephemeral"}
         assert sent["metadata"] == {"user_id": "user_abc"} and sent["top_k"] == 40 and sent["temperature"] == 0.5
         upstream_headers = {k.lower(): v for k, v in fake_anthropic.headers[-1].items()}

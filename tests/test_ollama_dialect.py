@@ -41,6 +41,8 @@ def gw(fake_openai: FakeOpenAI, fake_ollama: FakeOllama) -> Iterator[Gateway]:
             "mock": {"type": "mock", "options": {"chunks": 3}},
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": API_KEY},  # type: ignore[attr-defined]
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
+            # the translated lane to Ollama (the same API is otherwise forwarded as sent, SPEC §7)
+            "oll-t": {"type": "ollama", "base_url": fake_ollama.url, "passthrough": False},  # type: ignore[attr-defined]
             "dead": {"type": "ollama", "base_url": "http://127.0.0.1:9", "connect_timeout": 2},
         },
         "models": {
@@ -55,7 +57,8 @@ def gw(fake_openai: FakeOpenAI, fake_ollama: FakeOllama) -> Iterator[Gateway]:
             "reasoner": "oai/reasoning",
             "local": "oll/llama3.2",
             "thinker": "oll/thinker",
-            "tagged": "oll/think-tags",
+            "tagged": "oll-t/think-tags",
+            "local-t": "oll-t/llama3.2",
             "big": "oll/big",
             "errline": "oll/error-line",
             "dropper": "oll/drop",
@@ -397,7 +400,7 @@ def test_tool_results_reach_ollama_upstream_with_tool_name(client: ollama.Client
         },
         {"role": "tool", "content": "18C", "tool_name": "get_weather"},
     ]
-    r = client.chat(model="local", tools=[WEATHER], messages=history)
+    r = client.chat(model="local-t", tools=[WEATHER], messages=history)
     assert r.message.content == "got: get_weather=18C"
     sent = fake_ollama.last["messages"]
     assert sent[0] == {"role": "system", "content": "one\n\ntwo"}  # merged into one leading message

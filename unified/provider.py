@@ -97,6 +97,24 @@ class GeneratorStream(EventStream):
             await aclose()
 
 
+# Upstream answer headers a client may act on (retry pacing, the upstream's request id for support).
+PASSED_RESPONSE_HEADERS = frozenset({"retry-after", "retry-after-ms", "x-should-retry", "request-id"})
+
+
+class UpstreamStatusError(GatewayError):
+    """An upstream's error answer on the forwarding lane: passed to the client with its status and body
+    (`native` is set when the attempt that got it was a forwarded one)."""
+
+    native = False
+
+    body: bytes | None
+
+    def __init__(self, err: GatewayError, body: bytes, content_type: str) -> None:
+        super().__init__(err.kind, err.message, status=err.status, headers=err.headers)
+        self.body = body
+        self.content_type = content_type
+
+
 class Provider:
     """A provider adapter speaks one upstream's wire format and nothing else: it takes a unified Request
     and gives back a unified Response or a stream of unified Events. It never knows which dialect asked."""
@@ -113,6 +131,10 @@ class Provider:
     free: ClassVar[bool] = False  # calls cost nothing (local or simulated) unless a model sets a `price`
     price_table_id: ClassVar[str | None] = None  # the provider id in the price table (gateway.spend)
     otel_name: ClassVar[str | None] = None  # `gen_ai.provider.name` in traces; None = the `type`
+
+    # Wire APIs this upstream speaks as-is (gateway.native): API name -> path under base_url. A request in
+    # one of them is forwarded rather than rebuilt (SPEC §7), unless the provider says `passthrough: false`.
+    native_apis: ClassVar[dict[str, str]] = {}
 
     def __init__(self, name: str, config: Any, options: Any, session: Any) -> None:
         self.name = name
@@ -168,3 +190,16 @@ class Provider:
             f"provider {self.name!r} ({self.type}) does not, so compact the conversation locally",
             param="model",
         )
+
+    def native_path(self, api: str) -> str | None:
+        """The upstream path for a request in wire API `api` when it can be forwarded as-is, else None."""
+        if not self.native_apis or not getattr(self.config, "passthrough", True):
+            return None
+        return self.native_apis.get(api)
+
+    async def forward(
+        self, path: str, body: bytes, client_headers: Mapping[str, str], up: Upstream, *, stream: bool
+    ) -> Any:
+        """POST a client's body as-is to `path`; returns the upstream's aiohttp response (an error status
+        raises UpstreamStatusError). Only providers with `native_apis` implement it."""
+        raise NotImplementedError

@@ -1,23 +1,25 @@
 """Anthropic dialect endpoints: /v1/messages, /v1/messages/count_tokens, /v1/models, /v1/models/{id}.
 
-Routing looks at the path only, so Claude Code's `/v1/messages?beta=true` lands here too. The client's
-`x-api-key` / `Authorization`, `anthropic-version` and `anthropic-beta` headers are accepted and never
-forwarded: each provider uses its own configured credentials."""
+Routing looks at the path only, so Claude Code's `/v1/messages?beta=true` lands here too. A request whose
+target speaks the Messages API itself is forwarded as sent (gateway.forward, with the client's
+`anthropic-version` / `anthropic-beta`); others are translated. The client's `x-api-key` / `Authorization`
+are never forwarded: each provider uses its own configured credentials."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
-from dialects.anthropic import codec
+from dialects.anthropic import codec, native
 from dialects.anthropic import schema as wire
 from dialects.anthropic.errors import render_error
 from dialects.anthropic.stream import EventEncoder
-from gateway import dispatch, serve
+from gateway import dispatch, forward, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
@@ -50,6 +52,10 @@ def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> 
     return n
 
 
+def _no_unified() -> Any:
+    raise AssertionError("count_tokens is forwarded to the primary target only")
+
+
 def make_blueprint(prefix: str) -> Blueprint:
     bp = Blueprint("anthropic", url_prefix=prefix + "/v1")
     on = endpoint("anthropic", render_error)
@@ -57,6 +63,16 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/messages")
     @on
     async def messages(request: Request, call: Call) -> HTTPResponse | None:
+        if forward.speaks(request.app.ctx.router, native.MESSAGES.name):
+            head: native.Head = decode_body(request, native.Head, native.head_decoder)
+            route = serve.resolve(call, request, head.model)
+            if forward.reaches(route, native.MESSAGES.name):
+
+                def unified() -> Any:  # for a trace that captures content only
+                    return codec.to_unified(decode_body(request, wire.MessagesRequest, _messages_decoder))
+
+                lane = forward.Lane(native.MESSAGES, request, head.model, bool(head.stream), unified)
+                return await forward.serve(request, call, route, lane)
         body: wire.MessagesRequest = decode_body(request, wire.MessagesRequest, _messages_decoder)
         call.model = body.model
         req = codec.to_unified(body)
@@ -72,6 +88,12 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/messages/count_tokens")
     @on
     async def count_tokens(request: Request, call: Call) -> HTTPResponse:
+        if forward.speaks(request.app.ctx.router, native.COUNT_TOKENS.name):
+            head: native.CountHead = decode_body(request, native.CountHead, native.count_head_decoder)
+            route = serve.resolve(call, request, head.model)
+            if route.primary.provider.native_path(native.COUNT_TOKENS.name) is not None:
+                lane = forward.Lane(native.COUNT_TOKENS, request, head.model, False, _no_unified)
+                return forward.respond(await forward.single(call, route, lane, request.headers), call)
         body: wire.CountTokensRequest = decode_body(request, wire.CountTokensRequest, _count_decoder)
         call.model = body.model
         if not body.messages:

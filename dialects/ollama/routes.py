@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw, text
 
-from dialects.ollama import codec, models
+from dialects.ollama import codec, models, native
 from dialects.ollama import schema as wire
 from dialects.ollama.errors import render_error
 from dialects.ollama.stream import NDJSONEncoder
-from gateway import dispatch, serve
+from gateway import dispatch, forward, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
+from gateway.native import NativeApi
 from gateway.router import Route, Router
 from unified.errors import GatewayError, invalid
 from unified.provider import ModelInfo
@@ -122,15 +125,61 @@ def make_blueprint(prefix: str) -> Blueprint:
             ),
         )
 
+    async def _forward(
+        request: Request,
+        call: Call,
+        api: NativeApi,
+        head: native.ChatHead | native.GenerateHead,
+        empty: bool,
+        unified: Callable[[], Any],
+    ) -> HTTPResponse | bool | None:
+        """Serve on the forwarding lane when the route's upstreams speak this API; False when they do not
+        (the caller translates)."""
+        model = head.model
+        route = _route(call, request, model)
+        if not forward.reaches(route, api.name):
+            return False
+        stream = head.stream is not False
+        if empty:
+            unload = head.keep_alive in (0, "0", "0s")
+            return raw(
+                codec.load_response(model, api is native.GENERATE, unload) + (b"\n" if stream else b""),
+                content_type=NDJSON if stream else JSON,
+            )
+        return await forward.serve(request, call, route, forward.Lane(api, request, model, stream, unified))
+
     @bp.post("/api/chat")
     @on
     async def chat(request: Request, call: Call) -> HTTPResponse | None:
+        if forward.speaks(request.app.ctx.router, native.CHAT.name):
+            head: native.ChatHead = decode_body(request, native.ChatHead, native.chat_head_decoder, curl_ok=True)
+
+            def unified() -> Any:
+                full: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder, curl_ok=True)
+                return codec.chat_to_unified(full, head.stream is not False)
+
+            served = await _forward(request, call, native.CHAT, head, not head.messages, unified)
+            if served is not False:
+                return served  # type: ignore[return-value]
         body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder, curl_ok=True)
         return await _generate(request, call, body.model, body.stream is not False, False, body)
 
     @bp.post("/api/generate")
     @on
     async def generate(request: Request, call: Call) -> HTTPResponse | None:
+        if forward.speaks(request.app.ctx.router, native.GENERATE.name):
+            head: native.GenerateHead = decode_body(
+                request, native.GenerateHead, native.generate_head_decoder, curl_ok=True
+            )
+
+            def unified() -> Any:
+                full: wire.GenerateRequest = decode_body(request, wire.GenerateRequest, _generate_decoder, curl_ok=True)
+                return codec.generate_to_unified(full, head.stream is not False)
+
+            empty = not head.prompt and not head.images
+            served = await _forward(request, call, native.GENERATE, head, empty, unified)
+            if served is not False:
+                return served  # type: ignore[return-value]
         body: wire.GenerateRequest = decode_body(request, wire.GenerateRequest, _generate_decoder, curl_ok=True)
         return await _generate(request, call, body.model, body.stream is not False, True, body)
 

@@ -1,17 +1,21 @@
-"""OpenAI dialect endpoints: /v1/chat/completions, /v1/models, /v1/models/{model}, /v1/embeddings."""
+"""OpenAI dialect endpoints: /v1/chat/completions, /v1/models, /v1/models/{model}, /v1/embeddings.
+
+A chat request whose target speaks Chat Completions itself is forwarded as sent (gateway.forward); others
+are translated."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote
 
 import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
-from dialects.openai import codec
+from dialects.openai import codec, native
 from dialects.openai import schema as wire
 from dialects.openai.errors import render_error
-from gateway import dispatch, serve
+from gateway import dispatch, forward, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
@@ -31,6 +35,16 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/chat/completions")
     @on
     async def chat(request: Request, call: Call) -> HTTPResponse | None:
+        if forward.speaks(request.app.ctx.router, native.CHAT.name):
+            head: native.Head = decode_body(request, native.Head, native.head_decoder)
+            route = serve.resolve(call, request, head.model)
+            if forward.reaches(route, native.CHAT.name):
+
+                def unified() -> Any:  # for a trace that captures content only
+                    return codec.to_unified(decode_body(request, wire.ChatRequest, _chat_decoder))
+
+                lane = forward.Lane(native.CHAT, request, head.model, bool(head.stream), unified)
+                return await forward.serve(request, call, route, lane)
         body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder)
         call.model = body.model
         req = codec.to_unified(body)

@@ -71,6 +71,8 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     fetch_images_allow: list[str] = []  # networks (CIDR) images may come from although not public, e.g. a LAN host
     options: dict[str, Any] = {}  # type-specific settings, checked by the provider's Options struct
     api: Literal["chat", "responses"] = "chat"  # which upstream API an `openai` provider calls (SPEC §6)
+    passthrough: bool = True  # same API on both sides: forward the client's body instead of rebuilding it
+    forward_headers: list[str] = []  # client headers passed on to this upstream (never credentials)
 
 
 class Target(msgspec.Struct, forbid_unknown_fields=True):

@@ -35,6 +35,10 @@ class AnthropicProvider(HTTPProvider):
     price_table_id: ClassVar[str | None] = "anthropic"
     Options = AnthropicOptions
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
+    native_apis: ClassVar[dict[str, str]] = {
+        "anthropic.messages": "/messages",
+        "anthropic.count_tokens": "/messages/count_tokens",
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,6 +57,10 @@ class AnthropicProvider(HTTPProvider):
             self.headers["anthropic-beta"] = ",".join(opts.beta)
         self.headers.update(self.config.headers)
         self.default_max_tokens = self.config.max_tokens or DEFAULT_MAX_TOKENS
+
+    def native_path(self, api: str) -> str | None:
+        path = super().native_path(api)
+        return None if path is None else self.prefix + path
 
     # ------------------------------------------------------------------------------------------- calls
 

@@ -44,6 +44,7 @@ class OpenAIProvider(HTTPProvider):
     price_table_id: ClassVar[str | None] = "openai"
     Options = OpenAIOptions
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
+    native_apis: ClassVar[dict[str, str]] = {"openai.chat": "/chat/completions"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -19,6 +19,9 @@ _encode = msgspec.json.Encoder().encode
 
 
 class OpenAIResponsesProvider(OpenAIProvider):
+    # A Responses request is forwarded as sent (gateway.native); chat requests are translated to Responses.
+    native_apis: ClassVar[dict[str, str]] = {"openai.responses": "/responses"}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.hosted_tools = True  # web_search and the like run upstream, so they are passed on

@@ -219,6 +219,10 @@ def validate_common(body: dict[str, Any], allowed: set[str]) -> bool:
     names: set[str] = set()
     if tools is not None:
         for j, t in enumerate(tools):
+            if t.get("type") not in (None, "custom"):  # a server tool (web_search_20250305 ...): no schema
+                if not re.fullmatch(r"[a-z_]+_\d{8}", str(t["type"])):
+                    raise Invalid(f"tools.{j}.type: Input tag {t['type']!r} does not match any of the expected tags")
+                continue
             if not _NAME.match(str(t.get("name", ""))):
                 raise Invalid(f"tools.{j}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
             schema = t.get("input_schema")
@@ -366,7 +370,7 @@ class FakeAnthropic:
                 got.append(("ERROR " if r.get("is_error") else "") + text)
             blocks.append({"type": "text", "text": "got: " + " | ".join(got)})
         elif body.get("tools") and tc.get("type") != "none":
-            names = [t["name"] for t in body["tools"]]
+            names = [t["name"] for t in body["tools"] if t.get("type") in (None, "custom")]
             if tc.get("type") == "tool":
                 names = [tc["name"]] + [n for n in names if n != tc["name"]]
             if "with text" in user:

@@ -1,0 +1,204 @@
+"""The Anthropic Messages API as the forwarding lane sees it (gateway.native): the narrow request structs
+routing needs, the configured transforms on raw fields, and usage read from answers without decoding them
+whole."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from dialects.anthropic.stream import EventEncoder
+from gateway.config import ModelConfig
+from gateway.native import EventScan, NativeApi, RawBody, apply_params, prepend_to_array, sse_data
+from unified.errors import GatewayError
+from unified.types import Usage
+
+# What Claude Code and the SDKs send that upstream Anthropic needs to see (SPEC §7).
+CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+class _Meta(msgspec.Struct):
+    user_id: str | None = None
+
+
+class Head(msgspec.Struct):
+    """Only what routing, limits and affinity read; the rest of the body stays bytes."""
+
+    model: str
+    max_tokens: int
+    messages: list[msgspec.Raw]
+    stream: bool | None = False
+    metadata: _Meta | None = None
+
+
+class CountHead(msgspec.Struct):
+    model: str
+    messages: list[msgspec.Raw]
+
+
+head_decoder = msgspec.json.Decoder(Head)
+count_head_decoder = msgspec.json.Decoder(CountHead)
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+
+
+class _Error(msgspec.Struct):
+    type: str = "api_error"
+    message: str = ""
+
+
+class _Message(msgspec.Struct):
+    type: str = "message"
+    usage: _Usage | None = None
+    error: _Error | None = None
+
+
+class _Event(msgspec.Struct):
+    type: str = ""
+    message: _Message | None = None
+    usage: _Usage | None = None
+    error: _Error | None = None
+
+
+class _Count(msgspec.Struct):
+    input_tokens: int = 0
+
+
+class _Text(msgspec.Struct):
+    type: str = ""
+    text: str | None = None
+
+
+class _TextEvent(msgspec.Struct):
+    type: str = ""
+    content: list[_Text] = []
+    delta: _Text | None = None
+
+
+_decode_text = msgspec.json.Decoder(_TextEvent).decode
+_decode_message = msgspec.json.Decoder(_Message).decode
+_decode_event = msgspec.json.Decoder(_Event).decode
+_decode_count = msgspec.json.Decoder(_Count).decode
+
+# unified parameter -> Messages field
+_PARAMS = {
+    "max_tokens": ("max_tokens",),
+    "temperature": ("temperature",),
+    "top_p": ("top_p",),
+    "top_k": ("top_k",),
+    "stop": ("stop_sequences",),
+}
+
+
+def _usage(u: _Usage) -> Usage:
+    # Anthropic's input_tokens excludes cache reads and writes; the gateway counts all prompt tokens.
+    read = u.cache_read_input_tokens or 0
+    written = u.cache_creation_input_tokens or 0
+    return Usage(
+        input_tokens=(u.input_tokens or 0) + read + written,
+        output_tokens=u.output_tokens or 0,
+        cache_read_tokens=read,
+        cache_creation_tokens=written,
+    )
+
+
+class Scan(EventScan):
+    """message_start carries the input usage, message_delta the cumulative output; `error` events fail."""
+
+    markers = (b'"usage"', b'"error"', b"message_stop")
+
+    def __init__(self, client_model: str) -> None:
+        super().__init__(client_model)
+        self.seen = _Usage()
+        self.ended = False
+
+    def inspect(self, event: bytes) -> bool:
+        try:
+            ev = _decode_event(sse_data(event.replace(b"\r", b"")))
+        except msgspec.MsgspecError:
+            return False
+        u = ev.message.usage if ev.message is not None and ev.message.usage is not None else ev.usage
+        if u is not None:
+            for field in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+                value = getattr(u, field)
+                if value is not None:
+                    setattr(self.seen, field, value)
+            self.usage = _usage(self.seen)
+        if ev.type == "message_stop":
+            self.ended = True
+        elif ev.type == "error":
+            e = ev.error or _Error()
+            self.error = f"{e.type}: {e.message}" if e.message else e.type
+        return False
+
+    def has_content(self, chunk: bytes) -> bool:
+        return b"content_block_delta" in chunk or b'"tool_use"' in chunk
+
+
+class Messages(NativeApi):
+    name: ClassVar[str] = "anthropic.messages"
+    client_headers: ClassVar[tuple[str, ...]] = CLIENT_HEADERS
+
+    def apply(self, body: RawBody, config: ModelConfig) -> None:
+        apply_params(body, config, _PARAMS)
+        if config.system_prefix:
+            apply_system_prefix(body, config.system_prefix)
+
+    def answer(self, data: bytes) -> tuple[Usage | None, str | None]:
+        try:
+            m = _decode_message(data)
+        except msgspec.MsgspecError:
+            return None, None
+        if m.type == "error":
+            e = m.error or _Error()
+            return None, f"{e.type}: {e.message}" if e.message else e.type
+        return (None if m.usage is None else _usage(m.usage)), None
+
+    def scanner(self, note: Any, client_model: str) -> Scan:
+        return Scan(client_model)
+
+    def stream_error(self, model: str, err: GatewayError) -> bytes:
+        return EventEncoder(model).error(err)
+
+    def text_of(self, data: bytes) -> str:
+        if data.startswith((b"data:", b"event:", b":")):
+            data = sse_data(data.replace(b"\r", b""))
+        try:
+            ev = _decode_text(data)
+        except msgspec.MsgspecError:
+            return ""
+        if ev.delta is not None:
+            return ev.delta.text or "" if ev.delta.type == "text_delta" else ""
+        return "".join(b.text or "" for b in ev.content if b.type == "text")
+
+
+class CountTokens(NativeApi):
+    name: ClassVar[str] = "anthropic.count_tokens"
+    client_headers: ClassVar[tuple[str, ...]] = CLIENT_HEADERS
+    streams: ClassVar[bool] = False
+
+    def apply(self, body: RawBody, config: ModelConfig) -> None:
+        if config.system_prefix:  # the prefix is part of the prompt, so it counts
+            apply_system_prefix(body, config.system_prefix)
+
+
+def apply_system_prefix(body: RawBody, prefix: str) -> None:
+    """The model's system prefix before the client's system prompt, in whichever form the client sent it."""
+    raw = body.fields.get("system")
+    current = bytes(raw).strip() if raw is not None else b"null"
+    if current == b"null":
+        body.set("system", prefix)
+    elif current.startswith(b"["):
+        body.set_raw("system", prepend_to_array(current, {"type": "text", "text": prefix}))
+    else:
+        body.set("system", prefix + "\n\n" + msgspec.json.decode(current, type=str))
+
+
+MESSAGES = Messages()
+COUNT_TOKENS = CountTokens()

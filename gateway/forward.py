@@ -1,0 +1,475 @@
+"""The forwarding lane (SPEC §7): a request whose route's upstreams all speak the client's API goes there as
+the client sent it, only `model` and the configured transforms patched in; the answer comes back as the
+upstream sent it (errors with their status and body), streams event by event, while usage is read on the
+side for metrics, limits and spend.
+
+Retries, fallbacks, circuits, caps and deadlines are the dispatcher's (gateway.dispatch). A route that mixes
+upstreams that speak the client's API with ones that do not is translated as a whole, so every attempt
+sends the same request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from sanic import HTTPResponse, Request
+from sanic.response import raw
+
+from gateway import dispatch, shutdown
+from gateway.call import Call
+from gateway.circuit import counts_as_failure
+from gateway.native import (
+    MAX_FORWARDED_VALUE,
+    NEVER_FORWARD,
+    EventScan,
+    NativeApi,
+    RawBody,
+    StreamScan,
+    has_transforms,
+    rename_model,
+)
+from gateway.router import Route, Router, Target
+from gateway.streaming import SSE_HEADERS
+from unified.errors import GatewayError
+from unified.provider import PASSED_RESPONSE_HEADERS, UpstreamStatusError
+from unified.types import Request as Unified
+from unified.types import Response, TextPart, Usage
+
+log = logging.getLogger("llm_link")
+
+
+class Lane:
+    """One client request that may be forwarded: its raw body, what the dialect read from it, and how to
+    get the unified request if an attempt has to translate after all."""
+
+    __slots__ = ("_bodies", "_unified", "api", "body", "client_headers", "model", "note", "stream", "unified_of")
+
+    def __init__(
+        self,
+        api: NativeApi,
+        request: Request,
+        model: str,
+        stream: bool,
+        unified: Callable[[], Unified],
+    ) -> None:
+        self.api = api
+        self.model = model
+        self.stream = stream
+        self.body = RawBody(request.body)
+        self.note = api.prepare(self.body, stream)  # what every upstream of this API needs
+        self.unified_of = unified
+        self._unified: Unified | None = None
+        self._bodies: dict[tuple[int, str], bytes] = {}
+        self.client_headers = client_headers(request, api.client_headers)
+
+    def unified(self) -> Unified:
+        if self._unified is None:
+            self._unified = self.unified_of()
+        return self._unified
+
+    def body_for(self, route: Route, model: str) -> bytes:
+        """The upstream body for a target of `route`: the client's bytes with `model` and the route's
+        transforms patched in (only what changes is re-encoded)."""
+        key = (id(route), model)
+        body = self._bodies.get(key)
+        if body is None:
+            transforms = has_transforms(route.config)
+            if model == self.model and not transforms:
+                body = self.body.encode()
+            else:
+                patched = self.body.copy()
+                if model != self.model:
+                    patched.set("model", model)
+                if transforms:
+                    assert route.config is not None
+                    self.api.apply(patched, route.config)
+                body = patched.encode()
+            self._bodies[key] = body
+        return body
+
+
+def client_headers(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+    """The client's headers this API forwards, plus every provider's `forward_headers` (filtered per
+    provider later); never credentials, never an oversized value."""
+    out: dict[str, str] = {}
+    headers = request.headers
+    for name in names:
+        value = headers.get(name)
+        if value is not None and len(value) <= MAX_FORWARDED_VALUE:
+            out[name] = value
+    return out
+
+
+def _provider_headers(target: Target, lane: Lane, request_headers: Any) -> dict[str, str]:
+    extra = target.provider.config.forward_headers
+    if not extra:
+        return lane.client_headers
+    out = dict(lane.client_headers)
+    for name in extra:
+        if name.lower() in NEVER_FORWARD:
+            continue
+        value = request_headers.get(name)
+        if value is not None and len(value) <= MAX_FORWARDED_VALUE:
+            out[name] = value
+    return out
+
+
+class Forwarded:
+    """A whole answer from the forwarding lane, passed on as the upstream sent it."""
+
+    __slots__ = ("body", "content_type", "headers", "status", "usage")
+
+    def __init__(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+        self.usage: Usage | None = None
+
+
+class Relay:
+    """An upstream stream on the forwarding lane, opened up to its first content."""
+
+    __slots__ = ("content_type", "head", "headers", "resp", "scan", "t0", "target")
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        head: list[bytes],
+        scan: StreamScan,
+        target: Target,
+        t0: float,
+    ) -> None:
+        self.resp = resp
+        self.head = head
+        self.scan = scan
+        self.target = target
+        self.t0 = t0
+        self.content_type = resp.headers.get("Content-Type", "text/event-stream")
+        self.headers = _passed(resp)
+
+
+def _passed(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    return {k: v for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS}
+
+
+def speaks(router: Router, api: str) -> bool:
+    """Whether any configured provider speaks `api` natively (else the dialect skips the narrow decode)."""
+    return any(p.native_path(api) is not None for p in router.providers.values())
+
+
+def reaches(route: Route, api: str) -> bool:
+    """Whether every target of the route (and of its fallbacks) speaks `api` natively."""
+    return all(t.provider.native_path(api) is not None for r in (route, *route.fallback_routes) for t in r.targets)
+
+
+# ---------------------------------------------------------------------------------------------- attempts
+
+
+async def _native(
+    call: Call, route: Route, hop: Route, target: Target, path: str, lane: Lane, deadline: float | None, headers: Any
+) -> Forwarded | Relay:
+    body = lane.body_for(hop, target.model)
+    forwarded = _provider_headers(target, lane, headers)
+    await target.cap.acquire(target.provider.name, deadline)
+    up = dispatch._upstream(call, route, deadline)
+    t0 = time.perf_counter()
+    opened = False
+    try:
+        try:
+            resp = await dispatch._bounded(
+                target.provider.forward(path, body, forwarded, up, stream=lane.stream), deadline, route, call
+            )
+        except UpstreamStatusError as err:
+            err.native = True
+            raise
+        if not lane.stream:
+            try:
+                data = await dispatch._bounded(_read(resp, target), deadline, route, call)
+            finally:
+                resp.release()
+            usage, failure = lane.api.answer(data)
+            if failure is not None:
+                raise GatewayError("api_error", failure, status=502)
+            answer = Forwarded(resp.status, data, resp.headers.get("Content-Type", "application/json"), _passed(resp))
+            answer.usage = usage
+            return answer
+        scan = lane.api.scanner(lane.note, lane.model)
+        if call.trace is not None and call.trace.output is not None and isinstance(scan, EventScan):
+            scan.captured = call.trace.output  # streamed text into the trace (capture_content)
+            scan.text_of = lane.api.text_of
+        head: list[bytes] = []
+        limit = _first_token_limit(route, deadline)
+        try:
+            if limit is None:
+                await _until_content(resp, scan, head, target)
+            else:
+                try:
+                    async with asyncio.timeout(limit):
+                        await _until_content(resp, scan, head, target)
+                except TimeoutError:
+                    raise GatewayError(
+                        "timeout", f"no first token from {target.label} within {limit:g}s", status=504
+                    ) from None
+        except BaseException:
+            resp.close()
+            raise
+        opened = True
+        return Relay(resp, head, scan, target, t0)
+    finally:
+        if not opened:
+            call.upstream_seconds += time.perf_counter() - t0
+            await target.cap.release()
+
+
+async def _read(resp: aiohttp.ClientResponse, target: Target) -> bytes:
+    try:
+        return await resp.read()
+    except TimeoutError:
+        raise GatewayError("timeout", f"upstream {target.provider.name!r} timed out", status=504) from None
+    except aiohttp.ClientError:
+        raise GatewayError(
+            "upstream_unreachable", f"upstream {target.provider.name!r} dropped the connection"
+        ) from None
+
+
+async def _until_content(resp: aiohttp.ClientResponse, scan: StreamScan, head: list[bytes], target: Target) -> None:
+    """Read chunks until one carries content (or the stream ends); an error event before any content is
+    a failed attempt, retried like an error status."""
+    content = resp.content
+    while True:
+        try:
+            chunk = await content.readany()
+        except TimeoutError:
+            raise GatewayError("timeout", f"upstream {target.provider.name!r} timed out", status=504) from None
+        except aiohttp.ClientError:
+            raise GatewayError(
+                "upstream_unreachable", f"upstream {target.provider.name!r} dropped the stream"
+            ) from None
+        if not chunk:
+            return
+        out = scan.feed(chunk)
+        if out:
+            head.append(out)
+        if scan.has_content(chunk):
+            return  # an error event after content is the client's to see, relayed as it came
+        if scan.error is not None:
+            raise GatewayError("api_error", scan.error, status=502)
+
+
+def _route_of(route: Route) -> dict[int, Route]:
+    return {id(t): r for r in (route, *route.fallback_routes) for t in r.targets}
+
+
+def _native_error(err: GatewayError, call: Call) -> Forwarded | None:
+    """The upstream's own error answer, when the last attempt was a forwarded one."""
+    if isinstance(err, UpstreamStatusError) and err.native and err.body is not None:
+        call.status = err.status
+        call.error = err.message
+        return Forwarded(err.status, err.body, err.content_type, err.headers)
+    return None
+
+
+async def complete(call: Call, route: Route, lane: Lane, headers: Any) -> Forwarded:
+    """A non-streaming request, forwarded (with the dispatcher's retries and fallbacks)."""
+    hops = _route_of(route)
+    path_of = lane.api.name
+
+    async def attempt(target: Target, _: Any, deadline: float | None) -> tuple[Forwarded | Relay, Target]:
+        path = target.provider.native_path(path_of)
+        assert path is not None
+        return await _native(call, route, hops.get(id(target), route), target, path, lane, deadline, headers), target
+
+    try:
+        result, target = await dispatch._attempts(call, route, None, attempt)
+    except GatewayError as err:
+        passed = _native_error(err, call)
+        if passed is None:
+            raise
+        return passed
+    assert isinstance(result, Forwarded)
+    upstream_model = ""
+    if result.status < 400:
+        result.body, upstream_model = rename_model(result.body, lane.model)
+        if result.usage is not None:
+            dispatch.record_usage(call, target, result.usage)
+    else:
+        call.status = result.status
+    if call.trace is not None:
+        _traced(call, lane, upstream_model, result.body)
+        call.trace.end_attempt(call)
+    return result
+
+
+async def single(call: Call, route: Route, lane: Lane, headers: Any) -> Forwarded:
+    """Forward to the route's primary target once (requests such as token counts, which are not retried
+    and have no translated twin on the same call)."""
+    target = route.primary
+    path = target.provider.native_path(lane.api.name)
+    assert path is not None
+    call.provider = target.provider.name
+    call.upstream_model = target.model
+    call.target = target.label
+    call.attempts = 1
+    try:
+        result = await _native(call, route, route, target, path, lane, None, headers)
+    except GatewayError as err:
+        passed = _native_error(err, call)
+        if passed is None:
+            raise
+        return passed
+    assert isinstance(result, Forwarded)
+    if result.status >= 400:
+        call.status = result.status
+    if call.trace is not None:
+        call.trace.end_attempt(call)
+    return result
+
+
+async def open_stream(call: Call, route: Route, lane: Lane, headers: Any) -> Forwarded | Relay:
+    """A streaming request: a Relay opened up to its first content, or the upstream's error answer."""
+    call.stream = True
+    hops = _route_of(route)
+    api = lane.api.name
+
+    async def attempt(target: Target, _: Any, deadline: float | None) -> Forwarded | Relay:
+        path = target.provider.native_path(api)
+        assert path is not None
+        return await _native(call, route, hops.get(id(target), route), target, path, lane, deadline, headers)
+
+    try:
+        opened = await dispatch._attempts(call, route, None, attempt)
+    except GatewayError as err:
+        passed = _native_error(err, call)
+        if passed is None:
+            raise
+        return passed
+    if call.trace is not None and isinstance(opened, Relay):
+        scan = opened.scan
+        _traced(call, lane, scan.upstream_model if isinstance(scan, EventScan) else "", None)
+    return opened
+
+
+def _first_token_limit(route: Route, deadline: float | None) -> float | None:
+    limit = route.first_token_timeout
+    if deadline is not None:
+        remaining = max(0.0, deadline - time.monotonic())
+        limit = remaining if limit is None else min(limit, remaining)
+    return limit
+
+
+def _traced(call: Call, lane: Lane, upstream_model: str, answer: bytes | None) -> None:
+    """What a trace records of a forwarded answer: the upstream's model name and, with capture_content,
+    the prompt (decoded for this only) and the answer text."""
+    trace = call.trace
+    assert trace is not None
+    if trace.output is None:
+        trace.answered(None, upstream_model)
+        return
+    try:
+        request: Unified | None = lane.unified()
+    except GatewayError:
+        request = None
+    if request is None:
+        trace.answered(None, upstream_model)
+        return
+    response = None
+    if answer is not None:
+        text = lane.api.text_of(answer)
+        response = Response(id="", model=upstream_model, content=[TextPart(text=text)] if text else [])
+    trace.answered(request, upstream_model, response)
+
+
+# ---------------------------------------------------------------------------------------------- answers
+
+
+def respond(result: Forwarded, call: Call) -> HTTPResponse:
+    response = raw(result.body, status=result.status, content_type=result.content_type)
+    if result.headers:
+        response.headers.update(result.headers)
+    return response
+
+
+async def relay(request: Request, call: Call, route: Route, opened: Relay, api: NativeApi) -> None:
+    """Pass an upstream stream on as it arrives, reading usage on the side."""
+    headers = {**SSE_HEADERS, **opened.headers, "X-Request-ID": call.request_id, **call.route_headers()}
+    response = await request.respond(headers=headers, content_type=opened.content_type)
+    send = response.send
+    scan = opened.scan
+    target = opened.target
+    resp = opened.resp
+    if call.first_token is None and opened.head:
+        call.first_token = time.perf_counter()
+    try:
+        if opened.head:
+            await send(b"".join(opened.head) if len(opened.head) > 1 else opened.head[0])
+        if route.timeout:
+            async with asyncio.timeout(max(0.0, route.timeout - (time.perf_counter() - call.started))):
+                await _pump(resp, scan, send, call, target)
+        else:
+            await _pump(resp, scan, send, call, target)
+        tail = scan.tail()
+        if tail:
+            await send(tail)
+        if scan.error is not None:
+            call.status = 502
+            call.error = scan.error
+        elif not scan.ended:
+            raise GatewayError("upstream_unreachable", f"upstream {target.provider.name!r} ended the stream early")
+    except (GatewayError, TimeoutError) as failure:
+        err = (
+            failure
+            if isinstance(failure, GatewayError)
+            else GatewayError("timeout", f"request deadline of {route.timeout:g}s exceeded mid-stream", status=504)
+        )
+        if counts_as_failure(err):
+            target.circuit.failure(time.monotonic())
+        call.status = err.status
+        call.error = err.message
+        await send(scan.boundary() + api.stream_error(call.model, err))
+    except asyncio.CancelledError as cancel:
+        if not shutdown.is_cut(cancel):
+            call.status = 499  # the client went away: the upstream connection is closed below
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        cut = shutdown.cut_error()
+        call.status = cut.status
+        call.error = cut.message
+        await send(scan.boundary() + api.stream_error(call.model, cut))
+    finally:
+        if scan.usage is not None:
+            dispatch.record_usage(call, target, scan.usage)
+        if call.trace is not None:
+            call.trace.end_attempt(call)
+        call.upstream_seconds += time.perf_counter() - opened.t0
+        resp.close()
+        await target.cap.release()
+    await response.eof()
+
+
+async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call: Call, target: Target) -> None:
+    name = target.provider.name
+    try:
+        async for chunk in resp.content.iter_any():
+            out = scan.feed(chunk)
+            if call.first_token is None and scan.has_content(chunk):
+                call.first_token = time.perf_counter()
+            if out:
+                await send(out)
+    except aiohttp.ClientError:
+        raise GatewayError("upstream_unreachable", f"upstream {name!r} dropped the stream") from None
+
+
+async def serve(request: Request, call: Call, route: Route, lane: Lane) -> HTTPResponse | None:
+    """Answer a request on the forwarding lane: a whole answer, or a relayed stream (None returned)."""
+    if not lane.stream:
+        return respond(await complete(call, route, lane, request.headers), call)
+    opened = await open_stream(call, route, lane, request.headers)
+    if isinstance(opened, Forwarded):
+        return respond(opened, call)
+    await relay(request, call, route, opened, lane.api)
+    return None

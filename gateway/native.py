@@ -1,0 +1,330 @@
+"""The same API on both sides (SPEC §7): what a dialect tells the gateway about its own wire API so a request
+can be forwarded to an upstream that speaks it, instead of being rebuilt.
+
+A dialect describes each of its endpoints with a `NativeApi` (a name such as "anthropic.messages", the narrow
+struct routing needs, how to patch the configured transforms into the raw body, and how to read usage from an
+answer); a provider lists the API names it speaks natively and the upstream path of each. They meet on the
+name only: the dialect never learns which provider answers, the provider never learns which dialect asked.
+
+Everything here works on raw bytes: the body is decoded one level deep (`dict[str, msgspec.Raw]`) only when
+something in it must change, and answers are scanned for usage, never re-encoded."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import msgspec
+
+from gateway.config import ModelConfig
+from unified.types import Usage
+
+Raw = msgspec.Raw
+_decode_fields = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_encode = msgspec.json.encode
+
+# Client headers that are credentials or hop-by-hop: never forwarded, whatever `forward_headers` says.
+NEVER_FORWARD = frozenset(
+    {
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "proxy-authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "accept-encoding",
+    }
+)
+MAX_FORWARDED_VALUE = 4096  # a client header longer than this is not forwarded (bounded upstream headers)
+
+
+class RawBody:
+    """A client's JSON body, decoded one level deep on first change; unchanged keys stay the client's bytes."""
+
+    __slots__ = ("_fields", "body", "changed")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self._fields: dict[str, Raw] | None = None
+        self.changed = False
+
+    @property
+    def fields(self) -> dict[str, Raw]:
+        if self._fields is None:
+            self._fields = _decode_fields(self.body)
+        return self._fields
+
+    def has(self, key: str) -> bool:
+        raw = self.fields.get(key)
+        return raw is not None and bytes(raw).strip() != b"null"
+
+    def get(self, key: str, type_: Any = Any) -> Any:
+        raw = self.fields.get(key)
+        if raw is None:
+            return None
+        try:
+            return msgspec.json.decode(raw, type=type_)
+        except msgspec.MsgspecError:
+            return None
+
+    def set(self, key: str, value: Any) -> None:
+        self.fields[key] = Raw(_encode(value))
+        self.changed = True
+
+    def set_raw(self, key: str, raw: bytes) -> None:
+        self.fields[key] = Raw(raw)
+        self.changed = True
+
+    def encode(self) -> bytes:
+        return _encode(self._fields) if self.changed else self.body
+
+    def copy(self) -> RawBody:
+        clone = RawBody(self.body)
+        if self._fields is not None:
+            clone._fields = dict(self._fields)
+        return clone
+
+
+def prepend_to_array(raw: bytes, item: Any) -> bytes:
+    """A JSON array's bytes with one encoded item added first, without decoding the rest."""
+    stripped = raw.strip()
+    encoded = _encode(item)
+    inner = stripped[1:].lstrip()
+    if inner.startswith(b"]"):
+        return b"[" + encoded + b"]"
+    return b"[" + encoded + b"," + inner
+
+
+_decode_items = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
+class _FirstMessage(msgspec.Struct):
+    role: str = ""
+    content: Any = None
+
+
+_decode_first = msgspec.json.Decoder(_FirstMessage).decode
+
+
+def prefix_system_message(messages: bytes, prefix: str) -> bytes:
+    """A chat `messages` array with the system prefix before the client's system prompt, as on the
+    translated lane: merged into a leading system message, else one of its own first. Only the first
+    message is decoded."""
+    try:
+        items = _decode_items(messages)
+        first = _decode_first(items[0]) if items else None
+    except msgspec.MsgspecError:
+        return prepend_to_array(messages, {"role": "system", "content": prefix})
+    if first is None or first.role not in ("system", "developer"):
+        return prepend_to_array(messages, {"role": "system", "content": prefix})
+    fields = _decode_fields(items[0])
+    content = first.content
+    if isinstance(content, str):
+        fields["content"] = Raw(_encode(f"{prefix}\n\n{content}" if content else prefix))
+    elif isinstance(content, list):
+        fields["content"] = Raw(_encode([{"type": "text", "text": prefix}, *content]))
+    else:
+        fields["content"] = Raw(_encode(prefix))
+    return b"[" + b",".join([_encode(fields), *(bytes(i) for i in items[1:])]) + b"]"
+
+
+class StreamScan:
+    """Reads a relayed stream on the side: usage for metrics, limits and spend, and the first content.
+    `feed` returns the bytes to pass on now."""
+
+    usage: Usage | None = None  # the latest figures the stream reported
+    error: str | None = None  # an in-stream error event the upstream sent
+    ended = True  # whether the upstream finished its answer (False while the end marker is still due)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def has_content(self, chunk: bytes) -> bool:
+        return True
+
+    def tail(self) -> bytes:
+        """Anything held back when the upstream ends."""
+        return b""
+
+    def boundary(self) -> bytes:
+        """What ends a half-relayed event, so an error event written next stands on its own."""
+        return b""
+
+
+_MODEL = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+class EventScan(StreamScan):
+    """Passes on whole events (SSE blocks or NDJSON lines) as they complete, holding back only a trailing
+    partial one. Complete events are inspected only when they carry one of `markers`, so most chunks cost a
+    `find` or two and no decode. The upstream's model name is replaced by the one the client asked for
+    (as on the translated lane), learned from the first event that names it."""
+
+    separator = b"\n\n"
+    markers: tuple[bytes, ...] = ()
+
+    def __init__(self, client_model: str) -> None:
+        self.partial = b""
+        self.client_model = client_model
+        self.model_from: bytes | None = None
+        self.model_to = b""
+        self.upstream_model = ""
+        self.renaming = True
+        self.sniffed = False
+        self.captured: list[str] | None = None  # answer text, for a trace with capture_content
+        self.text_of: Any = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not self.sniffed:
+            self.sniffed = True
+            if self.separator == b"\n\n" and b"\r\n" in chunk:
+                self.separator = b"\r\n\r\n"
+        data = self.partial + chunk if self.partial else chunk
+        end = data.rfind(self.separator)
+        if end < 0:
+            self.partial = data
+            return b""
+        cut = end + len(self.separator)
+        if cut < len(data):
+            complete, self.partial = data[:cut], data[cut:]
+        else:
+            complete, self.partial = data, b""
+        if any(m in complete for m in self.markers):
+            sep = self.separator
+            for event in complete.split(sep):
+                if event and any(m in event for m in self.markers) and self.inspect(event):
+                    complete = complete.replace(event + sep, b"", 1)  # an event the client must not see
+        if self.captured is not None:
+            for event in complete.split(self.separator):
+                if event:
+                    text = self.text_of(event)
+                    if text:
+                        self.captured.append(text)
+        if self.renaming:
+            complete = self.rename(complete)
+        return complete
+
+    def rename(self, complete: bytes) -> bytes:
+        if self.model_from is None:
+            m = _MODEL.search(complete)
+            if m is None:
+                return complete
+            wanted = _encode(self.client_model)
+            self.upstream_model = m.group(1).decode("utf-8", "replace")
+            if m.group(0).endswith(wanted) and m.group(1) == wanted[1:-1]:
+                self.renaming = False  # the upstream already says the client's name
+                return complete
+            self.model_from = m.group(0)
+            self.model_to = b'"model":' + wanted
+        if self.model_from in complete:
+            return complete.replace(self.model_from, self.model_to)
+        return complete
+
+    def inspect(self, event: bytes) -> bool:
+        """One complete event that carries a marker; True drops it from what the client gets."""
+        return False
+
+    def boundary(self) -> bytes:
+        return self.separator if self.partial else b""
+
+    def tail(self) -> bytes:
+        rest, self.partial = self.partial, b""
+        if rest.strip() and any(m in rest for m in self.markers) and self.inspect(rest):
+            return b""
+        return self.rename(rest) if rest and self.renaming else rest
+
+
+def rename_model(body: bytes, client_model: str) -> tuple[bytes, str]:
+    """A whole answer with its top-level `model` set to the name the client asked for, and the name the
+    upstream gave."""
+    raw = RawBody(body)
+    try:
+        current = raw.fields.get("model")
+        upstream = "" if current is None else msgspec.json.decode(current, type=str)
+    except msgspec.MsgspecError:
+        return body, ""  # not a JSON object: passed on untouched
+    if current is None:
+        return body, ""
+    wanted = _encode(client_model)
+    if bytes(current).strip() == wanted:
+        return body, upstream
+    raw.set_raw("model", wanted)
+    return raw.encode(), upstream
+
+
+def sse_data(event: bytes) -> bytes:
+    """The data of one SSE block (several data lines joined)."""
+    lines = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
+    return lines[0] if len(lines) == 1 else b"\n".join(lines)
+
+
+class NativeApi:
+    """One wire API a dialect serves, as the forwarding lane needs it. Subclasses live in the dialect."""
+
+    name: ClassVar[str]  # e.g. "anthropic.messages"; providers list the names they speak
+    stream_content_type: ClassVar[str] = "text/event-stream"
+    # client headers forwarded upstream when present (credentials never are, see NEVER_FORWARD)
+    client_headers: ClassVar[tuple[str, ...]] = ()
+    streams: ClassVar[bool] = True
+
+    def prepare(self, body: RawBody, stream: bool) -> Any:
+        """Changes every upstream of this API needs, whatever the route (e.g. asking for stream usage);
+        the result is handed to `scanner`."""
+        return None
+
+    def apply(self, body: RawBody, config: ModelConfig) -> None:
+        """The model's configured defaults / overrides / system_prefix, on the raw fields."""
+
+    def answer(self, data: bytes) -> tuple[Usage | None, str | None]:
+        """A whole 2xx answer's tokens (as far as it says), and the message when it is in fact an error
+        (some compatible servers answer 200 with an error body)."""
+        return None, None
+
+    def scanner(self, note: Any, client_model: str) -> StreamScan:
+        return StreamScan()
+
+    def stream_error(self, model: str, err: Any) -> bytes:
+        """The in-stream error event for a failure after the answer started."""
+        return b""
+
+    def text_of(self, data: bytes) -> str:
+        """The answer text in a whole answer or one stream event (only for traces with capture_content)."""
+        return ""
+
+
+def cap_max_tokens(current: Any, cap: Any) -> Any:
+    """An override of max_tokens is a ceiling (as on the translated lane)."""
+    if isinstance(current, int) and isinstance(cap, int):
+        return min(current, cap)
+    return cap
+
+
+def apply_params(body: RawBody, config: ModelConfig, names: Mapping[str, tuple[str, ...]]) -> None:
+    """Defaults (where the client sent nothing), overrides (always; max_tokens as a ceiling) and the model's
+    max_tokens, for the parameters this API has at the top level. `names` maps each unified parameter to
+    the API's field names, the first being the one written (OpenAI has two for the output cap)."""
+    for key, value in config.defaults.items():
+        fields = names.get(key)
+        if fields and not any(body.has(f) for f in fields):
+            body.set(fields[0], value)
+    fields = names.get("max_tokens")
+    if config.max_tokens is not None and fields and not any(body.has(f) for f in fields):
+        body.set(fields[0], config.max_tokens)
+    for key, value in config.overrides.items():
+        fields = names.get(key)
+        if not fields:
+            continue
+        target = next((f for f in fields if body.has(f)), fields[0])
+        if key == "max_tokens":
+            value = cap_max_tokens(body.get(target), value)
+        body.set(target, value)
+
+
+def has_transforms(config: ModelConfig | None) -> bool:
+    return config is not None and bool(config.defaults or config.overrides or config.system_prefix or config.max_tokens)
