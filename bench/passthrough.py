@@ -30,7 +30,15 @@ class _Chat(msgspec.Struct):
     stream: bool = False
 
 
+class _Messages(msgspec.Struct):
+    model: str
+    messages: list[_Msg]
+    max_tokens: int
+    stream: bool = False
+
+
 _decode = msgspec.json.Decoder(_Chat).decode
+_decode_messages = msgspec.json.Decoder(_Messages).decode
 
 
 def create_app(upstream: str) -> Sanic:
@@ -40,6 +48,9 @@ def create_app(upstream: str) -> Sanic:
     app.config.RESPONSE_TIMEOUT = 3600
     url = upstream.rstrip("/") + "/v1/chat/completions"
     headers = {"Content-Type": "application/json", "Authorization": "Bearer bench"}
+    # Anthropic on both sides: the same relay, for the same-API lane's baseline.
+    messages_url = upstream.rstrip("/") + "/v1/messages"
+    messages_headers = {"Content-Type": "application/json", "x-api-key": "bench", "anthropic-version": "2023-06-01"}
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
@@ -49,10 +60,9 @@ def create_app(upstream: str) -> Sanic:
     async def stop(app: Sanic) -> None:
         await app.ctx.http.close()
 
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> Any:
+    async def relay(request: Request, decode: Any, url: str, headers: dict[str, str]) -> Any:
         try:
-            req = _decode(request.body)
+            req = decode(request.body)
         except msgspec.DecodeError as err:
             return response.json({"error": {"message": str(err), "type": "invalid_request_error"}}, status=400)
         up = await app.ctx.http.post(url, data=request.body, headers=headers)
@@ -68,6 +78,14 @@ def create_app(upstream: str) -> Sanic:
             up.release()
         await out.eof()
         return None
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        return await relay(request, _decode, url, headers)
+
+    @app.post("/v1/messages")
+    async def messages(request: Request) -> Any:
+        return await relay(request, _decode_messages, messages_url, messages_headers)
 
     @app.get("/health")
     async def health(request: Request) -> Any:

@@ -41,7 +41,9 @@ class Scenario:
 
     def body(self, model: str = "bench") -> bytes:
         msgs = [{"role": "user", "content": PROMPT}]
-        if self.dialect == "anthropic":
+        if self.dialect == "anthropic-native":  # a model on an Anthropic upstream: the same-API lane
+            model = "claude-" + model
+        if self.dialect.startswith("anthropic"):
             obj: dict[str, Any] = {"model": model, "max_tokens": 256, "messages": msgs, "stream": self.stream}
         elif self.dialect == "responses":
             obj = {"model": model, "input": PROMPT, "store": False, "stream": self.stream}
@@ -57,12 +59,16 @@ class Scenario:
             "openai": b"[DONE]",
             "responses": b'"total_tokens":',  # usage ends response.completed, the last (long) event
             "anthropic": b"message_stop",
+            "anthropic-native": b"message_stop",
             "ollama": b'"done":true',
         }[self.dialect]
 
     @property
     def baseline(self) -> str:
-        """The passthrough scenario this one's CPU is judged against (the passthrough speaks OpenAI only)."""
+        """The passthrough scenario this one's CPU is judged against (the passthrough relays OpenAI chat, and
+        Anthropic Messages for the Anthropic-on-both-sides scenario)."""
+        if self.dialect == "anthropic-native":
+            return self.name
         return f"openai-{'stream' if self.stream else 'nonstream'}-c{self.concurrency}"
 
 
@@ -76,6 +82,28 @@ SCENARIOS = [
     Scenario("anthropic-stream-c64", "anthropic", True, 64),
     Scenario("ollama-stream-c64", "ollama", True, 64),
     Scenario("responses-stream-c64", "responses", True, 64),  # Responses client -> chat upstream
+    Scenario("anthropic-native-stream-c64", "anthropic-native", True, 64),  # Anthropic on both sides
+]
+
+# `--scenarios issue17`: the six ratios of issue #17 (c1 non-stream gives the added p50 against direct).
+PRESETS = {
+    "issue17": [
+        "openai-nonstream-c64",
+        "openai-stream-c64",
+        "anthropic-stream-c64",
+        "responses-stream-c64",
+        "anthropic-native-stream-c64",
+        "openai-nonstream-c1",
+    ],
+}
+
+# (what, scenario, limit): the CPU ratios of issue #17, llm-link over the passthrough in the same run.
+RATIO_TARGETS = [
+    ("OpenAI chat -> openai, non-stream", "openai-nonstream-c64", 1.25),
+    ("OpenAI chat -> openai, stream (20 chunks)", "openai-stream-c64", 1.25),
+    ("Anthropic client -> openai upstream, stream", "anthropic-stream-c64", 1.8),
+    ("Responses client -> openai chat upstream, stream", "responses-stream-c64", 1.8),
+    ("Anthropic -> anthropic passthrough, stream", "anthropic-native-stream-c64", 1.3),
 ]
 
 
@@ -325,7 +353,39 @@ def markdown(results: dict[str, Any], systems: list[str]) -> str:
     ]
     for what, measured, met in targets(results):
         lines.append(f"- {'MET' if met else ('MISSED' if met is False else 'n/a')}: {what} — {measured}")
+    ratios = ratio_table(results)
+    if ratios:
+        lines += ["", ratios]
     return "\n".join(lines) + "\n"
+
+
+def ratio_table(results: dict[str, Any]) -> str:
+    """Issue #17's table: llm-link CPU per request over the passthrough's in the same run, and added p50."""
+    by = {sc["name"]: sc for sc in results["scenarios"]}
+
+    def summ(name: str, system: str) -> dict[str, Any]:
+        return (by.get(name) or {}).get("systems", {}).get(system, {}).get("summary") or {}
+
+    rows = []
+    for what, name, limit in RATIO_TARGETS:
+        ours = summ(name, "llm-link").get("cpu_us")
+        pt = (results["baselines"].get(by[name]["baseline"]) or {}).get("cpu_us") if name in by else None
+        if ours is None or pt is None:
+            continue
+        r = ours / pt
+        rows.append(f"| {what} | {pt:.0f} | {ours:.0f} | {r:.2f}x | ≤ {limit}x | {'met' if r <= limit else 'missed'} |")
+    ours, direct = summ("openai-nonstream-c1", "llm-link"), summ("openai-nonstream-c1", "direct")
+    if ours and direct:
+        added = ours["p50_ms"] - direct["p50_ms"]
+        rows.append(
+            f"| added p50 at c=1, non-stream | – | – | {added:+.2f} ms | ≤ +0.15 ms | {'met' if added <= 0.15 else 'missed'} |"
+        )
+    if not rows:
+        return ""
+    head = (
+        "| issue #17 | passthrough CPU µs/req | llm-link CPU µs/req | ratio | target | |\n|---|---:|---:|---:|---:|---|"
+    )
+    return head + "\n" + "\n".join(rows)
 
 
 def plot(results: dict[str, Any], systems: list[str], path: Path) -> bool:
@@ -380,7 +440,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, help="seconds per measurement (default 3 quick / 5 full)")
     p.add_argument("--warmup", type=float, default=1.0, help="uncounted seconds of load before each measurement")
     p.add_argument("--rounds", type=int, help="rounds, systems alternating within each (default 1 quick / 2 full)")
-    p.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
+    p.add_argument("--scenarios", help="comma-separated scenario names, or the preset issue17 (default: all)")
     p.add_argument(
         "--systems", help="comma-separated: direct,passthrough,llm-link,llm-link-traced,llm-link-base,litellm,portkey"
     )
@@ -421,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
             " CPU; numbers are comparable within this run only.",
             flush=True,
         )
-    scenarios = [s for s in SCENARIOS if not a.scenarios or s.name in a.scenarios.split(",")]
+    names = [n for part in (a.scenarios or "").split(",") if part for n in PRESETS.get(part, [part])]
+    scenarios = [s for s in SCENARIOS if not names or s.name in names]
     wanted = (
         a.systems.split(",")
         if a.systems

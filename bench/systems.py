@@ -162,9 +162,10 @@ class Upstream(System):
             "openai": "/v1/chat/completions",
             "responses": "/v1/responses",
             "anthropic": "/v1/messages",
+            "anthropic-native": "/v1/messages",
             "ollama": "/api/chat",
         }[dialect]
-        return Route(path, DIALECT_HEADERS[dialect])
+        return Route(path, DIALECT_HEADERS[dialect.removesuffix("-native")])
 
 
 class Passthrough(System):
@@ -194,6 +195,8 @@ class Passthrough(System):
         return {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def route(self, dialect: str) -> Route | None:
+        if dialect == "anthropic-native":  # Anthropic on both sides: relayed like the OpenAI chat
+            return Route("/v1/messages", DIALECT_HEADERS["anthropic"])
         return Route("/v1/chat/completions", DIALECT_HEADERS["openai"]) if dialect == "openai" else None
 
 
@@ -254,8 +257,12 @@ class LLMLink(System):
         self.workdir.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "server": {"host": "127.0.0.1", "port": self.port, "workers": self.workers, "log_level": "info"},
-            "providers": {"up": {"type": "openai", "base_url": self.upstream + "/v1", "api_key": "sk-bench-upstream"}},
-            "models": {"bench": "up/bench", "slow": "up/slow"},
+            "providers": {
+                "up": {"type": "openai", "base_url": self.upstream + "/v1", "api_key": "sk-bench-upstream"},
+                # the same mock as an Anthropic upstream: Anthropic clients on it take the same-API lane
+                "ant": {"type": "anthropic", "base_url": self.upstream, "api_key": "sk-bench-upstream"},
+            },
+            "models": {"bench": "up/bench", "slow": "up/slow", "claude-bench": "ant/claude-bench"},
         }
         if self.telemetry is not None:
             config["telemetry"] = self.telemetry
@@ -270,6 +277,7 @@ class LLMLink(System):
             "openai": "/v1/chat/completions",
             "responses": "/v1/responses",
             "anthropic": "/anthropic/v1/messages",
+            "anthropic-native": "/anthropic/v1/messages",
             "ollama": "/ollama/api/chat",
         }
-        return Route(path[dialect], DIALECT_HEADERS[dialect])
+        return Route(path[dialect], DIALECT_HEADERS[dialect.removesuffix("-native")])
