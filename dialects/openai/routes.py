@@ -15,6 +15,7 @@ from sanic.response import raw
 from dialects.openai import codec, native
 from dialects.openai import schema as wire
 from dialects.openai.errors import render_error
+from dialects.openai.stream import ChunkEncoder
 from gateway import dispatch, forward, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
@@ -56,7 +57,7 @@ def make_blueprint(prefix: str) -> Blueprint:
             route,
             req,
             serve.Codec(
-                lambda: codec.ChunkEncoder(body.model, include_usage),
+                lambda: ChunkEncoder(body.model, include_usage),
                 lambda response: codec.from_unified(response, body.model),
             ),
         )

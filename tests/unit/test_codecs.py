@@ -16,6 +16,7 @@ from dialects.ollama import schema as ollama_wire
 from dialects.ollama.stream import NDJSONEncoder
 from dialects.openai import codec as openai
 from dialects.openai import schema as openai_wire
+from dialects.openai.stream import ChunkEncoder
 from unified.errors import GatewayError
 from unified.types import (
     Finish,
@@ -112,7 +113,7 @@ def test_openai_answer_and_stream() -> None:
     assert choice["message"]["tool_calls"][0]["function"] == {"name": "weather", "arguments": '{"city":"Oslo"}'}
     assert data["usage"]["total_tokens"] == 18
 
-    encoder = openai.ChunkEncoder("client-model", include_usage=True)
+    encoder = ChunkEncoder("client-model", include_usage=True)
     text = b"".join(encoder.feed(e) for e in STREAM).decode()
     chunks = [json.loads(line[6:]) for line in text.split("\n\n") if line.startswith("data: {")]
     assert text.rstrip().endswith("data: [DONE]")

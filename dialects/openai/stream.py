@@ -1,0 +1,106 @@
+"""Unified stream Events -> OpenAI Chat Completions `chat.completion.chunk` SSE lines."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from dialects.openai.codec import FINISH_REASON, usage_of
+from unified.errors import GatewayError
+from unified.ids import mint
+from unified.types import (
+    Event,
+    Finish,
+    Start,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
+
+_encode = msgspec.json.encode
+
+
+class ChunkEncoder:
+    """Unified events -> `data: {chunk}` SSE lines. The fixed part of every chunk is encoded once per
+    stream; each delta only encodes its own text."""
+
+    content_type = "text/event-stream; charset=utf-8"
+
+    def __init__(self, client_model: str, include_usage: bool) -> None:
+        self.id = mint("chatcmpl-", 29)
+        self.include_usage = include_usage
+        self.created = int(time.time())
+        self.model = client_model
+        self.saw_tool_calls = False
+        self._prefix = b""
+        self._set_prefix()
+
+    def _set_prefix(self) -> None:
+        self._prefix = (
+            b'data: {"id":'
+            + _encode(self.id)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(self.created).encode()
+            + b',"model":'
+            + _encode(self.model)
+            + b',"system_fingerprint":"fp_llm_link","choices":[{"index":0,"delta":'
+        )
+
+    def _chunk(self, delta: bytes, finish: bytes = b"null") -> bytes:
+        return self._prefix + delta + b',"logprobs":null,"finish_reason":' + finish + b"}]}\n\n"
+
+    def feed(self, event: Event) -> bytes:
+        if isinstance(event, TextDelta):
+            return self._chunk(b'{"content":' + _encode(event.text) + b"}")
+        if isinstance(event, ToolCallDelta):
+            return self._chunk(
+                b'{"tool_calls":[{"index":'
+                + str(event.index).encode()
+                + b',"function":{"arguments":'
+                + _encode(event.arguments)
+                + b"}}]}"
+            )
+        if isinstance(event, ThinkingDelta):
+            if not event.text:
+                return b""
+            return self._chunk(b'{"reasoning_content":' + _encode(event.text) + b"}")
+        if isinstance(event, ToolCallStart):
+            self.saw_tool_calls = True
+            return self._chunk(
+                b'{"tool_calls":[{"index":'
+                + str(event.index).encode()
+                + b',"id":'
+                + _encode(event.id)
+                + b',"type":"function","function":{"name":'
+                + _encode(event.name)
+                + b',"arguments":""}}]}'
+            )
+        if isinstance(event, Start):
+            return self._chunk(b'{"role":"assistant","content":""}')
+        if isinstance(event, Finish):
+            finish = "tool_calls" if self.saw_tool_calls else FINISH_REASON.get(event.stop_reason, "stop")
+            out = self._chunk(b"{}", _encode(finish))
+            if self.include_usage:
+                out += (
+                    b'data: {"id":'
+                    + _encode(self.id)
+                    + b',"object":"chat.completion.chunk","created":'
+                    + str(self.created).encode()
+                    + b',"model":'
+                    + _encode(self.model)
+                    + b',"system_fingerprint":"fp_llm_link","choices":[],"usage":'
+                    + _encode(usage_of(event.usage))
+                    + b"}\n\n"
+                )
+            return out + b"data: [DONE]\n\n"
+        return b""
+
+    def error(self, err: GatewayError) -> bytes:
+        from dialects.openai.errors import error_object
+
+        return b"data: " + _encode({"error": error_object(err)}) + b"\n\n"
+
+    def ping(self) -> bytes | None:
+        return b": ping\n\n"
