@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from dialects.openai import codec
+from dialects.openai.stream import ChunkEncoder
 from gateway.config import ModelConfig
 from gateway.native import EventScan, NativeApi, RawBody, apply_params, prefix_system_message, sse_data
 from unified.errors import GatewayError
@@ -168,7 +168,7 @@ class ChatCompletions(NativeApi):
         return Scan(client_model, bool(note))
 
     def stream_error(self, model: str, err: GatewayError) -> bytes:
-        return codec.ChunkEncoder(model, False).error(err)
+        return ChunkEncoder(model, False).error(err)
 
     def text_of(self, data: bytes) -> str:
         if data.startswith((b"data:", b"event:", b":")):
