@@ -168,7 +168,9 @@ def run_codex(
 
 
 @pytest.mark.parametrize("upstream", ["openai", "anthropic", "ollama", "responses"])
-def test_codex_runs_a_tool_using_task(codex: str, gateway: Gateway, upstream: str, tmp_path: Path) -> None:
+def test_codex_runs_a_tool_using_task(
+    codex: str, gateway: Gateway, upstream: str, tmp_path: Path, fake_responses: FakeResponses
+) -> None:
     proc, last_message = run_codex(codex, gateway, f"codex-{upstream}", tmp_path)
     check_run(proc, last_message)
     log = gateway.log()
@@ -183,6 +185,8 @@ def test_codex_runs_a_tool_using_task(codex: str, gateway: Gateway, upstream: st
         if line.startswith("llm_link_dropped_fields_total{") and all(x in line for x in labels)
     ]
     assert bool(dropped) == (upstream != "responses"), metrics
+    if upstream == "responses":  # forwarded as Codex sent it: its own fields reach the upstream
+        assert "client_metadata" in fake_responses.last and fake_responses.last["model"] == "script"
 
 
 def test_codex_builtin_provider_falls_back_from_websocket(codex: str, gateway: Gateway, tmp_path: Path) -> None:

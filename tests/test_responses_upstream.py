@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
+import httpx
 import ollama
 import openai
 import pytest
@@ -116,8 +117,10 @@ WEATHER_CHAT = {
 def gw(fake_responses: FakeResponses) -> Iterator[Gateway]:
     provider = {"type": "openai", "api": "responses", "base_url": fake_responses.url, "api_key": API_KEY}  # type: ignore[attr-defined]
     config = {
-        "providers": {"resp": provider},
+        "providers": {"resp": provider, "rebuilt": {**provider, "passthrough": False}},
         "models": {
+            "alias-resp": "resp/gpt-resp",
+            "rebuilt-resp": "rebuilt/gpt-resp",
             "gpt-resp": "resp/gpt-resp",
             "thinker": "resp/reasoning",
             "short": "resp/length",
@@ -333,7 +336,7 @@ def test_encrypted_reasoning_round_trips_for_stateless_clients(
         model="thinker", input=history, store=False, reasoning={"effort": "low", "summary": "auto"}
     )
     assert second.output_text == "echo: go on"  # the fake verified the encrypted content it got back
-    sent = [i for i in fake_responses.last["input"] if i["type"] == "reasoning"]
+    sent = [i for i in fake_responses.last["input"] if i.get("type") == "reasoning"]
     assert [i["encrypted_content"] for i in sent] == [reasoning.encrypted_content]
 
 
@@ -520,3 +523,65 @@ def test_request_encoding_restores_custom_namespace_and_strictness() -> None:
     assert body["tools"][0] == {"type": "custom", "name": "apply_patch", "format": {"type": "text"}}
     assert body["tools"][1]["type"] == "namespace" and body["tools"][1]["tools"][0]["strict"] is False
     assert "include" not in body  # no reasoning asked for, none to replay
+
+
+# ---------------------------------------------------------------------------------------------- forwarding
+
+
+def test_responses_client_body_is_forwarded_as_sent(gw: Gateway, fake_responses: FakeResponses) -> None:
+    body = {
+        "model": "alias-resp",
+        "input": [{"role": "user", "content": "as sent"}],
+        "metadata": {"team": "blue"},
+        "prompt_cache_key": "conv-1",
+        "truncation": "auto",
+        "store": False,
+    }
+    r = httpx.post(gw.url + "/v1/responses", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    assert fake_responses.last == {**body, "model": "gpt-resp"}  # only the model changed
+    answer = r.json()
+    assert answer["model"] == "alias-resp" and answer["output"][0]["content"][0]["text"] == "echo: as sent"
+    assert r.headers["X-LLM-Link-Provider"] == "resp/gpt-resp"
+
+
+def test_responses_stream_is_relayed_and_usage_counted(gw: Gateway, fake_responses: FakeResponses) -> None:
+    def tokens() -> float:
+        text = httpx.get(gw.url + "/metrics").text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("llm_link_tokens_total{") and 'model="alias-resp"' in line
+        )
+
+    before = tokens()
+    body = {"model": "alias-resp", "input": "relay me", "stream": True}
+    with httpx.stream("POST", gw.url + "/v1/responses", json=body, timeout=30) as r:
+        raw_stream = b"".join(r.iter_bytes()).decode()
+    assert r.status_code == 200
+    events = [json.loads(line[6:]) for line in raw_stream.splitlines() if line.startswith("data: ")]
+    assert [e["type"] for e in events][0] == "response.created" and events[-1]["type"] == "response.completed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    # the upstream's own bytes: its obfuscation padding and item ids, which the translated lane never makes
+    assert any("obfuscation" in e for e in events if e["type"] == "response.output_text.delta")
+    assert events[-1]["response"]["model"] == "alias-resp"
+    assert fake_responses.last["stream"] is True and fake_responses.last["input"] == "relay me"
+    assert tokens() - before == 29  # input 20 + output 9, read from response.completed on the side
+
+
+def test_forwarded_upstream_error_keeps_status_and_body(gw: Gateway, fake_responses: FakeResponses) -> None:
+    r = httpx.post(gw.url + "/v1/responses", json={"model": "limited", "input": "x"}, timeout=30)
+    assert r.status_code == 429 and r.headers.get("Retry-After") == "1"
+    assert r.json()["error"]["message"] == "upstream says 429"
+
+
+def test_passthrough_false_rebuilds_the_request(gw: Gateway, fake_responses: FakeResponses) -> None:
+    r = httpx.post(
+        gw.url + "/v1/responses",
+        json={"model": "rebuilt-resp", "input": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    sent = fake_responses.last
+    assert sent["store"] is False  # the translated lane's own body
+    assert sent["input"] == [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]

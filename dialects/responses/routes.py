@@ -11,13 +11,13 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
-from dialects.responses import codec_in, codec_out
+from dialects.responses import codec_in, codec_out, native
 from dialects.responses import schema as wire
 from dialects.responses.errors import render_error
 from dialects.responses.store import MemoryStore, RedisStore, ResponseStore
 from dialects.responses.stream import ResponsesEncoder
 from dialects.responses.tools import HOSTED, ToolMap
-from gateway import dispatch, serve
+from gateway import dispatch, forward, serve
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
 from gateway.router import Route, Target
@@ -183,6 +183,20 @@ class _Answer:
         return self._final
 
 
+# ---------------------------------------------------------------------------------------------- forwarding
+#
+# A route whose every target speaks the Responses API itself (`api: responses`, passthrough on) gets the
+# request as the client sent it (SPEC §7): unknown fields, `include`, `store`, `previous_response_id` and
+# the upstream's own ids all survive, and the stream is relayed as it comes. Other routes are translated.
+
+
+async def _stored_here(store: ResponseStore | None, previous: str | None) -> bool:
+    """A previous_response_id this gateway stored (from a translated answer) is resolved here, not upstream."""
+    if not previous or store is None:
+        return False
+    return await store.get(previous) is not None
+
+
 def make_blueprint(prefix: str) -> Blueprint:
     bp = Blueprint("responses", url_prefix=prefix + "/v1" if prefix else "/v1")
     on = endpoint("responses", render_error)
@@ -200,9 +214,22 @@ def make_blueprint(prefix: str) -> Blueprint:
     @bp.post("/responses")
     @on
     async def create(request: Request, call: Call) -> HTTPResponse | None:
+        store: ResponseStore | None = request.app.ctx.responses_store
+        if forward.speaks(request.app.ctx.router, native.RESPONSES.name):
+            head: native.Head = decode_body(request, native.Head, native.head_decoder)
+            route = serve.resolve(call, request, head.model)
+            if forward.reaches(route, native.RESPONSES.name) and not await _stored_here(
+                store, head.previous_response_id
+            ):
+
+                def unified() -> UnifiedRequest:  # for a trace that captures content only
+                    body = decode_body(request, wire.ResponsesRequest, _create_decoder)
+                    return codec_in.to_unified(body, None)[0]
+
+                lane = forward.Lane(native.RESPONSES, request, head.model, bool(head.stream), unified)
+                return await forward.serve(request, call, route, lane)
         body: wire.ResponsesRequest = decode_body(request, wire.ResponsesRequest, _create_decoder)
         call.model = body.model
-        store: ResponseStore | None = request.app.ctx.responses_store
         history = await _history(store, body.previous_response_id) if body.previous_response_id else None
         req, tmap, forced = codec_in.to_unified(body, history, await _refs(store, body.input))
         route = serve.resolve(call, request, body.model)
