@@ -20,6 +20,7 @@ from gateway import edge, openapi, reload, shutdown, system, workers
 from gateway.accesslog import AccessLog
 from gateway.admin import api as admin_api
 from gateway.budget import shared_budget_table
+from gateway.cache import make_cache
 from gateway.call import Call
 from gateway.config import Config, dialect_settings
 from gateway.limits import SlotTable, release_redis_leases, shared_table
@@ -163,9 +164,7 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.CORS_ORIGINS = edge.cors_origins(s)  # localhost pages only, unless widened
     app.config.CORS_ALWAYS_SEND = False
-    app.config.CORS_EXPOSE_HEADERS = (
-        "X-Request-ID,X-LLM-Link-Overhead-Ms,X-LLM-Link-Provider,X-LLM-Link-Attempts,X-LLM-Link-Cost-USD"
-    )
+    app.config.CORS_EXPOSE_HEADERS = "X-Request-ID,X-LLM-Link-Overhead-Ms,X-LLM-Link-Provider,X-LLM-Link-Attempts,X-LLM-Link-Cost-USD,X-LLM-Link-Cache"
     app.config.OAS = False
     app.config.HEALTH = False
     Extend(app)
@@ -204,6 +203,7 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         app.ctx.inflight = {}
         app.ctx.guard = make_guard(app, cfg)
         app.ctx.tracing = make_tracing(cfg)
+        app.ctx.cache = make_cache(cfg)  # the response cache (SPEC §13), None unless `cache:` is set
         app.ctx.database = None
         url = database_url(cfg)
         if url is not None:
@@ -231,6 +231,8 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         if app.ctx.guard is not None:
             await app.ctx.guard.budgets.close()
             await app.ctx.guard.limiter.close()
+        if app.ctx.cache is not None:
+            await app.ctx.cache.close()
         if app.ctx.database is not None:
             await app.ctx.database.stop()  # the last usage rows
         for provider in app.ctx.providers.values():

@@ -135,6 +135,10 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        # The response cache (SPEC §13, gateway.cache): result is hit, miss, store or bypass.
+        self.cache = Counter(
+            "llm_link_cache_total", "Response cache lookups and stores", ["model", "result"], registry=r
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:

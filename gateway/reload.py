@@ -34,7 +34,7 @@ log = logging.getLogger("llm_link")
 POLL_SECONDS = 1.0  # file identity check (main process) and generation check (workers)
 # Changing these takes a restart; the running values are kept.
 LIVE_SERVER_FIELDS = ("watch_config", "log_level")
-RESTART_SECTIONS = ("dialects", "telemetry", "responses")
+RESTART_SECTIONS = ("dialects", "telemetry", "responses", "cache")
 
 
 class Outcome(msgspec.Struct, omit_defaults=True):

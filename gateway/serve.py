@@ -12,6 +12,7 @@ from sanic.response import raw
 
 from gateway import dispatch, streamed
 from gateway.auth import check_model_access
+from gateway.cache import serve as cached
 from gateway.call import Call
 from gateway.router import Route, Target
 from gateway.streaming import SSE_HEADERS, StreamEncoder, send_stream
@@ -75,7 +76,11 @@ class Codec:
 
 async def chat(request: Request, call: Call, route: Route, req: ChatRequest, codec: ChatCodec) -> HTTPResponse | None:
     """Run a unified chat request on `route` and answer it through the dialect's codec: streamed when the
-    request asks for it (the response is written here; None is returned), else one body."""
+    request asks for it (the response is written here; None is returned), else one body. A model with
+    `cache: true` goes through the response cache (gateway.cache)."""
+    cache = request.app.ctx.cache
+    if cache is not None and route.config is not None and route.config.cache:
+        return await cached.chat(request, call, route, req, codec, cache)
     if req.stream:
         answer = await streamed.open_stream(call, route, req)
         try:

@@ -5,6 +5,7 @@ from gateway.config.load import ENV_OVERRIDES, builtin_default, expand_env, find
 from gateway.config.schema import (
     AuthConfig,
     Budget,
+    CacheConfig,
     CircuitConfig,
     Config,
     ConfigError,
@@ -28,6 +29,7 @@ __all__ = [
     "ENV_OVERRIDES",
     "AuthConfig",
     "Budget",
+    "CacheConfig",
     "CircuitConfig",
     "Config",
     "ConfigError",

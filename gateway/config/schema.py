@@ -107,6 +107,7 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     capabilities: list[str] | None = None  # completion, tools, vision, thinking, embedding
     family: str | None = None
     price: Price | None = None  # per million tokens, instead of the price table's (gateway.spend)
+    cache: bool = False  # exact answers from the response cache (SPEC §13, gateway.cache); needs `cache:`
 
 
 class Budget(msgspec.Struct, forbid_unknown_fields=True):
@@ -165,6 +166,16 @@ class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     ttl: float = 3600.0  # seconds a stored response stays retrievable
 
 
+class CacheConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The exact response cache (SPEC §13, gateway.cache): used only by models with `cache: true`."""
+
+    backend: Literal["memory", "redis"] = "memory"  # memory: per worker, bounded; redis: state.redis_url
+    ttl: float = 300.0  # seconds
+    max_entries: int = 10000  # memory backend
+    max_entry_bytes: int = 1024 * 1024  # a larger answer is not stored (both backends)
+    shared: bool = False  # False: a gateway key sees only the answers given to it
+
+
 class LegacyBackend(msgspec.Struct, forbid_unknown_fields=True):
     """The seed's single-backend form."""
 
@@ -186,6 +197,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     telemetry: TelemetryConfig | None = None
     responses: ResponsesConfig | None = None
     admin: AdminConfig | None = None
+    cache: CacheConfig | None = None
     source: str = "built-in default"  # where it came from, for `check` and logs
 
     def provider_options(self, name: str) -> msgspec.Struct | None:

@@ -14,6 +14,7 @@ import dialects as dialect_registry
 from gateway.config.schema import (
     AdminConfig,
     AuthConfig,
+    CacheConfig,
     Config,
     ConfigError,
     DialectConfig,
@@ -200,6 +201,11 @@ def parse(raw: Any, source: str) -> Config:
                 problems.append("responses.ttl: must be positive")
             if responses.store == "redis" and (state is None or not state.redis_url):
                 problems.append("responses.store: `redis` needs state.redis_url")
+    cache = None
+    if raw.get("cache") is not None:
+        cache = _convert(raw["cache"], CacheConfig, "cache", problems)
+        if cache is not None:
+            problems.extend(_check_cache(cache, state))
     if state is not None:
         if state.database_url == "":  # `${LLM_LINK_DATABASE_URL:-}` unset: no database
             state = msgspec.structs.replace(state, database_url=None)
@@ -222,6 +228,7 @@ def parse(raw: Any, source: str) -> Config:
         telemetry=telemetry,
         responses=responses,
         admin=admin,
+        cache=cache,
         source=source,
     )
     problems.extend(cross_check(cfg, broken_providers))
@@ -324,6 +331,8 @@ def cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[s
                 problems.append(f"models.{name}.fallbacks: unknown model {f!r}")
         if m.retries < 0:
             problems.append(f"models.{name}.retries: must be >= 0")
+        if m.cache and cfg.cache is None:
+            problems.append(f"models.{name}.cache: needs a `cache:` section (backend, ttl)")
     if cfg.default_model is not None and cfg.default_model not in cfg.models:
         provider, sep, _ = cfg.default_model.partition("/")
         if not (sep and (provider in cfg.providers or provider in broken_providers)):
@@ -378,6 +387,19 @@ def _check_database(state: StateConfig) -> list[str]:
             problems.append(f"state.database_url: {problem}")
     if state.usage_retention_days <= 0:
         problems.append("state.usage_retention_days: must be > 0")
+    return problems
+
+
+def _check_cache(cache: CacheConfig, state: StateConfig | None) -> list[str]:
+    problems = []
+    if cache.ttl <= 0:
+        problems.append("cache.ttl: must be positive")
+    if cache.max_entries < 1:
+        problems.append("cache.max_entries: must be at least 1")
+    if cache.max_entry_bytes < 1024:
+        problems.append("cache.max_entry_bytes: must be at least 1024")
+    if cache.backend == "redis" and (state is None or not state.redis_url):
+        problems.append("cache.backend: `redis` needs state.redis_url")
     return problems
 
 
