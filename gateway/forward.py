@@ -163,7 +163,10 @@ def speaks(router: Router, api: str) -> bool:
 
 
 def reaches(route: Route, api: str) -> bool:
-    """Whether every target of the route (and of its fallbacks) speaks `api` natively."""
+    """Whether every target of the route (and of its fallbacks) speaks `api` natively. A model with
+    `cache: true` is translated instead: the response cache stores and replays unified answers."""
+    if route.config is not None and route.config.cache:
+        return False
     return all(t.provider.native_path(api) is not None for r in (route, *route.fallback_routes) for t in r.targets)
 
 

@@ -118,10 +118,14 @@ def ask(
         if limit:
             body["generationConfig"] = {"maxOutputTokens": limit}
         verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        r = httpx.post(f"{gw.url}/gemini/v1beta/models/{model}:{verb}", json=body, headers={"x-goog-api-key": key, **headers})
+        r = httpx.post(
+            f"{gw.url}/gemini/v1beta/models/{model}:{verb}", json=body, headers={"x-goog-api-key": key, **headers}
+        )
         assert r.status_code == 200, r.text
         chunks = sse_data(r.text) if stream else [r.json()]
-        text = "".join(p.get("text", "") for c in chunks for p in c["candidates"][0].get("content", {}).get("parts", []))
+        text = "".join(
+            p.get("text", "") for c in chunks for p in c["candidates"][0].get("content", {}).get("parts", [])
+        )
     return r.headers.get("X-LLM-Link-Cache", ""), text
 
 
