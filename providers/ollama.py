@@ -4,19 +4,17 @@ tool-call ids are made up where the server gives none; `done_reason` + counts ma
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import msgspec
 
 from providers.base import HTTPProvider, ModelInfo
 from providers.images import fetcher_for, not_fetched
-from providers.sse import iter_ndjson
+from providers.sse import Frame, FramedStream, NDJSONFramer
 from unified.errors import GatewayError
 from unified.ids import mint
-from unified.provider import Upstream
+from unified.provider import EventStream, Upstream
 from unified.types import (
-    FLUSH,
     DocumentPart,
     EmbedRequest,
     EmbedResponse,
@@ -309,45 +307,10 @@ class OllamaProvider(HTTPProvider):
             usage=_usage(data),
         )
 
-    async def stream(self, request: Request, model: str, up: Upstream) -> AsyncIterator[Event]:
+    async def open_stream(self, request: Request, model: str, up: Upstream) -> EventStream:
         body = _encode(await self.encode_request(request, model, stream=True))
         resp = await self.post("/api/chat", body, self.headers_for("application/x-ndjson"), up, stream=True)
-        try:
-            started = False
-            calls = 0
-            async for raw in iter_ndjson(resp, self.name):
-                if not raw:
-                    yield FLUSH
-                    continue
-                try:
-                    line = _decode_line(raw)
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    raise GatewayError(
-                        "api_error", f"upstream {self.name!r} sent an invalid stream line", status=502
-                    ) from None
-                if line.error:
-                    raise GatewayError("api_error", line.error, status=502)
-                if not started:
-                    started = True
-                    yield Start(id=mint("ollama-"), model=line.model or model)
-                msg = line.message
-                if msg is not None:
-                    if msg.thinking:
-                        yield ThinkingDelta(text=msg.thinking)
-                    if msg.content:
-                        yield TextDelta(text=msg.content)
-                    for tc in msg.tool_calls or []:  # Ollama sends every call whole, in one line
-                        yield ToolCallStart(index=calls, id=tc.id or mint("call_", 8), name=tc.function.name)
-                        yield ToolCallDelta(index=calls, arguments=_args_text(tc.function.arguments))
-                        calls += 1
-                if line.done:
-                    yield Finish(stop_reason=_stop(line.done_reason, calls > 0), usage=_usage(line))
-                    return
-            if not started:
-                raise GatewayError("api_error", f"upstream {self.name!r} closed the stream without data", status=502)
-            raise GatewayError("upstream_unreachable", f"upstream {self.name!r} ended the stream early")
-        finally:
-            resp.release()
+        return FramedStream(resp, NDJSONFramer(self.name), _LineDecoder(model, self.name))
 
     async def embed(self, request: EmbedRequest, model: str, up: Upstream) -> EmbedResponse:
         body: dict[str, Any] = {"model": model, "input": request.inputs, "truncate": True}
@@ -381,3 +344,45 @@ class OllamaProvider(HTTPProvider):
                 )
             )
         return out
+
+
+class _LineDecoder:
+    """/api/chat NDJSON lines -> unified events (providers.sse.Decoder)."""
+
+    __slots__ = ("calls", "model", "name", "started")
+
+    def __init__(self, model: str, name: str) -> None:
+        self.model = model
+        self.name = name
+        self.started = False
+        self.calls = 0
+
+    def feed(self, frame: Frame, out: list[Event]) -> bool:
+        try:
+            line = _decode_line(frame[1])
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            raise GatewayError("api_error", f"upstream {self.name!r} sent an invalid stream line", status=502) from None
+        if line.error:
+            raise GatewayError("api_error", line.error, status=502)
+        if not self.started:
+            self.started = True
+            out.append(Start(id=mint("ollama-"), model=line.model or self.model))
+        msg = line.message
+        if msg is not None:
+            if msg.thinking:
+                out.append(ThinkingDelta(text=msg.thinking))
+            if msg.content:
+                out.append(TextDelta(text=msg.content))
+            for tc in msg.tool_calls or []:  # Ollama sends every call whole, in one line
+                out.append(ToolCallStart(index=self.calls, id=tc.id or mint("call_", 8), name=tc.function.name))
+                out.append(ToolCallDelta(index=self.calls, arguments=_args_text(tc.function.arguments)))
+                self.calls += 1
+        if line.done:
+            out.append(Finish(stop_reason=_stop(line.done_reason, self.calls > 0), usage=_usage(line)))
+            return True
+        return False
+
+    def end(self, out: list[Event]) -> None:
+        if not self.started:
+            raise GatewayError("api_error", f"upstream {self.name!r} closed the stream without data", status=502)
+        raise GatewayError("upstream_unreachable", f"upstream {self.name!r} ended the stream early")
