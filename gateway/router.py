@@ -148,6 +148,10 @@ class Router:
             raise model_not_found(name)
         return route
 
+    def configured(self, name: str) -> Route | None:
+        """The route of a model named in the config (no pass-through, tags or default)."""
+        return self.routes.get(name)
+
     def find(self, name: str) -> Route | None:
         route = self.routes.get(name)
         if route is not None:

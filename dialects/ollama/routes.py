@@ -64,7 +64,7 @@ async def describe(router: Router, name: str) -> ModelInfo | None:
     """Metadata for one model: its config merged over what its provider reports; None when unknown."""
     bare = name[: -len(":latest")] if name.endswith(":latest") else name
     listing = {n: info for n, _, info in await router.list_models()}
-    route = router.routes.get(name) or router.routes.get(bare)
+    route = router.configured(name) or router.configured(bare)
     if route is not None:
         full = f"{route.primary.provider.name}/{route.primary.model}"
         reported = listing.get(full) or listing.get(models.tagged(full))
@@ -192,7 +192,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         by_name = {n: info for n, _, info in listing}
         entries = []
         for name, _, info in listing:
-            route = router.routes.get(name)
+            route = router.configured(name)
             if route is not None:  # a configured name: add what its provider knows about the target
                 full = f"{route.primary.provider.name}/{route.primary.model}"
                 info = models.merge(info, by_name.get(full) or by_name.get(models.tagged(full)), name)
