@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import math
 from typing import Any
 
 import msgspec
 
 from dialects.anthropic import schema as wire
 from unified.errors import invalid
+from unified.estimate import estimate_tokens
 from unified.ids import mint, safe_tool_id
 from unified.media import SUPPORTED_IMAGE_TYPES
 from unified.types import (
@@ -242,28 +242,8 @@ def count_request(body: wire.CountTokensRequest) -> Request:
 
 
 def estimate_input_tokens(req: Request) -> int:
-    """The documented estimate for upstreams that cannot count: ceil(chars / 4) over every text, thinking
-    text, tool call input, tool result and tool definition (name, description, JSON schema), plus a flat
-    1,600 tokens per image or document (Anthropic's ceiling for one image)."""
-    chars = 0
-    media = 0
-    for m in req.messages:
-        for p in m.content:
-            if isinstance(p, TextPart | ThinkingPart):
-                chars += len(p.text)
-            elif isinstance(p, ToolCallPart):
-                chars += len(p.name) + len(p.arguments)
-            elif isinstance(p, ToolResultPart):
-                for c in p.content:
-                    if isinstance(c, TextPart):
-                        chars += len(c.text)
-                    else:
-                        media += 1
-            else:
-                media += 1
-    for t in req.tools or []:
-        chars += len(t.name) + len(t.description or "") + len(_encode(t.parameters or {}))
-    return math.ceil(chars / 4) + 1600 * media
+    """For upstreams that cannot count; 1,600 tokens per image or document (Anthropic's ceiling for one image)."""
+    return estimate_tokens(req, 1600)
 
 
 # ---------------------------------------------------------------------------------------------- response

@@ -7,7 +7,6 @@ takes the earliest unanswered call of that name, so every target sees properly p
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import msgspec
@@ -16,9 +15,9 @@ from dialects.gemini import schema as wire
 from dialects.gemini.content import messages_of
 from dialects.gemini.schema import pick
 from unified.errors import invalid
+from unified.estimate import estimate_tokens as estimate
 from unified.ids import mint
 from unified.types import (
-    DocumentPart,
     Reasoning,
     Request,
     Response,
@@ -28,7 +27,6 @@ from unified.types import (
     Tool,
     ToolCallPart,
     ToolChoice,
-    ToolResultPart,
     Usage,
     arguments_object,
 )
@@ -230,29 +228,8 @@ def count_request(body: wire.CountTokensRequest, model: str) -> Request:
 
 
 def estimate_tokens(req: Request) -> int:
-    """For upstreams that cannot count: ceil(chars / 4) over texts, calls, results and tool definitions,
-    plus Gemini's 258 tokens per image or document."""
-    chars = 0
-    media = 0
-    for m in req.messages:
-        for p in m.content:
-            if isinstance(p, TextPart | ThinkingPart):
-                chars += len(p.text)
-            elif isinstance(p, ToolCallPart):
-                chars += len(p.name) + len(p.arguments)
-            elif isinstance(p, ToolResultPart):
-                for c in p.content:
-                    if isinstance(c, TextPart):
-                        chars += len(c.text)
-                    else:
-                        media += 1
-            elif isinstance(p, DocumentPart) and p.media_type.startswith("text/"):
-                chars += len(p.data) * 3 // 4  # base64 of the text
-            else:
-                media += 1
-    for t in req.tools or []:
-        chars += len(t.name) + len(t.description or "") + len(_encode(t.parameters or {}))
-    return math.ceil(chars / 4) + IMAGE_TOKENS * media
+    """For upstreams that cannot count; Gemini's 258 tokens per image, text documents by their characters."""
+    return estimate(req, IMAGE_TOKENS, text_documents=True)
 
 
 # ---------------------------------------------------------------------------------------------- response

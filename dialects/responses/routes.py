@@ -4,7 +4,6 @@ POST /v1/responses/input_tokens, POST /v1/responses/compact, and a quick refusal
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import msgspec
@@ -23,8 +22,9 @@ from gateway.handler import decode_body, endpoint
 from gateway.router import Route, Target
 from gateway.streaming import SSE_HEADERS
 from unified.errors import GatewayError, invalid
+from unified.estimate import estimate_tokens as estimate
 from unified.provider import Upstream
-from unified.types import Message, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from unified.types import Message
 from unified.types import Request as UnifiedRequest
 from unified.types import Response as UnifiedResponse
 
@@ -130,27 +130,9 @@ def _own_history(req: UnifiedRequest, body: wire.ResponsesRequest) -> list[Messa
 
 
 def estimate_tokens(req: UnifiedRequest) -> int:
-    """ceil(chars / 4) over texts, calls, results and tool definitions, plus a flat 765 per image (a
-    high-detail 512px tile pair, OpenAI's order of magnitude) or document."""
-    chars = 0
-    media = 0
-    for m in req.messages:
-        for p in m.content:
-            if isinstance(p, TextPart | ThinkingPart):
-                chars += len(p.text)
-            elif isinstance(p, ToolCallPart):
-                chars += len(p.name) + len(p.arguments)
-            elif isinstance(p, ToolResultPart):
-                for c in p.content:
-                    if isinstance(c, TextPart):
-                        chars += len(c.text)
-                    else:
-                        media += 1
-            else:
-                media += 1
-    for t in req.tools or []:
-        chars += len(t.name) + len(t.description or "") + len(_encode(t.parameters or {}))
-    return math.ceil(chars / 4) + 765 * media
+    """For upstreams that cannot count; 765 per image (a high-detail 512px tile pair, OpenAI's order of
+    magnitude) or document."""
+    return estimate(req, 765)
 
 
 class _Answer:
