@@ -136,6 +136,13 @@ class Provider:
     # one of them is forwarded rather than rebuilt (SPEC §7), unless the provider says `passthrough: false`.
     native_apis: ClassVar[dict[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A class that streams event by event (its own stream()) is read through the adapter even when a
+        # parent has a framed open_stream() for another endpoint (api: responses under the chat adapter).
+        if "stream" in cls.__dict__ and "open_stream" not in cls.__dict__:
+            cls.open_stream = Provider.open_stream  # type: ignore[method-assign]
+
     def __init__(self, name: str, config: Any, options: Any, session: Any) -> None:
         self.name = name
         self.config = config  # gateway.config.ProviderConfig

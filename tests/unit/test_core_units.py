@@ -146,3 +146,22 @@ def test_think_splitter_leaves_plain_text_alone() -> None:
     assert split_think("no tags <think> here") == ("", "no tags <think> here")
     assert split_think("<thin") == ("", "<thin")
     assert split_think("<think>unfinished") == ("unfinished", "")
+
+
+async def test_a_subclass_streaming_by_events_is_not_read_by_its_parents_framed_reader() -> None:
+    from providers.openai import OpenAIProvider
+    from unified.provider import GeneratorStream, Provider
+    from unified.types import Finish, Start
+
+    class EventByEvent(OpenAIProvider):
+        type = "event-by-event"
+
+        async def stream(self, request, model, up):  # type: ignore[no-untyped-def]
+            yield Start(id="s", model=model)
+            yield Finish()
+
+    assert EventByEvent.open_stream is Provider.open_stream
+    cfg = parse({"providers": {"p": {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}}}, "t").providers["p"]
+    stream = await EventByEvent("p", cfg, None, None).open_stream(None, "m", None)  # type: ignore[arg-type]
+    assert isinstance(stream, GeneratorStream)
+    assert [type(e) for e in await stream.read()] == [Start, Finish]  # one batch: no Flush came between
