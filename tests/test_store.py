@@ -51,6 +51,7 @@ def usage(ts: float, key: str | None = "a", model: str = "m", status: int = 200,
         0,
         kw.get("cost"),
         10.0,
+        kw.get("ttft"),
     )
 
 
@@ -81,6 +82,9 @@ async def test_migrates_from_the_previous_schema_keeping_the_keys(store_url: str
         assert kept.rpm == 7
         await new.write_usage([usage(time.time(), key="kept")])
         assert (await new.usage_summary(None, None, ["key"]))[0]["key"] == "kept"
+        await new.write_usage([usage(time.time(), key="fast", ttft=12.5)])
+        points = await new.usage_points(0.0, 10)
+        assert points[0][1] == "fast" and points[0][7] == 12.5  # v3: time to first token kept per row
     finally:
         await new.close()
 

@@ -55,11 +55,14 @@ USAGE_COLUMNS = (
     "cached_tokens",
     "cost_usd",
     "duration_ms",
+    "ttft_ms",
 )
 GROUPS = ("key", "model", "provider", "day", "hour")
 
 # One usage row, in USAGE_COLUMNS order.
-UsageRow = tuple[float, str, str | None, str | None, str | None, str, int, int, int, int, float | None, float]
+UsageRow = tuple[
+    float, str, str | None, str | None, str | None, str, int, int, int, int, float | None, float, float | None
+]
 
 
 class StoreError(Exception):
@@ -277,6 +280,15 @@ class Store:
             )
             out.append(item)
         return out
+
+    async def usage_points(self, start: float, limit: int) -> list[tuple[Any, ...]]:
+        """The newest `limit` rows since `start` as (ts, key, model, provider, status, cost_usd, duration_ms,
+        ttft_ms), newest first: the raw points the dashboard's per-minute series are cut from."""
+        return await self._fetch(
+            "SELECT ts, key_name, model, provider, status, cost_usd, duration_ms, ttft_ms FROM llm_link_usage "
+            "WHERE ts >= ? ORDER BY ts DESC LIMIT ?",
+            (float(start), int(limit)),
+        )
 
     async def count_usage(self) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM llm_link_usage", ())

@@ -4,7 +4,8 @@ new entry at the end, so a database made by any earlier version moves forward st
 
 v1: keys, plus `llm_link_meta` (schema version, and `keys_version`, bumped by every key change so each
     worker can poll one row to learn that its key cache is stale).
-v2: per-request usage rows, indexed by time for range sums and retention."""
+v2: per-request usage rows, indexed by time for range sums and retention.
+v3: the time to first token of each usage row (streams; NULL otherwise), for the dashboard's charts."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ SQLITE: list[list[str]] = [
         )""",
         "CREATE INDEX llm_link_usage_ts ON llm_link_usage (ts)",
     ],
+    ["ALTER TABLE llm_link_usage ADD COLUMN ttft_ms REAL"],
 ]
 
 POSTGRES: list[list[str]] = [
@@ -73,6 +75,7 @@ POSTGRES: list[list[str]] = [
         )""",
         "CREATE INDEX llm_link_usage_ts ON llm_link_usage (ts)",
     ],
+    ["ALTER TABLE llm_link_usage ADD COLUMN ttft_ms DOUBLE PRECISION"],
 ]
 
 LATEST = len(SQLITE)

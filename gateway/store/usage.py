@@ -56,6 +56,7 @@ class UsageRecorder:
                 call.cached_tokens,
                 cost,
                 round(duration, 3),
+                round((call.first_token - call.started) * 1000, 3) if call.first_token is not None else None,
             )
         )
         if len(self.pending) >= BATCH:
