@@ -280,6 +280,34 @@ PATHS: dict[str, Any] = {
     "/admin/api/status": {
         "get": _op("Version, uptime, config generation, database", {"200": _json({"type": "object"}, "status")})
     },
+    "/admin/api/series": {
+        "get": _op(
+            "Per-bucket requests/s, error rate, p50/p95 latency and time to first token (the dashboard's charts)",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "buckets": {"type": "array", "items": {"type": "number"}, "description": "epoch s"},
+                            "step": {"type": "integer"},
+                            "by": {"enum": ["model", "provider", "key"]},
+                            "total": {"type": "object"},
+                            "series": {"type": "array", "items": {"type": "object"}},
+                            "truncated": {"type": "boolean"},
+                        },
+                    },
+                    "series",
+                ),
+                "400": _json(_ref("Error"), "a parameter is wrong"),
+                "409": _json(_ref("Error"), "no database"),
+            },
+            parameters=[
+                {"name": "minutes", "in": "query", "schema": {"type": "integer", "default": 60, "maximum": 1440}},
+                {"name": "step", "in": "query", "schema": {"type": "integer", "default": 60, "minimum": 10}},
+                {"name": "by", "in": "query", "schema": {"enum": ["model", "provider", "key"], "default": "model"}},
+            ],
+        )
+    },
     "/admin/api/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")})},
 }
 
