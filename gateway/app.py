@@ -19,6 +19,8 @@ import dialects
 from gateway import edge, openapi, reload, shutdown, system, workers
 from gateway.accesslog import AccessLog
 from gateway.admin import api as admin_api
+from gateway.admin import dashboard
+from gateway.admin import series as _series  # noqa: F401  (adds /admin/api/series to the admin blueprint)
 from gateway.budget import shared_budget_table
 from gateway.cache import make_cache
 from gateway.call import Call
@@ -185,6 +187,7 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
     if s.openapi:  # off by default: the document maps the whole surface
         app.blueprint(openapi.blueprint)
     app.blueprint(admin_api.blueprint)  # answers 404 until `admin.key` is set
+    app.blueprint(dashboard.blueprint)  # /admin/, the same
     reload.install(app)
 
     @app.before_server_start
