@@ -264,13 +264,21 @@ def test_overview_charts_draw_the_traffic(laptop: Page, traffic: int, gw: Gatewa
     page.wait_for_selector("#overview-table >> text=mock")
     page.click("[data-by=model]")
     page.wait_for_selector("#overview-table >> text=gpt-demo")
+    # live: more traffic shows up without a reload (the page polls every 5 s)
+    before = page.inner_text("#tiles")
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-yaml-team-0123", max_retries=0)
+    for _ in range(3):
+        client.chat.completions.create(model="gpt-demo", messages=[{"role": "user", "content": "more"}])
+    expected = f"{gw.seeded + traffic + 3:,}"  # type: ignore[attr-defined]
+    page.wait_for_selector(f"#tiles .value:text-is('{expected}')", timeout=20000)
+    assert page.inner_text("#tiles") != before
     path = laptop.shot("dashboard-overview")
     if os.environ.get("LLM_LINK_SCREENSHOT_DOCS") == "1":
         shutil.copy(path, ROOT / "docs" / "dashboard-overview.png")
     assert laptop.problems == []
 
 
-def test_spend_providers_and_config_pages(laptop: Page, traffic: int) -> None:
+def test_spend_providers_and_config_pages(laptop: Page, traffic: int, gw: Gateway) -> None:
     laptop.sign_in()
     page = laptop.page
     page.wait_for_selector("#shell:not([hidden])")
@@ -291,6 +299,19 @@ def test_spend_providers_and_config_pages(laptop: Page, traffic: int) -> None:
     page.wait_for_selector("#config-json:has-text('providers')")
     config = page.inner_text("#config-json")
     assert "sk-upstream-secret" not in config and ADMIN not in config
+    page.click("#reload")
+    page.wait_for_selector("#reload-result .result.ok")
+    good = gw.config_path.read_text()
+    try:  # a broken file is refused, with its problems and their paths on the page
+        gw.config_path.write_text(good.replace("provider: mock", "provider: nowhere", 1))
+        page.click("#reload")
+        page.wait_for_selector("#reload-result .result.bad li")
+        assert "nowhere" in page.inner_text("#reload-result")
+        laptop.shot("dashboard-config-refused")
+        # Chromium logs the expected 422 as a failed resource load; only that one is allowed
+        laptop.problems = [p for p in laptop.problems if "status of 422" not in p]
+    finally:
+        gw.config_path.write_text(good)
     page.click("#reload")
     page.wait_for_selector("#reload-result .result.ok")
     laptop.shot("dashboard-config")

@@ -97,7 +97,15 @@ function limits(k) {
 
 export async function load(refresh) {
   const { data } = await api("GET", "/keys");
-  const act = (label, cls, fn) => h("button", { type: "button", class: cls, onclick: fn }, label);
+  // an action's failure (say, the database is away) is shown above the table, never left unhandled
+  const act = (label, cls, fn) => h("button", {
+    type: "button",
+    class: cls,
+    onclick: async () => {
+      $("#key-error").textContent = "";
+      try { await fn(); } catch (err) { $("#key-error").textContent = String(err.message || err); }
+    },
+  }, label);
   table($("#keys-table"), [
     { label: "Name", cell: (k) => h("b", {}, k.name) },
     { label: "Status", cell: (k) => h("span", { class: `badge ${k.revoked ? "bad" : "ok"}` }, k.revoked ? "revoked" : "active") },

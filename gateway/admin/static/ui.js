@@ -71,6 +71,12 @@ export function lineChart(el, x, series, { unit = "", yFmt = (v) => v, stacked =
     series = series.map((s) => ({ ...s, raw: s.values, values: s.values.map((v, j) => (acc[j] += v || 0)) })).reverse();
   }
   const data = [x, ...series.map((s) => s.values)];
+  // for screen readers: what the chart shows, with each series' latest value
+  el.setAttribute("role", "img");
+  el.setAttribute("aria-label", series.map((s) => {
+    const vals = (s.raw || s.values).filter((v) => v != null);
+    return `${s.label}: latest ${vals.length ? yFmt(vals[vals.length - 1]) : "none"}`;
+  }).join("; "));
   const sig = series.map((s) => s.label).join("\u0000") + unit;
   el.dataset.points = String(series.reduce((n, s) => n + s.values.filter((v) => v != null).length, 0));
   if (entry.plot && entry.sig === sig) { entry.plot.setData(data); return; }
