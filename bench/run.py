@@ -442,7 +442,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="rounds, systems alternating within each (default 1 quick / 2 full)")
     p.add_argument("--scenarios", help="comma-separated scenario names, or the preset issue17 (default: all)")
     p.add_argument(
-        "--systems", help="comma-separated: direct,passthrough,llm-link,llm-link-traced,llm-link-base,litellm,portkey"
+        "--systems",
+        help="comma-separated: direct,passthrough,llm-link,llm-link-translated,llm-link-traced,llm-link-base,litellm,portkey",
     )
     p.add_argument("--base", help="llm-link-base runs llm-link from this other checkout (e.g. a git worktree)")
     p.add_argument(
@@ -509,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
             "passthrough": lambda: Passthrough(out, upstream.url, a.workers),
             "llm-link": lambda: LLMLink(out, upstream.url, a.workers),
             # Every request traced (sample_ratio 1), spans exported to the mock upstream's OTLP sink.
+            "llm-link-translated": lambda: LLMLink(
+                out, upstream.url, a.workers, name="llm-link-translated", passthrough=False
+            ),
             "llm-link-traced": lambda: LLMLink(
                 out, upstream.url, a.workers, telemetry={"otlp_endpoint": upstream.url}, name="llm-link-traced"
             ),

@@ -215,8 +215,10 @@ class LLMLink(System):
         telemetry: dict[str, Any] | None = None,
         name: str | None = None,
         root: Path | None = None,
+        passthrough: bool = True,
     ) -> None:
         self.name = name or self.name
+        self.passthrough = passthrough  # llm-link-translated: the same API rebuilt instead of forwarded (§7)
         super().__init__(workdir)
         self.upstream, self.workers, self.sanic_workers = upstream, workers, workers
         self.telemetry = telemetry  # llm-link-traced: every request traced, spans to the mock's OTLP sink
@@ -264,6 +266,8 @@ class LLMLink(System):
             },
             "models": {"bench": "up/bench", "slow": "up/slow", "claude-bench": "ant/claude-bench"},
         }
+        if not self.passthrough:
+            config["providers"]["up"]["passthrough"] = False
         if self.telemetry is not None:
             config["telemetry"] = self.telemetry
         self.config_path.write_text(yaml.safe_dump(config))

@@ -16,7 +16,7 @@ from sanic.handlers import ErrorHandler
 from sanic_ext import Extend
 
 import dialects
-from gateway import edge, openapi, reload, shutdown, system, workers
+from gateway import edge, openapi, probes, reload, shutdown, system, workers
 from gateway.accesslog import AccessLog
 from gateway.admin import api as admin_api
 from gateway.admin import dashboard
@@ -181,6 +181,7 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         prefix = (settings.prefix or "").rstrip("/")
         app.blueprint(d.blueprint(prefix))
         renderers.append((prefix + d.api_root, d.name, d.render_error))
+        probes.add(app, prefix + d.api_root if not prefix else prefix)
     app.error_handler = DialectErrorHandler(renderers, dialects.get(dialects.FALLBACK).render_error)
     app.blueprint(system.blueprint)
     edge.install(app, s)

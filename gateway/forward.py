@@ -407,6 +407,7 @@ async def relay(request: Request, call: Call, route: Route, opened: Relay, api: 
     resp = opened.resp
     if call.first_token is None and opened.head:
         call.first_token = time.perf_counter()
+    finished = False  # read to its end: the connection goes back to the pool
     try:
         if opened.head:
             await send(b"".join(opened.head) if len(opened.head) > 1 else opened.head[0])
@@ -415,6 +416,7 @@ async def relay(request: Request, call: Call, route: Route, opened: Relay, api: 
                 await _pump(resp, scan, send, call, target)
         else:
             await _pump(resp, scan, send, call, target)
+        finished = True
         tail = scan.tail()
         if tail:
             await send(tail)
@@ -449,7 +451,10 @@ async def relay(request: Request, call: Call, route: Route, opened: Relay, api: 
         if call.trace is not None:
             call.trace.end_attempt(call)
         call.upstream_seconds += time.perf_counter() - opened.t0
-        resp.close()
+        if finished:
+            resp.release()
+        else:
+            resp.close()
         await target.cap.release()
     await response.eof()
 

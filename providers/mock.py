@@ -49,6 +49,7 @@ class MockOptions(msgspec.Struct, forbid_unknown_fields=True):
     chunks: int = 4  # how many text deltas a streamed reply is cut into
     reply: str | None = None  # fixed reply text instead of the echo
     embedding_dimensions: int = 8
+    text_only: bool = False  # never call a tool (an agent demo on the mock would loop on tool calls)
 
 
 def _estimate_tokens(text: str) -> int:
@@ -120,7 +121,7 @@ class MockProvider(Provider):
             if images:
                 text += f" ({images} image{'s' if images > 1 else ''} received)"
         tc = req.tool_choice
-        if req.tools and not results and not (tc is not None and tc.mode == "none"):
+        if req.tools and not results and not self.options.text_only and not (tc is not None and tc.mode == "none"):
             chosen = [t for t in req.tools if tc is not None and tc.mode == "tool" and t.name == tc.name] or req.tools[
                 :1
             ]

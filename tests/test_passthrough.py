@@ -60,6 +60,7 @@ def gw(fake_anthropic: FakeAnthropic, fake_openai: FakeOpenAI, fake_ollama: Fake
             "claude-t": {"type": "anthropic", "base_url": a_url, "api_key": ANTHROPIC_KEY, "passthrough": False},
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY},  # type: ignore[attr-defined]
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
+            "quiet": {"type": "mock", "options": {"text_only": True}},
         },
         "models": {
             "sonnet": "claude/claude-test",
@@ -312,3 +313,20 @@ def test_ollama_fields_reach_ollama(gw: Gateway, fake_ollama: FakeOllama) -> Non
     assert sent["options"] == {"temperature": 0.1, "num_ctx": 8192, "mirostat": 1}
     chunks = list(client.chat(model="llama", messages=[{"role": "user", "content": "hi"}], stream=True))
     assert chunks[-1].done and chunks[-1].eval_count and {c.model for c in chunks} == {"llama"}
+
+
+def test_base_urls_answer_head(gw: Gateway) -> None:
+    """Claude Code probes `HEAD /anthropic` at every start; every dialect's base URL answers it."""
+    for path in ("/anthropic", "/ollama", "/v1"):
+        assert httpx.head(gw.url + path).status_code == 200, path
+
+
+def test_text_only_mock_never_calls_a_tool(gw: Gateway) -> None:
+    client = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="x", max_retries=0)
+    r = client.messages.create(
+        model="quiet/demo",
+        max_tokens=50,
+        tools=[{"name": "Read", "input_schema": {"type": "object", "properties": {}}}],
+        messages=[{"role": "user", "content": "read the file"}],
+    )
+    assert r.stop_reason == "end_turn" and [b.type for b in r.content] == ["text"]
