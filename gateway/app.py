@@ -157,6 +157,7 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
     s = cfg.server
     app.config.REQUEST_MAX_SIZE = s.max_body_bytes
     app.config.REQUEST_MAX_HEADER_SIZE = s.max_header_bytes
+    app.config.WEBSOCKET_MAX_SIZE = s.max_body_bytes  # one WebSocket message: as large as a request body
     app.config["REQUEST_TIMEOUT"] = s.request_timeout  # Sanic types these as int; it takes float seconds
     app.config.RESPONSE_TIMEOUT = 24 * 3600  # streams may be long; upstream timeouts bound them instead
     app.config["KEEP_ALIVE_TIMEOUT"] = s.keep_alive_timeout

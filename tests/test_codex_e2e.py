@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,9 +59,10 @@ wire_api = "responses"
 request_max_retries = 0
 stream_max_retries = 0
 stream_idle_timeout_ms = 60000
+supports_websockets = {websockets}
 """
-# Codex's built-in `openai` provider pointed at the gateway (key from `codex login --with-api-key`): it tries
-# Responses over WebSocket first.
+# Codex's built-in `openai` provider pointed at the gateway (key from `codex login --with-api-key`): it speaks
+# Responses over WebSocket.
 BUILTIN_PROVIDER = """\
 openai_base_url = "{base_url}"
 {offline}"""
@@ -121,11 +123,12 @@ def gateway(
 
 
 def run_codex(
-    codex: str, gateway: Gateway, model: str, home: Path, builtin: bool = False
+    codex: str, gateway: Gateway, model: str, home: Path, builtin: bool = False, websockets: bool = False
 ) -> tuple[subprocess.CompletedProcess[str], str]:
     (home / "codex").mkdir()
     template = BUILTIN_PROVIDER if builtin else CUSTOM_PROVIDER
-    (home / "codex" / "config.toml").write_text(template.format(base_url=gateway.url + "/v1", offline=OFFLINE))
+    config = template.format(base_url=gateway.url + "/v1", offline=OFFLINE, websockets=str(websockets).lower())
+    (home / "codex" / "config.toml").write_text(config)
     work = home / "work"
     work.mkdir()
     (work / "note.txt").write_text(SECRET + "\n")
@@ -189,12 +192,37 @@ def test_codex_runs_a_tool_using_task(
         assert "client_metadata" in fake_responses.last and fake_responses.last["model"] == "script"
 
 
-def test_codex_builtin_provider_falls_back_from_websocket(codex: str, gateway: Gateway, tmp_path: Path) -> None:
-    """`openai_base_url` at the gateway: Codex's WebSocket attempt is refused at once (426) and it goes on
-    over HTTP."""
+def websocket_messages(gateway: Gateway, at_least: int = 0) -> int:
+    """response.create messages the gateway answered over WebSocket (its log line per closed connection),
+    waiting a moment for `at_least` (the line is written as the server sees Codex's connection close)."""
+    marker = "responses websocket closed after "
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in gateway.log().splitlines() if marker in line]
+        n = sum(int(line.split(marker)[1].split()[0]) for line in lines)
+        if n >= at_least or time.monotonic() > deadline:
+            return n
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("upstream", ["openai", "anthropic"])
+def test_codex_runs_a_tool_using_task_over_websocket(
+    codex: str, gateway: Gateway, upstream: str, tmp_path: Path
+) -> None:
+    """A custom provider with `supports_websockets = true`: the whole task (tool call, then the answer that
+    quotes the tool's output) goes over the Responses WebSocket, translated for a non-OpenAI upstream too."""
+    before = websocket_messages(gateway)
+    proc, last_message = run_codex(codex, gateway, f"codex-{upstream}", tmp_path, websockets=True)
+    check_run(proc, last_message)
+    assert websocket_messages(gateway, before + 2) - before >= 2, gateway.log()[-3000:]
+
+
+def test_codex_builtin_provider_speaks_websocket(codex: str, gateway: Gateway, tmp_path: Path) -> None:
+    """`openai_base_url` at the gateway: Codex's built-in provider runs the task over the WebSocket."""
+    before = websocket_messages(gateway)
     proc, last_message = run_codex(codex, gateway, "codex-openai", tmp_path, builtin=True)
     check_run(proc, last_message)
-    assert '"status":426' in gateway.log().replace(" ", "")
+    assert websocket_messages(gateway, before + 2) - before >= 2, gateway.log()[-3000:]
 
 
 def check_run(proc: subprocess.CompletedProcess[str], last_message: str) -> None:

@@ -1,5 +1,6 @@
 """Responses API endpoints: POST /v1/responses (JSON or SSE), GET /v1/responses/{id},
-POST /v1/responses/input_tokens, POST /v1/responses/compact, and a quick refusal of the WebSocket upgrade."""
+POST /v1/responses/input_tokens, POST /v1/responses/compact, and the Responses API over WebSocket
+(GET /v1/responses upgraded: dialects/responses/ws.py)."""
 
 from __future__ import annotations
 
@@ -224,15 +225,17 @@ def make_blueprint(prefix: str) -> Blueprint:
             await _keep(store, answer.env.id, answer.final, _own_history(req, body))
         return response
 
-    @bp.get("/responses")
-    @on
-    async def websocket(request: Request, call: Call) -> HTTPResponse:
-        # Codex tries Responses over WebSocket first; a quick refusal makes it fall back to HTTP POST.
-        raise GatewayError(
-            "invalid_request",
-            "WebSocket transport is not supported here; use POST /v1/responses (HTTP with SSE)",
-            status=426,
-        )
+    from dialects.responses import ws as websocket  # imports this module: bound here, once it is loaded
+
+    @bp.on_request
+    async def websocket_key(request: Request) -> HTTPResponse | None:
+        if request.method == "GET" and request.headers.get("upgrade", "").lower() == "websocket":
+            return await websocket.check_key(request)
+        return None
+
+    @bp.websocket("/responses")
+    async def responses_ws(request: Request, ws: Any) -> None:
+        await websocket.session(request, ws)
 
     @bp.get("/responses/<response_id:str>")
     @on
