@@ -330,3 +330,27 @@ def test_text_only_mock_never_calls_a_tool(gw: Gateway) -> None:
         messages=[{"role": "user", "content": "read the file"}],
     )
     assert r.stop_reason == "end_turn" and [b.type for b in r.content] == ["text"]
+
+
+def test_forwarded_stream_cut_by_the_upstream_ends_with_an_error_event(gw: Gateway) -> None:
+    r = httpx.post(
+        gw.url + "/anthropic/v1/messages",
+        json={
+            "model": "claude/drop",
+            "max_tokens": 50,
+            "stream": True,
+            "messages": [{"role": "user", "content": "a b c"}],
+        },
+        headers=_headers(),
+    )
+    assert r.status_code == 200
+    last = [b for b in r.text.split("\n\n") if b.strip()][-1]
+    assert last.startswith("event: error") and '"type":"error"' in last.replace(" ", "")
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+    with pytest.raises(openai.APIError):
+        list(
+            client.chat.completions.create(
+                model="oai/drop", stream=True, messages=[{"role": "user", "content": "a long enough message"}]
+            )
+        )
+    assert httpx.get(gw.url + "/health").status_code == 200
