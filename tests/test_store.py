@@ -200,3 +200,17 @@ async def test_key_cache_sees_changes_and_remembers_that_keys_existed(store: Sto
     await cache.refresh()
     assert cache.rows == [] and cache.ever is True  # revoking the last key does not open the gateway
     assert seen == [0, 1, 0]
+
+
+async def test_usage_buckets_count_exactly_and_points_sample_evenly(store: Store) -> None:
+    """The dashboard's series of a busy window: exact per-bucket sums in SQL, an even sample of the rows."""
+    start = 1_800_000_000.0
+    rows = [usage(start + i * 6.0, model=f"m{i % 2}", status=502 if i % 10 == 0 else 200, cost=0.5) for i in range(40)]
+    await store.write_usage(rows)  # 40 rows, 10 a minute, over 4 minutes
+    buckets = sorted(await store.usage_buckets(start, 60, "model"))
+    assert [(b, g, n) for b, g, n, _, _ in buckets] == [(b, m, 5) for b in range(4) for m in ("m0", "m1")]
+    assert sum(e for *_, e, _ in buckets) == 4 and sum(c for *_, c in buckets) == 20.0
+    assert sum(n for _, _, n, _, _ in await store.usage_buckets(start + 120, 60, "provider")) == 20
+    assert await store.usage_count_since(start + 120) == 20
+    sample = await store.usage_points(start, 1000, every=4)
+    assert len(sample) == 10 and sample == sorted(sample, reverse=True)  # one in four, newest first

@@ -293,7 +293,7 @@ PATHS: dict[str, Any] = {
                             "by": {"enum": ["model", "provider", "key"]},
                             "total": {"type": "object"},
                             "series": {"type": "array", "items": {"type": "object"}},
-                            "truncated": {"type": "boolean"},
+                            "sampled": {"type": "boolean", "description": "percentiles from an even sample"},
                         },
                     },
                     "series",

@@ -1,8 +1,9 @@
 """`GET /admin/api/series`: the dashboard's live charts, per minute over the last hour (or `minutes=` up to a
 day): requests/s, error rate, p50/p95 latency and time to first token, in total and per model or provider
 (`by=`). Cut from the usage rows in the database, so every worker and replica counts, on SQLite as on
-PostgreSQL. At most MAX_POINTS rows are read (the newest); past that `truncated` says the oldest buckets
-are partial."""
+PostgreSQL. A window of up to MAX_POINTS rows is read whole; a busier one is counted exactly in SQL
+(requests, errors, cost per bucket) and its percentiles come from an even sample of about MAX_POINTS rows
+(`sampled` says so), so the work per refresh stays flat however busy the gateway is."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from sanic import HTTPResponse, Request
 from gateway.admin.api import AdminError, _store, admin_route, answer, blueprint
 from gateway.store.keys import iso
 
-MAX_POINTS = 200_000
+MAX_POINTS = 100_000
 MAX_SERIES = 12  # the busiest; the rest are summed into "other" so a chart stays readable
 BY = {"model": 2, "provider": 3, "key": 1}
+COLUMN = {"model": "model", "provider": "provider", "key": "key_name"}
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -93,10 +95,24 @@ def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> 
     return int(value)
 
 
-def build(points: list[tuple[Any, ...]], end: float, minutes: int, step: int, by: str) -> dict[str, Any]:
-    """The per-bucket series of `points` (usage_points rows) over the `minutes` before `end`."""
+def window(end: float, minutes: int, step: int) -> tuple[float, int]:
+    """The first bucket's start and the number of buckets: they end on a step boundary, the last holds `end`."""
     n = max(1, minutes * 60 // step)
-    first = (int(end) // step + 1) * step - n * step  # buckets end on a step boundary; the last holds `end`
+    return float((int(end) // step + 1) * step - n * step), n
+
+
+def build(
+    points: list[tuple[Any, ...]],
+    end: float,
+    minutes: int,
+    step: int,
+    by: str,
+    counts: list[tuple[Any, ...]] | None = None,
+) -> dict[str, Any]:
+    """The per-bucket series of `points` (usage_points rows) over the `minutes` before `end`. With `counts`
+    (usage_buckets rows) the points are a sample: they give the percentiles, `counts` the exact requests,
+    errors and cost."""
+    first, n = window(end, minutes, step)
     column = BY[by]
     groups: dict[str, _Bucketed] = {}
     total = _Bucketed(n)
@@ -112,6 +128,21 @@ def build(points: list[tuple[Any, ...]], end: float, minutes: int, step: int, by
         status, cost, duration, ttft = row[4], row[5], row[6], row[7]
         series.add(i, status, cost, duration, ttft)
         total.add(i, status, cost, duration, ttft)
+    if counts is not None:
+        for target in (total, *groups.values()):
+            target.requests, target.errors, target.cost = [0] * n, [0] * n, [0.0] * n
+        for b, g, requests, errors, cost in counts:
+            i = int(b)
+            if not 0 <= i < n:
+                continue
+            name = g or "(none)"
+            series = groups.get(name)
+            if series is None:
+                series = groups[name] = _Bucketed(n)
+            for target in (series, total):
+                target.requests[i] += int(requests)
+                target.errors[i] += int(errors or 0)
+                target.cost[i] += float(cost or 0.0)
     busiest = sorted(groups, key=lambda g: -sum(groups[g].requests))
     shown = busiest[:MAX_SERIES]
     if len(busiest) > MAX_SERIES:
@@ -128,7 +159,7 @@ def build(points: list[tuple[Any, ...]], end: float, minutes: int, step: int, by
         "buckets": [first + i * step for i in range(n)],
         "total": total.view(step),
         "series": [{"name": name, **groups[name].view(step)} for name in shown],
-        "truncated": len(points) >= MAX_POINTS,
+        "sampled": counts is not None,
     }
 
 
@@ -143,5 +174,12 @@ async def series(request: Request) -> HTTPResponse:
     database = _store(request)
     await database.usage.flush()  # this worker's latest rows count too
     end = time.time()
-    points = await database.store.usage_points(end - minutes * 60 - step, MAX_POINTS)
-    return answer(build(points, end, minutes, step, by))
+    first, _ = window(end, minutes, step)
+    store = database.store
+    rows = await store.usage_count_since(first)
+    if rows <= MAX_POINTS:
+        return answer(build(await store.usage_points(first, MAX_POINTS), end, minutes, step, by))
+    every = -(-rows // MAX_POINTS)
+    counts = await store.usage_buckets(first, step, COLUMN[by])
+    points = await store.usage_points(first, MAX_POINTS, every)
+    return answer(build(points, end, minutes, step, by, counts))

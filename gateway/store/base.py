@@ -119,6 +119,7 @@ class Store:
     is_open = False  # set by open(): connected and migrated
     day_sql = "?"  # SQL for the UTC day (YYYY-MM-DD) of the `ts` column
     hour_sql = "?"  # and its UTC hour (YYYY-MM-DDTHH:00Z), for charts over a day
+    bucket_sql = "?"  # the whole number of `step`s (2nd arg) from a start (1st arg) to `ts`, rounded down
 
     # ------------------------------------------------------------------ keys
 
@@ -281,14 +282,33 @@ class Store:
             out.append(item)
         return out
 
-    async def usage_points(self, start: float, limit: int) -> list[tuple[Any, ...]]:
-        """The newest `limit` rows since `start` as (ts, key, model, provider, status, cost_usd, duration_ms,
-        ttft_ms), newest first: the raw points the dashboard's per-minute series are cut from."""
+    async def usage_points(self, start: float, limit: int, every: int = 1) -> list[tuple[Any, ...]]:
+        """Up to `limit` rows since `start` as (ts, key, model, provider, status, cost_usd, duration_ms,
+        ttft_ms), newest first: the raw points the dashboard's per-minute series are cut from. `every` > 1
+        takes one row in `every` (by id: an even sample across the window, for the percentiles of a busy
+        window; its exact counts come from usage_buckets)."""
+        sample = " AND id % ? = 0" if every > 1 else ""
+        args: tuple[Any, ...] = (float(start), int(every), int(limit)) if every > 1 else (float(start), int(limit))
         return await self._fetch(
             "SELECT ts, key_name, model, provider, status, cost_usd, duration_ms, ttft_ms FROM llm_link_usage "
-            "WHERE ts >= ? ORDER BY ts DESC LIMIT ?",
-            (float(start), int(limit)),
+            f"WHERE ts >= ?{sample} ORDER BY ts DESC LIMIT ?",
+            args,
         )
+
+    async def usage_count_since(self, start: float) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM llm_link_usage WHERE ts >= ?", (float(start),))
+        return int(rows[0][0])
+
+    async def usage_buckets(self, start: float, step: int, group: str) -> list[tuple[Any, ...]]:
+        """Exact (bucket, group, requests, errors, cost) since `start` in buckets of `step` seconds (bucket 0
+        starts at `start`); `group` is key_name, model or provider."""
+        assert group in ("key_name", "model", "provider")
+        sql = (
+            f"SELECT {self.bucket_sql} AS b, {group} AS g, COUNT(*), "
+            "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(cost_usd) "
+            "FROM llm_link_usage WHERE ts >= ? GROUP BY b, g"
+        )
+        return await self._fetch(sql, (float(start), float(step), float(start)))
 
     async def count_usage(self) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM llm_link_usage", ())

@@ -36,6 +36,7 @@ class PostgresStore(Store):
     kind = "postgresql"
     day_sql = "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
     hour_sql = "to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24\":00Z\"')"
+    bucket_sql = "CAST(FLOOR((ts - ?::float8) / ?::float8) AS BIGINT)"  # a plain cast would round
 
     def __init__(self, url: str) -> None:
         self.url = url

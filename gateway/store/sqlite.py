@@ -22,6 +22,7 @@ class SqliteStore(Store):
     kind = "sqlite"
     day_sql = "strftime('%Y-%m-%d', ts, 'unixepoch')"
     hour_sql = "strftime('%Y-%m-%dT%H:00Z', ts, 'unixepoch')"
+    bucket_sql = "CAST((ts - ?) / ? AS INTEGER)"  # truncates: rows are at or after the start
 
     def __init__(self, path: str) -> None:
         self.path = path

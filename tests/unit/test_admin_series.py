@@ -48,3 +48,14 @@ def test_split_by_provider_and_the_long_tail_summed() -> None:
     assert out["series"][-1]["summary"]["requests"] == 1 + 2 + 3  # the three quietest
     by_provider = build(points, END, 10, 60, "provider")
     assert [s["name"] for s in by_provider["series"]] == ["prov"]
+
+
+def test_a_sampled_window_takes_its_counts_from_sql() -> None:
+    sample = [point(END + 10, duration=d) for d in (10, 20, 30)]
+    counts = [(59, "m", 300, 6, 1.5), (58, "m", 100, 0, 0.5), (59, None, 2, 2, None)]
+    out = build(sample, END + 30, 60, 60, "model", counts)
+    total = out["total"]
+    assert out["sampled"] and total["requests"][-1] == 302 and total["requests"][-2] == 100
+    assert total["errors"][-1] == 8 and total["summary"]["cost_usd"] == 2.0
+    assert total["p50_ms"][-1] == 20  # from the sample
+    assert [s["name"] for s in out["series"]] == ["m", "(none)"]
