@@ -361,6 +361,26 @@ def test_key_made_in_the_ui_works_until_revoked_there(laptop: Page, gw: Gateway)
     assert laptop.problems == []
 
 
+def test_without_a_database_the_overview_says_why_and_keys_are_read_only(browser: Any) -> None:
+    config = {
+        "providers": {"mock": {"type": "mock"}},
+        "models": {"m": "mock/m"},
+        "auth": {"keys": [{"name": "only-yaml", "key": "sk-only-yaml-0123"}]},
+        "admin": {"key": ADMIN},
+    }
+    with Gateway(config) as plain:
+        page = Page(browser, plain, LAPTOP)
+        try:
+            page.sign_in()
+            page.page.wait_for_selector("#overview-note:not([hidden]):has-text('state.database_url')")
+            page.page.click("nav >> text=Keys")
+            page.page.wait_for_selector("#keys-table >> text=only-yaml")
+            assert "read-only" in page.page.inner_text("#keys-table")
+            assert page.problems == []
+        finally:
+            page.close()
+
+
 def test_phone_width_fits_without_sideways_scrolling(browser: Any, gw: Gateway, traffic: int) -> None:
     phone = Page(browser, gw, PHONE)
     try:

@@ -35,9 +35,11 @@ HEADERS = {
 
 # name -> (bytes, content type), read once: the set of files is fixed, so no path from a request ever
 # reaches the file system.
-FILES: dict[str, tuple[bytes, str]] = {
-    p.name: (p.read_bytes(), TYPES[p.suffix]) for p in sorted(STATIC.iterdir()) if p.suffix in TYPES
-}
+FILES: dict[str, tuple[bytes, str]] = (
+    {p.name: (p.read_bytes(), TYPES[p.suffix]) for p in sorted(STATIC.iterdir()) if p.suffix in TYPES}
+    if STATIC.is_dir()
+    else {}  # an install without the package data: the page is a 404, the gateway still starts
+)
 
 blueprint = Blueprint("admin_dashboard", strict_slashes=True)
 

@@ -1,5 +1,5 @@
 // Overview: the last hour per minute, from GET /admin/api/series; refreshed every few seconds.
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
 import { $, fill, fmt, h, lineChart, PALETTE, table, tile } from "./ui.js";
 
 let by = "model";
@@ -15,19 +15,18 @@ export function setup(refresh) {
   }
 }
 
+let database = null; // the store's kind from /status, asked once: without one there is nothing to chart
+
 export async function load() {
-  let s;
-  try {
-    s = await api("GET", `/series?minutes=60&step=60&by=${by}`);
-  } catch (err) {
-    if (err instanceof ApiError && err.body && err.body.error && err.body.error.type === "no_database") {
-      const note = $("#overview-note");
-      note.hidden = false;
-      note.textContent = "Charts are drawn from the usage rows in the database: set state.database_url (sqlite:///… is enough) to see them.";
-      return;
-    }
-    throw err;
+  if (database === null) database = (await api("GET", "/status")).database || "";
+  $("#overview-charts").hidden = $("#overview-table-card").hidden = $("#tiles").hidden = !database;
+  if (!database) {
+    const note = $("#overview-note");
+    note.hidden = false;
+    note.textContent = "Charts are drawn from the usage rows in the database: set state.database_url (sqlite:///… is enough) to see them.";
+    return;
   }
+  const s = await api("GET", `/series?minutes=60&step=60&by=${by}`);
   $("#overview-note").hidden = true;
   const t = s.total.summary;
   const recent = s.total.requests.slice(-5).reduce((a, b) => a + b, 0) / (5 * s.step);
