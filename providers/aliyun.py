@@ -12,6 +12,7 @@ OpenAI's; the differences handled here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -58,6 +59,12 @@ class AliyunProvider(OpenAIProvider):
     default_base_url: ClassVar[str | None] = REGIONS["beijing"]
     # DashScope's quirks (stream-only models, thinking switches) need the translated lane's adjustments.
     native_apis: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:
+        if not env.get("DASHSCOPE_API_KEY"):
+            return None
+        return {"providers": {"aliyun": {"type": "aliyun", "api_key": env["DASHSCOPE_API_KEY"]}}}
 
     def __init__(self, name: str, config: Any, options: Any, session: Any) -> None:
         super().__init__(name, config, options or AliyunOptions(), session)

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import math
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -97,6 +97,10 @@ class MockProvider(Provider):
     @classmethod
     def check_config(cls, config: Any) -> list[str]:
         return []
+
+    @classmethod
+    def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:
+        return {"providers": {"mock": {"type": "mock"}}, "models": {"demo": "mock/demo"}, "default_model": "demo"}
 
     def _plan(self, req: Request) -> tuple[str, str, list[ToolCallPart], StopReason, Usage]:
         """(thinking, text, tool calls, stop reason, usage) for a request: the one source of truth for

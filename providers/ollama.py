@@ -4,6 +4,7 @@ tool-call ids are made up where the server gives none; `done_reason` + counts ma
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -129,6 +130,14 @@ class OllamaProvider(HTTPProvider):
     Options = OllamaOptions
     default_base_url: ClassVar[str | None] = "http://localhost:11434"
     native_apis: ClassVar[dict[str, str]] = {"ollama.chat": "/api/chat", "ollama.generate": "/api/generate"}
+
+    @classmethod
+    def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:
+        """Local Ollama is always offered (its models are listed live); OLLAMA_HOST as the ollama CLI reads it."""
+        host = env.get("OLLAMA_HOST") or "http://localhost:11434"
+        if "://" not in host:
+            host = "http://" + host
+        return {"providers": {"ollama": {"type": "ollama", "base_url": host}}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -15,8 +15,8 @@ PROVIDER_TYPES: dict[str, str] = {
     "mock": "providers.mock:MockProvider",
     "openai": "providers.openai:OpenAIProvider",
     "anthropic": "providers.anthropic:AnthropicProvider",
-    "ollama": "providers.ollama:OllamaProvider",
     "aliyun": "providers.aliyun:AliyunProvider",
+    "ollama": "providers.ollama:OllamaProvider",
     "gemini": "providers.gemini:GeminiProvider",
 }
 
@@ -37,6 +37,20 @@ def _load(path: str) -> type[Provider]:
 
 def provider_class(type_name: str) -> type[Provider]:
     return _load(PROVIDER_TYPES[type_name])
+
+
+def builtin_default(env: dict[str, str]) -> dict[str, Any]:
+    """The config used when no file is found: each type's share (Provider.builtin_default), merged in the
+    order above; the first type that names a default model sets it."""
+    merged: dict[str, Any] = {"providers": {}, "models": {}}
+    for type_name in PROVIDER_TYPES:
+        part = provider_class(type_name).builtin_default(env)
+        if part:
+            merged["providers"].update(part.get("providers", {}))
+            merged["models"].update(part.get("models", {}))
+            if "default_model" in part:
+                merged.setdefault("default_model", part["default_model"])
+    return merged
 
 
 def adapter_class(config: Any) -> type[Provider]:

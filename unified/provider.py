@@ -154,6 +154,13 @@ class Provider:
         """Type-specific problems with the common provider settings, each starting with the field name."""
         return []
 
+    @classmethod
+    def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:
+        """This type's share of the built-in config used when no file is found (gateway.config.load): a
+        partial config ({"providers": ..., "models": ..., "default_model": ...}), or None to stay out.
+        Declared per type (a subclass does not inherit its parent's environment variables)."""
+        return None
+
     async def chat(self, request: Request, model: str, up: Upstream) -> Response:
         raise NotImplementedError
 

@@ -48,28 +48,8 @@ def expand_env(node: Any, path: str, problems: list[str], env: dict[str, str]) -
 
 
 def builtin_default(env: dict[str, str]) -> dict[str, Any]:
-    """No config file: the mock as `demo`, plus a provider per API key that is set, plus local Ollama."""
-    providers: dict[str, Any] = {"mock": {"type": "mock"}}
-    if env.get("OPENAI_API_KEY"):
-        providers["openai"] = {
-            "type": "openai",
-            "base_url": env.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            "api_key": env["OPENAI_API_KEY"],
-        }
-    if env.get("ANTHROPIC_API_KEY"):
-        providers["anthropic"] = {
-            "type": "anthropic",
-            "base_url": env.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
-            "api_key": env["ANTHROPIC_API_KEY"],
-        }
-    if env.get("DASHSCOPE_API_KEY"):
-        providers["aliyun"] = {"type": "aliyun", "api_key": env["DASHSCOPE_API_KEY"]}
-    if "ollama" in registry.types():
-        host = env.get("OLLAMA_HOST") or "http://localhost:11434"
-        if "://" not in host:
-            host = "http://" + host
-        providers["ollama"] = {"type": "ollama", "base_url": host}
-    return {"providers": providers, "models": {"demo": "mock/demo"}, "default_model": "demo"}
+    """No config file: what the provider types offer from the environment (providers.registry)."""
+    return registry.builtin_default(env)
 
 
 def find_config_path(explicit: str | None, env: dict[str, str]) -> Path | None:

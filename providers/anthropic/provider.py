@@ -3,6 +3,7 @@ calls; the translation is in `request`, `stream` and `wire`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -39,6 +40,15 @@ class AnthropicProvider(HTTPProvider):
         "anthropic.messages": "/messages",
         "anthropic.count_tokens": "/messages/count_tokens",
     }
+
+    @classmethod
+    def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:
+        if not env.get("ANTHROPIC_API_KEY"):
+            return None
+        base_url = env.get("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
+        return {
+            "providers": {"anthropic": {"type": "anthropic", "base_url": base_url, "api_key": env["ANTHROPIC_API_KEY"]}}
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

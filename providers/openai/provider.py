@@ -4,6 +4,7 @@ DeepSeek, GLM, Moonshot, OpenRouter, Ollama's /v1 ...). Settings and calls; the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -45,6 +46,13 @@ class OpenAIProvider(HTTPProvider):
     Options = OpenAIOptions
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
     native_apis: ClassVar[dict[str, str]] = {"openai.chat": "/chat/completions"}
+
+    @classmethod
+    def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:
+        if not env.get("OPENAI_API_KEY"):
+            return None
+        base_url = env.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+        return {"providers": {"openai": {"type": "openai", "base_url": base_url, "api_key": env["OPENAI_API_KEY"]}}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
