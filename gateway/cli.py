@@ -110,6 +110,8 @@ def check(cfg: Config) -> int:
         print(line + (f"  [{'; '.join(extras)}]" if extras else ""))
         for label, price in row["prices"]:
             print(f"      price {label}: {price}")
+    for glob, target in cfg.aliases.items():
+        print(f"alias: {glob} -> {target}")
     if cfg.default_model:
         print(f"default_model: {cfg.default_model}")
     print("pass-through: <provider>/<upstream-model> for providers " + ", ".join(cfg.providers))

@@ -4,6 +4,7 @@ Ollama-style `:latest` tags, and `default_model` for anything else."""
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
 from collections import OrderedDict
@@ -103,6 +104,8 @@ class ModelLabels:
 
 class Router:
     def __init__(self, config: Config, providers: dict[str, Provider]) -> None:
+        # `aliases:` most specific first (more literal characters), so `claude-*haiku*` beats `claude-*`
+        self._aliases = sorted(config.aliases.items(), key=lambda kv: -sum(c not in "*?[]" for c in kv[0]))
         self.config = config
         self.providers = providers
         self.caps = {name: ConcurrencyCap(p.config.max_concurrency) for name, p in providers.items()}
@@ -165,6 +168,9 @@ class Router:
         if route is not None:
             passthrough.move_to_end(name)
             return route
+        for glob, target in self._aliases:  # exact names were tried above
+            if fnmatch.fnmatchcase(name, glob):
+                return self.routes.get(target)
         provider_name, sep, upstream = name.partition("/")
         if sep and upstream and provider_name in self.providers and len(name) <= MAX_MODEL_NAME:
             route = passthrough[name] = self._dynamic_route(name, provider_name, upstream)

@@ -6,6 +6,8 @@ Recording fakes show what the upstream received."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +23,7 @@ from tests.fakes.ollama_upstream import FakeOllama
 from tests.fakes.openai_upstream import API_KEY as OPENAI_KEY
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import ThreadedServer
-from tests.harness import Gateway
+from tests.harness import ROOT, Gateway
 
 # What Claude Code 2.x sends that older gateways dropped (protocols-2026.md §1, §3.1).
 CLAUDE_CODE_BETAS = "claude-code-20250219,context-management-2025-06-27,prompt-caching-scope-2026-01-05"
@@ -76,6 +78,7 @@ def gw(fake_anthropic: FakeAnthropic, fake_openai: FakeOpenAI, fake_ollama: Fake
             "gpt-shaped": {"provider": "oai", "model": "gpt-test", "system_prefix": "Be kind."},
             "llama": "oll/llama3.2",
         },
+        "aliases": {"claude-*haiku*": "sonnet-t", "claude-*": "sonnet"},
     }
     with Gateway(config) as g:
         yield g
@@ -354,3 +357,31 @@ def test_forwarded_stream_cut_by_the_upstream_ends_with_an_error_event(gw: Gatew
             )
         )
     assert httpx.get(gw.url + "/health").status_code == 200
+
+
+def test_aliases_route_client_names_and_exact_names_win(gw: Gateway) -> None:
+    def provider(model: str) -> str:
+        r = httpx.post(
+            gw.url + "/anthropic/v1/messages",
+            json={"model": model, "max_tokens": 20, "messages": [{"role": "user", "content": "x"}]},
+            headers=_headers(),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["model"] == model  # answers carry the name the client asked for
+        return r.headers["x-llm-link-provider"]
+
+    assert provider("claude-3-5-haiku-20241022") == "claude-t/claude-test"  # background turns
+    assert provider("claude-sonnet-4-5-20250929") == "claude/claude-test"
+    assert provider("sonnet-t") == "claude-t/claude-test"  # a configured name is never an alias's
+
+
+def test_check_shows_the_claude_code_configs_aliases() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "-c", str(ROOT / "configs" / "claude-code.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "alias: claude-*haiku* -> fast" in r.stdout and "alias: claude-* -> smart" in r.stdout

@@ -191,6 +191,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
     default_model: str | None = None
+    aliases: dict[str, str] = {}  # client model-name globs -> configured model names; exact names win (§7)
     llm_backend: LegacyBackend | None = None
     auth: AuthConfig | None = None
     state: StateConfig | None = None

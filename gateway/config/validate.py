@@ -161,6 +161,19 @@ def parse(raw: Any, source: str) -> Config:
         if entry is not None:
             models[str(name)] = entry
 
+    aliases: dict[str, str] = {}
+    raw_aliases = raw.get("aliases") or {}
+    if not isinstance(raw_aliases, dict):
+        problems.append("aliases: expected a mapping of model-name glob -> configured model name")
+        raw_aliases = {}
+    for glob, target in raw_aliases.items():
+        if not isinstance(target, str) or target not in models:
+            problems.append(f"aliases.{glob}: {target!r} is not a model configured under `models`")
+        elif not str(glob):
+            problems.append("aliases: a glob must not be empty")
+        else:
+            aliases[str(glob)] = target
+
     default_model = raw.get("default_model")
     if default_model is not None and not isinstance(default_model, str):
         problems.append(f"default_model: expected a string, got {type(default_model).__name__}")
@@ -223,6 +236,7 @@ def parse(raw: Any, source: str) -> Config:
         providers=providers,
         models=models,
         default_model=default_model,
+        aliases=aliases,
         auth=auth,
         state=state,
         telemetry=telemetry,
