@@ -14,9 +14,10 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic_ext import Extend
+from sanic_ext.extensions.http.extension import HTTPExtension
 
 import dialects
-from gateway import edge, openapi, probes, reload, shutdown, system, workers
+from gateway import edge, gctune, openapi, probes, reload, shutdown, system, workers
 from gateway.accesslog import AccessLog
 from gateway.admin import api as admin_api
 from gateway.admin import dashboard
@@ -170,7 +171,9 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
     app.config.CORS_EXPOSE_HEADERS = "X-Request-ID,X-LLM-Link-Overhead-Ms,X-LLM-Link-Provider,X-LLM-Link-Attempts,X-LLM-Link-Cost-USD,X-LLM-Link-Cache"
     app.config.OAS = False
     app.config.HEALTH = False
-    Extend(app)
+    # Only the HTTP extension (CORS and its automatic OPTIONS): the others would run on every request
+    # (dependency injection is a signal handler per request) for features the gateway does not use.
+    Extend(app, built_in_extensions=False, extensions=[HTTPExtension])
     app.ctx.config = cfg
     configure_logging(s.log_level)
 
@@ -214,6 +217,10 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         if url is not None:
             app.ctx.database = Database(app, url, cfg)
             await app.ctx.database.start()
+
+    @app.after_server_start
+    async def settle_gc(app: Sanic) -> None:
+        gctune.settle()  # start-up's objects frozen out of the collector's way (gateway.gctune)
 
     @app.main_process_start
     async def share_limit_table(app: Sanic) -> None:
