@@ -195,11 +195,8 @@ class EventScan(StreamScan):
             complete, self.partial = data[:cut], data[cut:]
         else:
             complete, self.partial = data, b""
-        if self._marked(complete):
-            sep = self.separator
-            for event in complete.split(sep):
-                if event and self._marked(event) and self.inspect(event):
-                    complete = complete.replace(event + sep, b"", 1)  # an event the client must not see
+        if self.markers:
+            complete = self._inspect_marked(complete)
         if self.captured is not None:
             for event in complete.split(self.separator):
                 if event:
@@ -209,6 +206,34 @@ class EventScan(StreamScan):
         if self.renaming:
             complete = self.rename(complete)
         return complete
+
+    def _inspect_marked(self, complete: bytes) -> bytes:
+        """`complete` less the events that `inspect` drops. Each marker is looked for once over all the
+        bytes (a C search), and only the events holding one are cut out and inspected."""
+        sep = self.separator
+        width = len(sep)
+        spans: set[tuple[int, int]] = set()
+        for marker in self.markers:
+            at = complete.find(marker)
+            while at >= 0:
+                begin = complete.rfind(sep, 0, at)
+                begin = 0 if begin < 0 else begin + width
+                end = complete.find(sep, at + len(marker))
+                end = len(complete) if end < 0 else end
+                spans.add((begin, end))
+                at = complete.find(marker, end)
+        if not spans:
+            return complete
+        kept: list[bytes] = []
+        start = 0  # where the bytes not yet kept begin
+        for begin, end in sorted(spans):
+            if self.inspect(complete[begin:end]):  # an event the client must not see
+                kept.append(complete[start:begin])
+                start = end + width
+        if not kept:
+            return complete
+        kept.append(complete[start:])
+        return b"".join(kept)
 
     def _marked(self, data: bytes) -> bool:
         for m in self.markers:  # a plain loop: `in` is a C substring search, a generator would cost more
