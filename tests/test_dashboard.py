@@ -347,6 +347,15 @@ def test_key_made_in_the_ui_works_until_revoked_there(laptop: Page, gw: Gateway)
     page.click("#key-submit")
     page.wait_for_selector("#keys-table >> text=7 rpm")
 
+    row.locator("button", has_text="Rotate").click()  # confirm() accepted by the page fixture
+    page.wait_for_selector(f"[data-testid=secret]:not(:text-is('{secret}')):not(:empty)")
+    rotated = page.inner_text("[data-testid=secret]").strip()
+    assert rotated.startswith("llk_") and rotated != secret
+    with pytest.raises(openai.AuthenticationError):  # the old secret stopped at once (one worker)
+        client.chat.completions.create(model="gpt-demo", messages=[{"role": "user", "content": "hi"}])
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=rotated, max_retries=0)
+    assert client.chat.completions.create(model="gpt-demo", messages=[{"role": "user", "content": "hi"}]).choices
+
     row.locator("button", has_text="Revoke").click()
     page.wait_for_selector("#keys-table tr:has-text('ui-team') >> text=revoked")
     deadline = time.monotonic() + 10
