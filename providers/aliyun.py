@@ -66,6 +66,9 @@ class AliyunProvider(OpenAIProvider):
             return None
         return {"providers": {"aliyun": {"type": "aliyun", "api_key": env["DASHSCOPE_API_KEY"]}}}
 
+    def realtime(self, model: str) -> tuple[str, dict[str, str]] | None:
+        return None  # DashScope's realtime models have their own endpoint and protocol
+
     def __init__(self, name: str, config: Any, options: Any, session: Any) -> None:
         super().__init__(name, config, options or AliyunOptions(), session)
         if not config.base_url:

@@ -205,6 +205,11 @@ class Provider:
             param="model",
         )
 
+    def realtime(self, model: str) -> tuple[str, dict[str, str]] | None:
+        """The upstream's Realtime API WebSocket URL for `model` and the headers that open it (its own key),
+        when it serves `/realtime` (SPEC §13); None elsewhere."""
+        return None
+
     def native_path(self, api: str) -> str | None:
         """The upstream path for a request in wire API `api` when it can be forwarded as-is, else None."""
         if not self.native_apis or not getattr(self.config, "passthrough", True):

@@ -1,4 +1,5 @@
-"""OpenAI dialect endpoints: /v1/chat/completions, /v1/models, /v1/models/{model}, /v1/embeddings.
+"""OpenAI dialect endpoints: /v1/chat/completions, /v1/models, /v1/models/{model}, /v1/embeddings, and
+/v1/realtime relayed (dialects/openai/realtime.py).
 
 A chat request whose target speaks Chat Completions itself is forwarded as sent (gateway.forward); others
 are translated."""
@@ -32,6 +33,18 @@ JSON = "application/json"
 def make_blueprint(prefix: str) -> Blueprint:
     bp = Blueprint("openai", url_prefix=prefix + "/v1" if prefix else "/v1")
     on = endpoint("openai", render_error)
+
+    from dialects.openai import realtime
+
+    @bp.on_request
+    async def realtime_upstream(request: Request) -> HTTPResponse | None:
+        if request.method == "GET" and request.headers.get("upgrade", "").lower() == "websocket":
+            return await realtime.open_upstream(request)
+        return None
+
+    @bp.websocket("/realtime")
+    async def realtime_ws(request: Request, ws: Any) -> None:
+        await realtime.session(request, ws)
 
     @bp.post("/chat/completions")
     @on

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import msgspec
 
@@ -69,6 +70,15 @@ class OpenAIProvider(HTTPProvider):
         if opts.project:
             self.headers["OpenAI-Project"] = opts.project
         self.headers.update(self.config.headers)
+
+    def realtime(self, model: str) -> tuple[str, dict[str, str]] | None:
+        base = self.base_url
+        if base.startswith("https://"):
+            base = "wss://" + base[8:]
+        elif base.startswith("http://"):
+            base = "ws://" + base[7:]
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-type", "accept")}
+        return f"{base}/realtime?model={quote(model, safe='')}", headers
 
     def encode_request(self, req: Request, model: str, stream: bool) -> dict[str, Any]:
         body = encode_request(req, model, stream, self.options, self.max_tokens_param)
