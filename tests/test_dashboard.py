@@ -288,6 +288,9 @@ def test_spend_providers_and_config_pages(laptop: Page, traffic: int, gw: Gatewa
     assert "this day" in page.inner_text("#budgets")  # yaml-team's budget, with what it used today
     assert int(page.get_attribute("#budgets [role=progressbar]", "aria-valuenow") or -1) >= 0
     laptop.shot("dashboard-spend")
+    page.click("[data-split=model]")
+    page.wait_for_selector("#spend-caption:text-is('Cost per model (USD)')")
+    page.wait_for_selector("#chart-spend .u-legend >> text=gpt-demo")
 
     page.click("nav >> text=Providers")
     page.wait_for_selector("article[aria-label='provider far'] .errors li")

@@ -5,12 +5,20 @@ import { $, fill, fmt, h, lineChart, PALETTE, table, tile } from "./ui.js";
 
 const RANGES = { "24h": { hours: 24, group: "hour", step: 3600 }, "7d": { hours: 168, group: "day", step: 86400 }, "30d": { hours: 720, group: "day", step: 86400 } };
 let range = "24h";
+let split = "key";
 
 export function setup(refresh) {
   for (const b of document.querySelectorAll("#page-spend [data-range]")) {
     b.addEventListener("click", () => {
       range = b.dataset.range;
       for (const o of document.querySelectorAll("#page-spend [data-range]")) o.setAttribute("aria-pressed", String(o === b));
+      refresh();
+    });
+  }
+  for (const b of document.querySelectorAll("#page-spend [data-split]")) {
+    b.addEventListener("click", () => {
+      split = b.dataset.split;
+      for (const o of document.querySelectorAll("#page-spend [data-split]")) o.setAttribute("aria-pressed", String(o === b));
       refresh();
     });
   }
@@ -28,19 +36,20 @@ export async function load() {
   const monthStart = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)).toISOString();
   const q = (p) => api("GET", `/usage?${new URLSearchParams(p)}`);
   const [overTime, byKeyModel, keys, today, month] = await Promise.all([
-    q({ from, group_by: `key,${r.group}` }),
+    q({ from, group_by: `${split},${r.group}` }),
     q({ from, group_by: "key,model" }),
     api("GET", "/keys?revoked=false"),
     q({ from: dayStart, group_by: "key" }),
     q({ from: monthStart, group_by: "key" }),
   ]);
 
-  // chart: one line per key over every bucket in the range (empty buckets are $0)
+  // chart: one bar stack per bucket over the range, a layer per key or model (empty buckets are $0)
+  $("#spend-caption").textContent = `Cost per ${split} (USD)`;
   const x = [];
   for (let t = startMs / 1000; t <= now / 1000; t += r.step) x.push(t);
   const perKey = new Map();
   for (const row of overTime.data) {
-    const k = row.key || "(no key)";
+    const k = row[split] || `(no ${split})`;
     if (!perKey.has(k)) perKey.set(k, new Map());
     perKey.get(k).set(bucketTime(row[r.group]), row.cost_usd);
   }
