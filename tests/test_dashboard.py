@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def gw() -> Iterator[Gateway]:
         "admin": {"key": ADMIN},
     }
     with Gateway(config) as g:
-        g.seeded = asyncio.run(seed(config["state"]["database_url"]))  # type: ignore[attr-defined]
+        # on its own thread: Playwright's sync API may already run an event loop on this one
+        with ThreadPoolExecutor(1) as pool:
+            g.seeded = pool.submit(asyncio.run, seed(config["state"]["database_url"])).result()  # type: ignore[attr-defined]
         yield g
 
 
@@ -399,10 +402,10 @@ def test_phone_width_fits_without_sideways_scrolling(browser: Any, gw: Gateway, 
         phone.sign_in()
         page = phone.page
         page.wait_for_selector("#chart-rps canvas")
-        for name in ("overview", "keys", "providers"):
+        loaded = {"overview": "#chart-rps canvas", "keys": "#keys-table tbody tr", "providers": "#providers article"}
+        for name, ready in loaded.items():
             page.goto(f"{gw.url}/admin/#{name}")
-            page.wait_for_selector(f"#page-{name}:not([hidden])")
-            page.wait_for_timeout(300)  # let the page's data arrive before the measurement
+            page.wait_for_selector(f"#page-{name}:not([hidden]) {ready}")  # drawn with its data
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{name} is {overflow}px wider than a phone"
             phone.shot(f"dashboard-{name}-phone")
