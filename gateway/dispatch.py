@@ -276,6 +276,29 @@ async def embed(call: Call, route: Route, req: EmbedRequest) -> EmbedResponse:
     return response
 
 
+async def compact(call: Call, route: Route, body: dict[str, Any]) -> tuple[bytes, Target]:
+    """Responses `POST /responses/compact` on the route (retries, fallbacks, deadline, circuit and the
+    model's headers as for any call): the client's body with `model` set per target, the JSON answer back."""
+
+    async def attempt(target: Target, _: Request | None, deadline: float | None) -> tuple[bytes, Target]:
+        await target.cap.acquire(target.provider.name, deadline)
+        up = _upstream(call, route, deadline)
+        t0 = time.perf_counter()
+        try:
+            data = await _bounded(
+                target.provider.compact({**body, "model": target.model}, target.model, up), deadline, route, call
+            )
+            return data, target
+        finally:
+            call.upstream_seconds += time.perf_counter() - t0
+            await target.cap.release()
+
+    data, target = await _attempts(call, route, None, attempt)
+    if call.trace is not None:
+        call.trace.end_attempt(call)
+    return data, target
+
+
 async def count_tokens(call: Call, route: Route, req: Request) -> int | None:
     """Exact prompt tokens from the primary target where its upstream can count, else None (the dialect
     estimates). The model's transforms apply, so a system prefix is counted too."""

@@ -44,6 +44,19 @@ class Target:
         self.cap = cap
         self.rates: Rates | None = None  # per-token prices, resolved once per worker (gateway.spend)
 
+    # What a dialect may read about a target, so that it never reaches into the provider object:
+    @property
+    def provider_name(self) -> str:
+        return self.provider.name
+
+    @property
+    def provider_type(self) -> str:
+        return self.provider.type
+
+    @property
+    def hosted_tools(self) -> bool:
+        return self.provider.hosted_tools
+
 
 class Route:
     """Everything needed to serve one client-facing model name."""
@@ -78,6 +91,26 @@ class Route:
     @property
     def primary(self) -> Target:
         return self.targets[0]
+
+    # What a dialect may ask about the route's primary target (listings, lane choice, hosted tools):
+    @property
+    def owner(self) -> str:
+        """The primary target's provider name (`owned_by` in model listings)."""
+        return self.targets[0].provider.name
+
+    @property
+    def primary_label(self) -> str:
+        """`provider/model` of the primary target."""
+        return self.targets[0].label
+
+    @property
+    def hosted_tools(self) -> bool:
+        """Whether the primary upstream runs Responses hosted tools itself."""
+        return self.targets[0].provider.hosted_tools
+
+    def native_path(self, api: str) -> str | None:
+        """The primary upstream's path for wire API `api` when it is forwarded as-is (SPEC §7), else None."""
+        return self.targets[0].provider.native_path(api)
 
 
 OTHER = "other"  # the metric label every unconfigured name past server.max_dynamic_models shares

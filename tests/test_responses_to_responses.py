@@ -97,3 +97,23 @@ def test_compact_is_forwarded(gw: Gateway, fake_responses: FakeResponses) -> Non
     assert r.status_code == 200, r.text
     assert fake_responses.last["model"] == "gpt-resp"
     assert r.json()["output"][-1]["type"] == "compaction"
+
+
+def _tokens(gw: Gateway, direction: str) -> float:
+    rows = httpx.get(gw.url + "/metrics").text.splitlines()
+    return sum(
+        float(r.rsplit(" ", 1)[1])
+        for r in rows
+        if r.startswith("llm_link_tokens_total{") and 'model="gpt-resp"' in r and f'direction="{direction}"' in r
+    )
+
+
+def test_compact_is_metered_like_any_call(gw: Gateway) -> None:
+    """/compact is an upstream call like others: its tokens show in the metrics and the answer names the target."""
+    before_in, before_out = _tokens(gw, "input"), _tokens(gw, "output")
+    body = {"model": "gpt-resp", "input": [{"role": "user", "content": "fold this"}]}
+    r = httpx.post(gw.url + "/v1/responses/compact", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-llm-link-provider"] == "resp/gpt-resp"
+    assert _tokens(gw, "input") - before_in == 20  # the fake upstream's usage
+    assert _tokens(gw, "output") - before_out == 5

@@ -79,9 +79,9 @@ def _count_dropped(call: Call, target: Target, req: UnifiedRequest) -> None:
     if not req.extra:
         return
     metrics = call.metrics
-    for field in codec.dropped_fields(req, target.provider.type):
-        log.debug("gemini: dropped %s for %s", field, target.provider.name)
-        metrics.child(metrics.dropped_fields, "gemini", target.provider.name, field).inc()
+    for field in codec.dropped_fields(req, target.provider_type):
+        log.debug("gemini: dropped %s for %s", field, target.provider_name)
+        metrics.child(metrics.dropped_fields, "gemini", target.provider_name, field).inc()
 
 
 class _ArrayEncoder:
@@ -212,7 +212,7 @@ def make_blueprint(prefix: str) -> Blueprint:
                 return raw(_encode(_model_object(name, provider, info.context_length)), content_type=JSON)
         route = router.find(name)
         if route is not None:
-            return raw(_encode(_model_object(name, route.primary.provider.name, None)), content_type=JSON)
+            return raw(_encode(_model_object(name, route.owner, None)), content_type=JSON)
         raise GatewayError("not_found", f"models/{name[:200]} is not found for this gateway")
 
     for version in VERSIONS:

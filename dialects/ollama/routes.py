@@ -66,7 +66,7 @@ async def describe(router: Router, name: str) -> ModelInfo | None:
     listing = {n: info for n, _, info in await router.list_models()}
     route = router.configured(name) or router.configured(bare)
     if route is not None:
-        full = f"{route.primary.provider.name}/{route.primary.model}"
+        full = route.primary_label
         reported = listing.get(full) or listing.get(models.tagged(full))
         return models.merge(listing.get(route.name), reported, name)
     info = listing.get(name) or listing.get(bare) or listing.get(models.tagged(name))
@@ -194,7 +194,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         for name, _, info in listing:
             route = router.configured(name)
             if route is not None:  # a configured name: add what its provider knows about the target
-                full = f"{route.primary.provider.name}/{route.primary.model}"
+                full = route.primary_label
                 info = models.merge(info, by_name.get(full) or by_name.get(models.tagged(full)), name)
             entries.append(models.tag_entry(name, info, started))
         return raw(_encode({"models": entries}), content_type=JSON)

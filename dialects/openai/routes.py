@@ -96,7 +96,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         route = router.find(name)
         if route is not None:
             return raw(
-                _encode({"id": name, "object": "model", "created": created, "owned_by": route.primary.provider.name}),
+                _encode({"id": name, "object": "model", "created": created, "owned_by": route.owner}),
                 content_type=JSON,
             )
         for listed, provider, info in await router.list_models():

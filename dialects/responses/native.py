@@ -80,6 +80,15 @@ def _usage(u: _Usage) -> Usage:
     )
 
 
+def usage_of(body: bytes) -> Usage | None:
+    """The `usage` of a whole Responses JSON answer (e.g. `/responses/compact`), if it has one."""
+    try:
+        u = _decode_response(body).usage
+    except msgspec.DecodeError:
+        return None
+    return None if u is None else _usage(u)
+
+
 def _message(error: _Error | None, fallback: str) -> str:
     if error is None or not error.message:
         return fallback

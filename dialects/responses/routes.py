@@ -24,7 +24,6 @@ from gateway.router import Route, Target
 from gateway.streaming import SSE_HEADERS
 from unified.errors import GatewayError, invalid
 from unified.estimate import estimate_tokens as estimate
-from unified.provider import Upstream
 from unified.types import Message
 from unified.types import Request as UnifiedRequest
 from unified.types import Response as UnifiedResponse
@@ -103,25 +102,25 @@ def _not_stored(store: ResponseStore | None, response_id: str) -> GatewayError:
 
 
 def _check_hosted(route: Route, forced: str | None) -> None:
-    if forced is not None and not route.primary.provider.hosted_tools:
+    if forced is not None and not route.hosted_tools:
         raise invalid(
             f"tool_choice: the hosted tool {forced!r} cannot run on this model's upstream "
-            f"({route.primary.provider.name}); only an `api: responses` upstream runs hosted tools",
+            f"({route.owner}); only an `api: responses` upstream runs hosted tools",
             "tool_choice",
         )
 
 
 def _count_dropped(call: Call, target: Target, tmap: ToolMap) -> None:
-    if not tmap.hosted or target.provider.hosted_tools:
+    if not tmap.hosted or target.hosted_tools:
         return
     metrics = call.metrics
     family = getattr(metrics, "dropped_fields", None)
     for tool in tmap.hosted:
         kind = tool.get("type")
         field = f"tools.{kind}" if kind in HOSTED else "tools.other"  # a client string never becomes a label
-        log.debug("responses: dropped hosted tool %s for %s", field, target.provider.name)
+        log.debug("responses: dropped hosted tool %s for %s", field, target.provider_name)
         if family is not None:
-            metrics.child(family, "responses", target.provider.name, field).inc()
+            metrics.child(family, "responses", target.provider_name, field).inc()
 
 
 def _own_history(req: UnifiedRequest, body: wire.ResponsesRequest) -> list[Message]:
@@ -290,12 +289,10 @@ def make_blueprint(prefix: str) -> Blueprint:
         if not isinstance(model, str) or not model:
             raise invalid("model: required", "model")
         route = serve.resolve(call, request, model)
-        target = route.primary
-        call.provider = target.provider.name
-        call.upstream_model = target.model
-        call.target = target.label
-        call.attempts = 1
-        data = await target.provider.compact({**body, "model": target.model}, target.model, Upstream())
+        data, target = await dispatch.compact(call, route, body)
+        usage = native.usage_of(data)
+        if usage is not None:
+            dispatch.record_usage(call, target, usage)
         return raw(data, content_type=JSON)
 
     return bp
