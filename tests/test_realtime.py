@@ -20,6 +20,7 @@ from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
 KEY = "sk-realtime-team-0001"
+LIMITED = "sk-realtime-limited-0002"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def gw(fake: FakeRealtime) -> Iterator[Gateway]:
             "mock": {"type": "mock"},
         },
         "models": {"voice": "oai/gpt-realtime-fake", "broken-voice": "badkey/gpt-realtime-fake", "demo": "mock/x"},
-        "auth": {"keys": [{"name": "rt-team", "key": KEY}]},
+        "auth": {"keys": [{"name": "rt-team", "key": KEY}, {"name": "rt-limited", "key": LIMITED, "rpm": 1}]},
     }
     with Gateway(cfg) as g:
         yield g
@@ -139,3 +140,22 @@ def test_refusals_are_http_errors_before_the_upgrade(gw: Gateway, model: str, ke
             return err.response.status_code
 
     assert asyncio.run(run()) == status
+
+
+def test_a_session_counts_against_the_keys_rpm(gw: Gateway) -> None:
+    async def session() -> tuple[str, int | None]:
+        async with websockets.connect(
+            ws_url(gw, "voice"), additional_headers={"Authorization": f"Bearer {LIMITED}"}
+        ) as ws:
+            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 0.5 if first["type"] == "session.created" else 10)
+            except TimeoutError:
+                return first["type"], None
+            except websockets.ConnectionClosed as closed:
+                return first["type"], closed.rcvd.code if closed.rcvd else None
+
+    assert asyncio.run(session()) == ("session.created", None)
+    kind, code = asyncio.run(session())  # the minute's one request is used up
+    assert (kind, code) == ("error", 1008)

@@ -38,7 +38,8 @@ def make_blueprint(prefix: str) -> Blueprint:
 
     @bp.on_request
     async def realtime_upstream(request: Request) -> HTTPResponse | None:
-        if request.method == "GET" and request.headers.get("upgrade", "").lower() == "websocket":
+        upgrade = request.headers.get("upgrade", "").lower() == "websocket"
+        if upgrade and request.method == "GET" and request.path.endswith("/realtime"):
             return await realtime.open_upstream(request)
         return None
 
