@@ -118,10 +118,18 @@ class Recorder:
             content.append(call)
         elif isinstance(event, ThinkingDelta):
             self.size += len(event.text) + len(event.redacted or "") + len(event.encrypted or "")
-            if isinstance(last, ThinkingPart) and not (event.redacted or event.encrypted or last.redacted):
+            # One reasoning item / thinking block until something else comes (its opaque payload may
+            # arrive with its last delta); a redacted block is always a part of its own.
+            if (
+                isinstance(last, ThinkingPart)
+                and not (event.redacted or last.redacted)
+                and not (event.encrypted and last.encrypted)
+            ):
                 last.text += event.text
                 if event.signature:
                     last.signature = (last.signature or "") + event.signature
+                if event.encrypted:
+                    last.encrypted = event.encrypted
             else:
                 content.append(ThinkingPart(event.text, event.signature, event.redacted, event.encrypted))
         elif isinstance(event, Start):

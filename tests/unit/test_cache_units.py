@@ -14,11 +14,14 @@ from gateway.router import Route
 from unified.errors import GatewayError
 from unified.types import (
     Event,
+    Finish,
     Message,
     Request,
     Response,
+    Start,
     TextDelta,
     TextPart,
+    ThinkingDelta,
     ThinkingPart,
     ToolCallPart,
     Usage,
@@ -57,6 +60,14 @@ def test_a_recorded_replay_is_the_same_response() -> None:
     for event in events_of(ANSWER):
         rec.feed(event)
     assert rec.response() == ANSWER
+
+
+def test_a_reasoning_items_payload_joins_its_text() -> None:
+    rec = Recorder(Plain(), 10_000)
+    for event in [Start("r", "m"), ThinkingDelta("a"), ThinkingDelta("b", encrypted="E"), TextDelta("t"), Finish()]:
+        rec.feed(event)
+    answer = rec.response()
+    assert answer is not None and answer.content == [ThinkingPart("ab", encrypted="E"), TextPart("t")]
 
 
 def test_a_stream_that_failed_or_grew_too_large_is_not_kept() -> None:
