@@ -117,3 +117,16 @@ def test_keys_ignore_stream_user_and_metadata_but_not_parameters() -> None:
     assert cache.key("team", route, Request(model="faq", messages=base.messages, temperature=0.5)) != key
     shared = ResponseCache(CacheConfig(shared=True), MemoryBackend(60, 10))
     assert shared.key("a", route, base) == shared.key("b", route, base)
+
+
+def test_an_unreachable_redis_is_a_miss_not_a_failure() -> None:
+    from gateway.cache.backends import RedisBackend
+    from tests.fakes.server import free_port
+
+    async def run() -> None:
+        redis = RedisBackend(f"redis://127.0.0.1:{free_port()}/0", "llm-link", 60)
+        await redis.put("k", b"v")  # logged and skipped
+        assert await redis.get("k") is None
+        await redis.close()
+
+    asyncio.run(run())
