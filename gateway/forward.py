@@ -19,9 +19,8 @@ import aiohttp
 from sanic import HTTPResponse, Request
 from sanic.response import raw
 
-from gateway import dispatch, shutdown
+from gateway import dispatch
 from gateway.call import Call
-from gateway.circuit import counts_as_failure
 from gateway.native import (
     MAX_FORWARDED_VALUE,
     NEVER_FORWARD,
@@ -32,10 +31,10 @@ from gateway.native import (
     has_transforms,
     rename_model,
 )
+from gateway.relay import Relay, passed_headers, relay
 from gateway.router import Route, Router, Target
-from gateway.streaming import SSE_HEADERS
 from unified.errors import GatewayError
-from unified.provider import PASSED_RESPONSE_HEADERS, UpstreamStatusError
+from unified.provider import UpstreamStatusError
 from unified.types import Request as Unified
 from unified.types import Response, TextPart, Usage
 
@@ -131,32 +130,6 @@ class Forwarded:
         self.usage: Usage | None = None
 
 
-class Relay:
-    """An upstream stream on the forwarding lane, opened up to its first content."""
-
-    __slots__ = ("content_type", "head", "headers", "resp", "scan", "t0", "target")
-
-    def __init__(
-        self,
-        resp: aiohttp.ClientResponse,
-        head: list[bytes],
-        scan: StreamScan,
-        target: Target,
-        t0: float,
-    ) -> None:
-        self.resp = resp
-        self.head = head
-        self.scan = scan
-        self.target = target
-        self.t0 = t0
-        self.content_type = resp.headers.get("Content-Type", "text/event-stream")
-        self.headers = _passed(resp)
-
-
-def _passed(resp: aiohttp.ClientResponse) -> dict[str, str]:
-    return {k: v for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS}
-
-
 def speaks(router: Router, api: str) -> bool:
     """Whether any configured provider speaks `api` natively (else the dialect skips the narrow decode)."""
     return any(p.native_path(api) is not None for p in router.providers.values())
@@ -198,7 +171,9 @@ async def _native(
             usage, failure = lane.api.answer(data)
             if failure is not None:
                 raise GatewayError("api_error", failure, status=502)
-            answer = Forwarded(resp.status, data, resp.headers.get("Content-Type", "application/json"), _passed(resp))
+            answer = Forwarded(
+                resp.status, data, resp.headers.get("Content-Type", "application/json"), passed_headers(resp)
+            )
             answer.usage = usage
             return answer
         scan = lane.api.scanner(lane.note, lane.model)
@@ -395,81 +370,6 @@ def respond(result: Forwarded, call: Call) -> HTTPResponse:
     if result.headers:
         response.headers.update(result.headers)
     return response
-
-
-async def relay(request: Request, call: Call, route: Route, opened: Relay, api: NativeApi) -> None:
-    """Pass an upstream stream on as it arrives, reading usage on the side."""
-    headers = {**SSE_HEADERS, **opened.headers, "X-Request-ID": call.request_id, **call.route_headers()}
-    response = await request.respond(headers=headers, content_type=opened.content_type)
-    send = response.send
-    scan = opened.scan
-    target = opened.target
-    resp = opened.resp
-    if call.first_token is None and opened.head:
-        call.first_token = time.perf_counter()
-    finished = False  # read to its end: the connection goes back to the pool
-    try:
-        if opened.head:
-            await send(b"".join(opened.head) if len(opened.head) > 1 else opened.head[0])
-        if route.timeout:
-            async with asyncio.timeout(max(0.0, route.timeout - (time.perf_counter() - call.started))):
-                await _pump(resp, scan, send, call, target)
-        else:
-            await _pump(resp, scan, send, call, target)
-        finished = True
-        tail = scan.tail()
-        if tail:
-            await send(tail)
-        if scan.error is not None:
-            call.status = 502
-            call.error = scan.error
-        elif not scan.ended:
-            raise GatewayError("upstream_unreachable", f"upstream {target.provider.name!r} ended the stream early")
-    except (GatewayError, TimeoutError) as failure:
-        err = (
-            failure
-            if isinstance(failure, GatewayError)
-            else GatewayError("timeout", f"request deadline of {route.timeout:g}s exceeded mid-stream", status=504)
-        )
-        if counts_as_failure(err):
-            target.circuit.failure(time.monotonic())
-        call.status = err.status
-        call.error = err.message
-        await send(scan.boundary() + api.stream_error(call.model, err))
-    except asyncio.CancelledError as cancel:
-        if not shutdown.is_cut(cancel):
-            call.status = 499  # the client went away: the upstream connection is closed below
-            raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        cut = shutdown.cut_error()
-        call.status = cut.status
-        call.error = cut.message
-        await send(scan.boundary() + api.stream_error(call.model, cut))
-    finally:
-        if scan.usage is not None:
-            dispatch.record_usage(call, target, scan.usage)
-        if call.trace is not None:
-            call.trace.end_attempt(call)
-        call.upstream_seconds += time.perf_counter() - opened.t0
-        if finished:
-            resp.release()
-        else:
-            resp.close()
-        await target.cap.release()
-    await response.eof()
-
-
-async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call: Call, target: Target) -> None:
-    name = target.provider.name
-    try:
-        async for chunk in resp.content.iter_any():
-            out = scan.feed(chunk)
-            if call.first_token is None and scan.has_content(chunk):
-                call.first_token = time.perf_counter()
-            if out:
-                await send(out)
-    except aiohttp.ClientError:
-        raise GatewayError("upstream_unreachable", f"upstream {name!r} dropped the stream") from None
 
 
 async def serve(request: Request, call: Call, route: Route, lane: Lane) -> HTTPResponse | None:

@@ -1,0 +1,122 @@
+"""The forwarding lane's stream relay (SPEC §7): an upstream stream opened by gateway.forward (up to its
+first content) passed on to the client chunk by chunk as it arrives, usage and the end read on the side;
+a failure mid-stream becomes the API's own in-stream error event."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+from sanic import Request
+
+from gateway import dispatch, shutdown
+from gateway.call import Call
+from gateway.circuit import counts_as_failure
+from gateway.native import NativeApi, StreamScan
+from gateway.router import Route, Target
+from gateway.streaming import SSE_HEADERS
+from unified.errors import GatewayError
+from unified.provider import PASSED_RESPONSE_HEADERS
+
+
+class Relay:
+    """An upstream stream on the forwarding lane, opened up to its first content."""
+
+    __slots__ = ("content_type", "head", "headers", "resp", "scan", "t0", "target")
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        head: list[bytes],
+        scan: StreamScan,
+        target: Target,
+        t0: float,
+    ) -> None:
+        self.resp = resp
+        self.head = head
+        self.scan = scan
+        self.target = target
+        self.t0 = t0
+        self.content_type = resp.headers.get("Content-Type", "text/event-stream")
+        self.headers = passed_headers(resp)
+
+
+def passed_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    return {k: v for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS}
+
+
+async def relay(request: Request, call: Call, route: Route, opened: Relay, api: NativeApi) -> None:
+    """Pass an upstream stream on as it arrives, reading usage on the side."""
+    headers = {**SSE_HEADERS, **opened.headers, "X-Request-ID": call.request_id, **call.route_headers()}
+    response = await request.respond(headers=headers, content_type=opened.content_type)
+    send = response.send
+    scan = opened.scan
+    target = opened.target
+    resp = opened.resp
+    if call.first_token is None and opened.head:
+        call.first_token = time.perf_counter()
+    finished = False  # read to its end: the connection goes back to the pool
+    try:
+        if opened.head:
+            await send(b"".join(opened.head) if len(opened.head) > 1 else opened.head[0])
+        if route.timeout:
+            async with asyncio.timeout(max(0.0, route.timeout - (time.perf_counter() - call.started))):
+                await _pump(resp, scan, send, call, target)
+        else:
+            await _pump(resp, scan, send, call, target)
+        finished = True
+        tail = scan.tail()
+        if tail:
+            await send(tail)
+        if scan.error is not None:
+            call.status = 502
+            call.error = scan.error
+        elif not scan.ended:
+            raise GatewayError("upstream_unreachable", f"upstream {target.provider.name!r} ended the stream early")
+    except (GatewayError, TimeoutError) as failure:
+        err = (
+            failure
+            if isinstance(failure, GatewayError)
+            else GatewayError("timeout", f"request deadline of {route.timeout:g}s exceeded mid-stream", status=504)
+        )
+        if counts_as_failure(err):
+            target.circuit.failure(time.monotonic())
+        call.status = err.status
+        call.error = err.message
+        await send(scan.boundary() + api.stream_error(call.model, err))
+    except asyncio.CancelledError as cancel:
+        if not shutdown.is_cut(cancel):
+            call.status = 499  # the client went away: the upstream connection is closed below
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        cut = shutdown.cut_error()
+        call.status = cut.status
+        call.error = cut.message
+        await send(scan.boundary() + api.stream_error(call.model, cut))
+    finally:
+        if scan.usage is not None:
+            dispatch.record_usage(call, target, scan.usage)
+        if call.trace is not None:
+            call.trace.end_attempt(call)
+        call.upstream_seconds += time.perf_counter() - opened.t0
+        if finished:
+            resp.release()
+        else:
+            resp.close()
+        await target.cap.release()
+    await response.eof()
+
+
+async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call: Call, target: Target) -> None:
+    name = target.provider.name
+    try:
+        async for chunk in resp.content.iter_any():
+            out = scan.feed(chunk)
+            if call.first_token is None and scan.has_content(chunk):
+                call.first_token = time.perf_counter()
+            if out:
+                await send(out)
+    except aiohttp.ClientError:
+        raise GatewayError("upstream_unreachable", f"upstream {name!r} dropped the stream") from None
