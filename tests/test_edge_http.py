@@ -189,3 +189,22 @@ def test_thousands_of_model_names_leave_metrics_bounded(gw: Gateway) -> None:
     assert len(labels) <= 16 + 3  # the first 16 names, `other`, `demo`, and `-` (no model)
     assert max(len(n) for n in labels) < 100
     assert len(text) < 300_000
+
+
+def test_unknown_models_on_every_dialect_create_no_metric_series(gw: Gateway) -> None:
+    """A 404 for an unknown model is counted under `model="-"`: the client's name never becomes a label."""
+    name = "ghost-" + "g" * 200
+    msgs = [{"role": "user", "content": "hi"}]
+    calls = [
+        ("/anthropic/v1/messages", {"model": name, "max_tokens": 5, "messages": msgs}),
+        ("/anthropic/v1/messages/count_tokens", {"model": name, "messages": msgs}),
+        ("/ollama/api/chat", {"model": name, "messages": msgs, "stream": False}),
+        ("/v1/responses", {"model": name, "input": "hi"}),
+        ("/v1/embeddings", {"model": name, "input": "hi"}),
+        (f"/gemini/v1beta/models/{name}:generateContent", {"contents": [{"parts": [{"text": "hi"}]}]}),
+    ]
+    for path, body in calls:
+        assert httpx.post(gw.url + path, json=body, timeout=10).status_code == 404, path
+    text = _metrics(gw)
+    assert "ghost-" not in text
+    assert re.search(r'llm_link_requests_total\{dialect="gemini",model="-",provider="-",status="404"\}', text)
