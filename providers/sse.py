@@ -209,6 +209,8 @@ async def iter_ndjson(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[
 
 
 def _parse_block(block: bytes) -> Frame | None:
+    if block[:6] == b"data: " and b"\n" not in block:  # the usual shape (OpenAI chunks): one data line
+        return None, block[6:]
     event: str | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):
