@@ -31,7 +31,7 @@ from gateway.native import (
     has_transforms,
     rename_model,
 )
-from gateway.relay import Relay, passed_headers, relay
+from gateway.relay import Relay, masked, passed_headers, relay, relayable
 from gateway.router import Route, Router, Target
 from unified.errors import GatewayError
 from unified.provider import UpstreamStatusError
@@ -205,8 +205,9 @@ async def _native(
 
 
 async def _read(resp: aiohttp.ClientResponse, target: Target) -> bytes:
+    """The whole body within the provider's max_response_bytes (SPEC §8), as on the translated lane."""
     try:
-        return await resp.read()
+        return await target.provider.read_capped(resp)
     except TimeoutError:
         raise GatewayError("timeout", f"upstream {target.provider.name!r} timed out", status=504) from None
     except aiohttp.ClientError:
@@ -232,11 +233,11 @@ async def _until_content(resp: aiohttp.ClientResponse, scan: StreamScan, head: l
             return
         out = scan.feed(chunk)
         if out:
-            head.append(out)
+            head.append(relayable(out, scan, target))
         if scan.has_content(chunk):
             return  # an error event after content is the client's to see, relayed as it came
         if scan.error is not None:
-            raise GatewayError("api_error", scan.error, status=502)
+            raise GatewayError("api_error", masked(scan.error, target), status=502)
 
 
 def _route_of(route: Route) -> dict[int, Route]:

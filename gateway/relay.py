@@ -19,6 +19,7 @@ from gateway.router import Route, Target
 from gateway.streaming import SSE_HEADERS
 from unified.errors import GatewayError
 from unified.provider import PASSED_RESPONSE_HEADERS
+from unified.redact import cap_text
 
 
 class Relay:
@@ -69,10 +70,10 @@ async def relay(request: Request, call: Call, route: Route, opened: Relay, api: 
         finished = True
         tail = scan.tail()
         if tail:
-            await send(tail)
+            await send(relayable(tail, scan, target))
         if scan.error is not None:
             call.status = 502
-            call.error = scan.error
+            call.error = masked(scan.error, target)
         elif not scan.ended:
             raise GatewayError("upstream_unreachable", f"upstream {target.provider.name!r} ended the stream early")
     except (GatewayError, TimeoutError) as failure:
@@ -117,6 +118,19 @@ async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call:
             if call.first_token is None and scan.has_content(chunk):
                 call.first_token = time.perf_counter()
             if out:
-                await send(out)
+                await send(relayable(out, scan, target))
     except aiohttp.ClientError:
         raise GatewayError("upstream_unreachable", f"upstream {name!r} dropped the stream") from None
+
+
+def masked(text: str, target: Target) -> str:
+    """Upstream text bound for the client or the log: capped, the provider's keys masked (SPEC §8)."""
+    return cap_text(target.provider.mask(text))
+
+
+def relayable(out: bytes, scan: StreamScan, target: Target) -> bytes:
+    """Relayed bytes that hold an upstream error event are masked: such an event may echo the request,
+    key included (SPEC §8). Content chunks pass untouched, never decoded."""
+    if scan.error is not None or b'"error"' in out:
+        return target.provider.mask(out.decode("utf-8", "replace")).encode()
+    return out

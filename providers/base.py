@@ -173,6 +173,9 @@ class HTTPProvider(ProviderInterface):
                 "api_error", f"upstream {self.name!r} sent an unreadable response: {err}", status=502
             ) from None
 
+    def mask(self, text: str) -> str:
+        return self.redact(text)
+
     async def read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         """A whole non-streaming body, or a 502 when it is over `max_response_bytes` (SPEC §8)."""
         limit = self.max_response_bytes

@@ -222,3 +222,11 @@ class Provider:
         """POST a client's body as-is to `path`; returns the upstream's aiohttp response (an error status
         raises UpstreamStatusError). Only providers with `native_apis` implement it."""
         raise NotImplementedError
+
+    async def read_capped(self, resp: Any) -> bytes:
+        """The whole body of a response `forward` returned, or a 502 past the provider's size limit."""
+        raise NotImplementedError
+
+    def mask(self, text: str) -> str:
+        """Upstream text on its way to a client or a log, with this provider's secrets masked."""
+        return text
