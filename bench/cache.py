@@ -1,4 +1,4 @@
-"""CPU per request of a response-cache hit next to the same request proxied to the mock upstream (SPEC §13):
+"""CPU per request of a response-cache hit next to the same request proxied to the mock upstream:
 one llm-link worker, a model with `cache: true` and the same model without, each loaded for a few seconds
 with identical requests (so every cached request after the first is a hit), server CPU from /proc.
 

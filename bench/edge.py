@@ -1,4 +1,4 @@
-"""Figures for the safe-edge work (SPEC §8, docs/security.md): what client-chosen model names cost in
+"""Figures for the safe-edge work (docs/security.md): what client-chosen model names cost in
 /metrics size and worker memory, and what a worker killed with SIGKILL leaves behind (live workers,
 concurrency slots of a key, the in-flight gauge).
 

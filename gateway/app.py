@@ -211,7 +211,7 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         app.ctx.inflight = {}
         app.ctx.guard = make_guard(app, cfg)
         app.ctx.tracing = make_tracing(cfg)
-        app.ctx.cache = make_cache(cfg)  # the response cache (SPEC §13), None unless `cache:` is set
+        app.ctx.cache = make_cache(cfg)  # the response cache, None unless `cache:` is set
         app.ctx.database = None
         url = database_url(cfg)
         if url is not None:

@@ -1,4 +1,4 @@
-"""Budgets in US dollars per key per UTC day or calendar month (SPEC §9, `auth.keys[].budget`).
+"""Budgets in US dollars per key per UTC day or calendar month (`auth.keys[].budget`).
 
 Spend is counted in nano-dollars (integers, so sums are exact) per key and period: in Redis when
 `state.redis_url` is set (one GET to admit, one INCRBY when the answer is done, sharing the limiter's

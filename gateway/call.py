@@ -46,7 +46,7 @@ class Call:
         self.request_id = clean_request_id(request_id) or mint("req_", 24)
         self.dialect = dialect
         self.model = ""  # as the client sent it until a route is found; for the log line and prices
-        # Metric `model` labels (SPEC §8): set from the route once one is found, so a name a client made up
+        # Metric `model` labels: set from the route once one is found, so a name a client made up
         # (a 404, or a `provider/model` past server.max_dynamic_models) never becomes a series of its own.
         # Every metric with a `model` label uses these, never `model` / `upstream_model`.
         self.model_label = "-"

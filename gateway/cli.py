@@ -1,4 +1,4 @@
-"""The `llm-link` command (SPEC §1): serve (the default), check, --version."""
+"""The `llm-link` command: serve (the default), check, --version."""
 
 from __future__ import annotations
 

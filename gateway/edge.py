@@ -1,4 +1,4 @@
-"""The HTTP edge (SPEC §8): who may talk to the gateway from a browser, which Host names it answers to
+"""The HTTP edge: who may talk to the gateway from a browser, which Host names it answers to
 while bound to loopback, the /metrics key, the content type of model calls, and request header values that
 are cleaned before they reach a log line or a response header. docs/security.md lists the attacks."""
 

@@ -1,4 +1,4 @@
-"""The forwarding lane (SPEC §7): a request whose route's upstreams all speak the client's API goes there as
+"""The forwarding lane: a request whose route's upstreams all speak the client's API goes there as
 the client sent it, only `model` and the configured transforms patched in; the answer comes back as the
 upstream sent it (errors with their status and body), streams event by event, while usage is read on the
 side for metrics, limits and spend.
@@ -205,7 +205,7 @@ async def _native(
 
 
 async def _read(resp: aiohttp.ClientResponse, target: Target) -> bytes:
-    """The whole body within the provider's max_response_bytes (SPEC §8), as on the translated lane."""
+    """The whole body within the provider's max_response_bytes, as on the translated lane."""
     try:
         return await target.provider.read_capped(resp)
     except TimeoutError:

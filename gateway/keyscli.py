@@ -1,4 +1,4 @@
-"""`llm-link keys create | list | update | rotate | revoke` (SPEC §11): database keys from the command line,
+"""`llm-link keys create | list | update | rotate | revoke`: database keys from the command line,
 straight to the database of `state.database_url`. The secret goes alone to stdout (so
 `KEY=$(llm-link keys create --name ci)` works) and only from create and rotate; everything else is on
 stderr or, with --json, one JSON document on stdout."""

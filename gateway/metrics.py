@@ -1,4 +1,4 @@
-"""Prometheus metrics (SPEC §5) in multiprocess mode, so one scrape of any worker shows every worker.
+"""Prometheus metrics in multiprocess mode, so one scrape of any worker shows every worker.
 
 PROMETHEUS_MULTIPROC_DIR must be set before prometheus_client is imported in a worker: the CLI makes a
 fresh directory per server instance (gateway.cli) and workers inherit it through the environment."""
@@ -116,7 +116,7 @@ class Metrics:
             multiprocess_mode="mostrecent",
             registry=r,
         )
-        # Request fields a translated upstream cannot take, dropped instead of refused (SPEC §6, §7).
+        # Request fields a translated upstream cannot take, dropped instead of refused.
         self.dropped_fields = Counter(
             "llm_link_dropped_fields_total",
             "Request fields dropped in translation",
@@ -135,7 +135,7 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        # The response cache (SPEC §13, gateway.cache): result is hit, miss, store or bypass.
+        # The response cache (gateway.cache): result is hit, miss, store or bypass.
         self.cache = Counter(
             "llm_link_cache_total", "Response cache lookups and stores", ["model", "result"], registry=r
         )

@@ -1,4 +1,4 @@
-"""The same API on both sides (SPEC §7): what a dialect tells the gateway about its own wire API so a request
+"""The same API on both sides: what a dialect tells the gateway about its own wire API so a request
 can be forwarded to an upstream that speaks it, instead of being rebuilt.
 
 A dialect describes each of its endpoints with a `NativeApi` (a name such as "anthropic.messages", the narrow

@@ -1,4 +1,4 @@
-"""The forwarding lane's stream relay (SPEC §7): an upstream stream opened by gateway.forward (up to its
+"""The forwarding lane's stream relay: an upstream stream opened by gateway.forward (up to its
 first content) passed on to the client chunk by chunk as it arrives, usage and the end read on the side;
 a failure mid-stream becomes the API's own in-stream error event."""
 
@@ -124,13 +124,13 @@ async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call:
 
 
 def masked(text: str, target: Target) -> str:
-    """Upstream text bound for the client or the log: capped, the provider's keys masked (SPEC §8)."""
+    """Upstream text bound for the client or the log: capped, the provider's keys masked."""
     return cap_text(target.provider.mask(text))
 
 
 def relayable(out: bytes, scan: StreamScan, target: Target) -> bytes:
     """Relayed bytes that hold an upstream error event are masked: such an event may echo the request,
-    key included (SPEC §8). Content chunks pass untouched, never decoded."""
+    key included. Content chunks pass untouched, never decoded."""
     if scan.error is not None or b'"error"' in out:
         return target.provider.mask(out.decode("utf-8", "replace")).encode()
     return out

@@ -1,4 +1,4 @@
-"""Hot reload (SPEC §11): SIGHUP to the main process, a change of the file with `server.watch_config`, or
+"""Hot reload: SIGHUP to the main process, a change of the file with `server.watch_config`, or
 `POST /admin/api/reload` loads the config file again.
 
 The main process validates the file (a thread: it also polls the file's identity once a second when

@@ -1,4 +1,4 @@
-"""Model name -> where it goes (SPEC §2): configured names and aliases, `provider/model` pass-through,
+"""Model name -> where it goes: configured names and aliases, `provider/model` pass-through,
 Ollama-style `:latest` tags, and `default_model` for anything else."""
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class Route:
         return self.targets[0].provider.hosted_tools
 
     def native_path(self, api: str) -> str | None:
-        """The primary upstream's path for wire API `api` when it is forwarded as-is (SPEC §7), else None."""
+        """The primary upstream's path for wire API `api` when it is forwarded as-is, else None."""
         return self.targets[0].provider.native_path(api)
 
 
@@ -120,7 +120,7 @@ MAX_MODEL_NAME = 512  # longer `provider/model` names are not passed through (no
 class ModelLabels:
     """Metric `model` labels for names a client chose (`provider/model` not in the config): the first
     `limit` distinct names this worker sees keep their own label, every later one is `other`. So the number
-    of series stays bounded whatever clients send (SPEC §8)."""
+    of series stays bounded whatever clients send."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit

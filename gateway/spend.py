@@ -1,4 +1,4 @@
-"""What a request cost in US dollars (SPEC §9).
+"""What a request cost in US dollars.
 
 Prices come from `genai-prices` (Pydantic's table of LLM API prices, bundled with the package, so lookups
 work offline), matched to the upstream model name and, where the provider's base URL is a known API, to

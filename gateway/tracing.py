@@ -1,4 +1,4 @@
-"""OpenTelemetry traces (SPEC §10), with the `otel` extra: pip install 'llm-link[otel]'.
+"""OpenTelemetry traces, with the `otel` extra: pip install 'llm-link[otel]'.
 
 Without `telemetry.otlp_endpoint` nothing here is imported and every hook in the request path is one
 `is None` test. With it, each worker has its own TracerProvider (no global one is set) exporting in batches

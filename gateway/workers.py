@@ -1,4 +1,4 @@
-"""Workers that come back (SPEC §8). Sanic's manager notices a worker process that died (OOM killer, a
+"""Workers that come back. Sanic's manager notices a worker process that died (OOM killer, a
 crash, `kill -9`) but does not start a new one, so the gateway would quietly lose capacity until nothing
 is left. A watchdog thread in the main process replaces it within a second or so, and first gives back
 what the dead worker held: its concurrency slots (the shared table, and its leases in Redis) and its share

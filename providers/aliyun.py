@@ -1,4 +1,4 @@
-"""Aliyun DashScope (Qwen) through its OpenAI-compatible mode (protocols.md §4.1). The wire format is
+"""Aliyun DashScope (Qwen) through its OpenAI-compatible mode. The wire format is
 OpenAI's; the differences handled here:
 
 - region base URLs (Beijing by default; `options.region: singapore` for the international service, or any

@@ -61,7 +61,7 @@ class HTTPProvider(ProviderInterface):
         return upstream_status_error(status, message, headers)
 
     def redirect_error(self, status: int) -> GatewayError:
-        # Following a redirect would re-send the key and the prompt to wherever it points (SPEC §8).
+        # Following a redirect would re-send the key and the prompt to wherever it points.
         return GatewayError(
             "api_error",
             f"upstream {self.name!r} answered with a redirect (HTTP {status}); redirects are not followed",
@@ -177,7 +177,7 @@ class HTTPProvider(ProviderInterface):
         return self.redact(text)
 
     async def read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        """A whole non-streaming body, or a 502 when it is over `max_response_bytes` (SPEC §8)."""
+        """A whole non-streaming body, or a 502 when it is over `max_response_bytes`."""
         limit = self.max_response_bytes
         length = resp.content_length
         if length is not None and length <= limit:

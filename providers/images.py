@@ -1,4 +1,4 @@
-"""Downloading an image URL a client sent, for upstreams that take only inline images (SPEC §8).
+"""Downloading an image URL a client sent, for upstreams that take only inline images.
 
 This is the one place the gateway fetches a URL a client names, so it is done on a short leash: only when
 the provider asks for it (`providers.X.fetch_images`), http(s) only, never to a loopback, private,

@@ -1,4 +1,4 @@
-"""Ollama native upstream (protocols.md §3): /api/chat (NDJSON streaming read line by line, lines may be far
+"""Ollama native upstream: /api/chat (NDJSON streaming read line by line, lines may be far
 over 64 KB), /api/embed, /api/tags. `stream` is always sent explicitly because Ollama streams by default;
 tool-call ids are made up where the server gives none; `done_reason` + counts map to unified stops/usage."""
 
@@ -148,7 +148,7 @@ class OllamaProvider(HTTPProvider):
         if self.config.api_key:  # ollama.com cloud
             self.headers["Authorization"] = f"Bearer {self.config.api_key}"
         self.headers.update(self.config.headers)
-        self.images = fetcher_for(self.config)  # Ollama takes only inline images: URLs only if asked (SPEC §8)
+        self.images = fetcher_for(self.config)  # Ollama takes only inline images: URLs only if asked
 
     async def close(self) -> None:
         if self.images is not None:

@@ -20,7 +20,7 @@ PROVIDER_TYPES: dict[str, str] = {
     "gemini": "providers.gemini:GeminiProvider",
 }
 
-# A type that speaks more than one upstream API picks its adapter by the provider's `api:` (SPEC §6).
+# A type that speaks more than one upstream API picks its adapter by the provider's `api:`.
 API_VARIANTS: dict[tuple[str, str], str] = {
     ("openai", "responses"): "providers.openai_responses:OpenAIResponsesProvider",
 }

@@ -1,4 +1,4 @@
-"""The admin API over HTTP (SPEC §11), on a two-worker gateway with an SQLite database: keys made, changed,
+"""The admin API over HTTP, on a two-worker gateway with an SQLite database: keys made, changed,
 rotated and revoked there work (or stop working) in every worker within 2 s, with the official SDKs;
 YAML keys are read-only; usage sums match the requests sent; no answer holds a secret."""
 
@@ -64,7 +64,7 @@ def status_of(gw: Gateway, key: str, model: str = "demo") -> int:
 
 
 def within_2s(check: Callable[[], bool], sweep: int = 8) -> bool:
-    """The promise of SPEC §11, checked right after a change: 2 s later, `check` holds on `sweep` requests
+    """The promise that a key change reaches every worker within 2 s, checked right after it: 2 s later, `check` holds on `sweep` requests
     on fresh connections (each may land on any worker)."""
     time.sleep(2.0)
     return all(check() for _ in range(sweep))

@@ -1,4 +1,4 @@
-"""The config keys of SPEC §11 (`state.database_url`, `usage_retention_days`, `admin`, `server.watch_config`)
+"""The operating config keys (`state.database_url`, `usage_retention_days`, `admin`, `server.watch_config`)
 are validated with their paths; the admin API's config view hides every secret."""
 
 from __future__ import annotations

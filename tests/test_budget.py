@@ -1,4 +1,4 @@
-"""Budgets in dollars per key (SPEC §9): a key stops at its budget across the workers of one gateway
+"""Budgets in dollars per key: a key stops at its budget across the workers of one gateway
 (shared memory) and across gateways sharing a real redis-server; the refusal is a 429 in the caller's
 dialect that says budget; the remaining budget is in x-ratelimit-*-budget headers; a Redis that cannot
 be reached fails open to local counting, as the rate limits do."""

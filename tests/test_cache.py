@@ -1,4 +1,4 @@
-"""The response cache (SPEC §13) over HTTP: every dialect, streamed and not, against a fake OpenAI upstream
+"""The response cache over HTTP: every dialect, streamed and not, against a fake OpenAI upstream
 that counts its calls. A second identical request is answered without the upstream, in the dialect's own
 shape (replayed as a stream when asked), with X-LLM-Link-Cache saying so."""
 

@@ -1,4 +1,4 @@
-"""The dashboard at /admin/ (SPEC §11) in a real browser: Debian's Chromium, headless, driven by Playwright
+"""The dashboard at /admin/ in a real browser: Debian's Chromium, headless, driven by Playwright
 (never Playwright's own browser download). Sign in with the admin key, see the overview charts draw the
 traffic sent, create a key in the UI and use it with the OpenAI SDK, revoke it and get 401, reload the
 config, and no console error, failed request or request to another origin on any page. Screenshots of

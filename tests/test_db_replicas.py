@@ -55,7 +55,7 @@ def status(gw: Gateway, key: str) -> int:
 
 
 def within_2s(check: Callable[[], bool], sweep: int = 4) -> bool:
-    """The promise of SPEC §11, checked right after a change: 2 s later, `check` holds on `sweep` requests
+    """The promise that a key change reaches every worker within 2 s, checked right after it: 2 s later, `check` holds on `sweep` requests
     on fresh connections (each may land on any worker)."""
     time.sleep(2.0)
     return all(check() for _ in range(sweep))

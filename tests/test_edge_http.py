@@ -1,4 +1,4 @@
-"""The client side of the safe edge (SPEC §8), each test an attack first: a web page driving a gateway on
+"""The client side of the safe edge, each test an attack first: a web page driving a gateway on
 the user's machine (CORS, DNS rebinding, simple requests), /metrics behind a key, header values that used to
 crash a worker after the upstream was paid, and names chosen by clients that grew metrics and memory."""
 

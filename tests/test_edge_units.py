@@ -1,4 +1,4 @@
-"""Fast in-process checks of the safe-edge rules (SPEC §8) behind the HTTP tests: which addresses an image
+"""Fast in-process checks of the safe-edge rules behind the HTTP tests: which addresses an image
 fetch may reach, key masking, request ids and header values, metric label folding, per-worker slots."""
 
 from __future__ import annotations

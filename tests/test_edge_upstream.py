@@ -1,4 +1,4 @@
-"""The upstream side of the safe edge (SPEC §8), each attack first: redirects are not followed, error bodies
+"""The upstream side of the safe edge, each attack first: redirects are not followed, error bodies
 are capped and the provider's key masked, oversized bodies are a 502, and image URLs are fetched only where
 a provider asks for it and never from loopback or private addresses (docs/security.md)."""
 

@@ -1,4 +1,4 @@
-"""Workers that come back (SPEC §8): a worker killed with SIGKILL (as the OOM killer does) is replaced within
+"""Workers that come back: a worker killed with SIGKILL (as the OOM killer does) is replaced within
 seconds, and the concurrency slots and in-flight requests it held are given back, without Redis (slots in
 shared memory, per worker) and with it (leases named after the worker)."""
 

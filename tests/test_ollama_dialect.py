@@ -41,7 +41,7 @@ def gw(fake_openai: FakeOpenAI, fake_ollama: FakeOllama) -> Iterator[Gateway]:
             "mock": {"type": "mock", "options": {"chunks": 3}},
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": API_KEY},  # type: ignore[attr-defined]
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
-            # the translated lane to Ollama (the same API is otherwise forwarded as sent, SPEC §7)
+            # the translated lane to Ollama (the same API is otherwise forwarded as sent)
             "oll-t": {"type": "ollama", "base_url": fake_ollama.url, "passthrough": False},  # type: ignore[attr-defined]
             "dead": {"type": "ollama", "base_url": "http://127.0.0.1:9", "connect_timeout": 2},
         },

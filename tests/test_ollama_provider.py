@@ -31,7 +31,7 @@ def gw(fake_ollama: FakeOllama) -> Iterator[Gateway]:
                 "base_url": fake_ollama.url + "/v1",  # type: ignore[attr-defined]
                 "options": {"keep_alive": "10m", "num_ctx": 4096},
             },
-            # Image URLs are fetched only when asked for, and from loopback only when allowed (SPEC §8).
+            # Image URLs are fetched only when asked for, and from loopback only when allowed.
             "ollimg": {
                 "type": "ollama",
                 "base_url": fake_ollama.url,  # type: ignore[attr-defined]

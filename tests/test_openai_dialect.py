@@ -141,7 +141,7 @@ def test_max_completion_tokens_accepted(client: openai.OpenAI, fake_openai: Fake
     client.chat.completions.create(
         model="gpt-test", max_completion_tokens=33, messages=[{"role": "user", "content": "hi"}]
     )
-    # Same API on both sides: forwarded as the client sent it (SPEC §7); the translated lane's mapping to
+    # Same API on both sides: forwarded as the client sent it; the translated lane's mapping to
     # max_tokens for compatible servers is covered by the matrix tests.
     assert fake_openai.last["max_completion_tokens"] == 33 and "max_tokens" not in fake_openai.last
 
@@ -411,7 +411,7 @@ def test_tool_message_without_id_is_400(openai_gateway: Gateway) -> None:
 
 
 def test_cors_preflight(openai_gateway: Gateway) -> None:
-    """A page served from this machine may call the gateway; by default no other origin may (SPEC §8)."""
+    """A page served from this machine may call the gateway; by default no other origin may."""
     for origin, allowed in (("http://localhost:3000", True), ("http://example.test", False)):
         r = httpx.options(
             openai_gateway.url + "/v1/chat/completions",

@@ -1,4 +1,4 @@
-"""Same API on both sides (SPEC §7): the body reaches the upstream as the client sent it, with only `model` and
+"""Same API on both sides: the body reaches the upstream as the client sent it, with only `model` and
 the model's transforms changed; the documented client headers are forwarded and credentials are not;
 upstream errors keep their status and body; streams are relayed while usage still reaches the metrics.
 Recording fakes show what the upstream received."""
@@ -25,7 +25,7 @@ from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import ThreadedServer
 from tests.harness import ROOT, Gateway
 
-# What Claude Code 2.x sends that older gateways dropped (protocols-2026.md §1, §3.1).
+# What Claude Code 2.x sends that older gateways dropped.
 CLAUDE_CODE_BETAS = "claude-code-20250219,context-management-2025-06-27,prompt-caching-scope-2026-01-05"
 READ_TOOL = {
     "name": "Read",

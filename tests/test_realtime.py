@@ -1,4 +1,4 @@
-"""`/v1/realtime` relayed (SPEC §13): the official `openai` SDK's realtime client talks to the gateway with
+"""`/v1/realtime` relayed: the official `openai` SDK's realtime client talks to the gateway with
 a gateway key; a fake Realtime upstream sees the provider's key and upstream model; events pass both ways;
 close codes pass on when either side goes away; the session is one call in the metrics with its usage."""
 

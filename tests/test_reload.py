@@ -1,4 +1,4 @@
-"""Hot reload (SPEC §11) of a running two-worker gateway: SIGHUP, the admin API and a Kubernetes-style
+"""Hot reload of a running two-worker gateway: SIGHUP, the admin API and a Kubernetes-style
 ConfigMap swap picked up by `server.watch_config`; streams in flight finish on the config they started
 with while new requests get the new one, under load and without a failed request; an invalid file keeps
 the old config, says why, and counts as a failure."""

@@ -1,4 +1,4 @@
-"""The Responses API over WebSocket (SPEC §13): the official `openai` SDK's `client.responses.connect()`
+"""The Responses API over WebSocket: the official `openai` SDK's `client.responses.connect()`
 against the gateway, answered from a fake OpenAI chat upstream and the mock; the events are those of the
 SSE stream, one per message; a continuation on the same connection by `previous_response_id` carries the
 whole conversation upstream; keys, limits and metrics count each message."""

@@ -1,4 +1,4 @@
-"""Spend in dollars (SPEC §9): prices from the genai-prices table or the config, the cost of every answer in
+"""Spend in dollars: prices from the genai-prices table or the config, the cost of every answer in
 the metrics, the access log and X-LLM-Link-Cost-USD — checked to the cent fraction against the usage the
 fake upstreams report (cached tokens included), streams too."""
 

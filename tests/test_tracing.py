@@ -1,4 +1,4 @@
-"""Traces (SPEC §10): what the gateway exports over OTLP/HTTP, decoded by a fake collector — a request span
+"""Traces: what the gateway exports over OTLP/HTTP, decoded by a fake collector — a request span
 continuing the client's traceparent, one child span per upstream attempt with the GenAI attributes, the
 attempt's context passed upstream, content kept out unless asked for, nothing at all without `telemetry`."""
 

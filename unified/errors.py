@@ -100,5 +100,5 @@ def model_not_found(model: str) -> GatewayError:
 
 
 def upstream_status_error(status: int, message: str, headers: dict[str, str] | None = None) -> GatewayError:
-    """An upstream answered with an error status: keep the status (SPEC §4) and the upstream's message."""
+    """An upstream answered with an error status: keep the status and the upstream's message."""
     return GatewayError(kind_for_status(status), message, status=status, headers=headers)

@@ -133,7 +133,7 @@ class Provider:
     otel_name: ClassVar[str | None] = None  # `gen_ai.provider.name` in traces; None = the `type`
 
     # Wire APIs this upstream speaks as-is (gateway.native): API name -> path under base_url. A request in
-    # one of them is forwarded rather than rebuilt (SPEC §7), unless the provider says `passthrough: false`.
+    # one of them is forwarded rather than rebuilt, unless the provider says `passthrough: false`.
     native_apis: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -207,7 +207,7 @@ class Provider:
 
     def realtime(self, model: str) -> tuple[str, dict[str, str]] | None:
         """The upstream's Realtime API WebSocket URL for `model` and the headers that open it (its own key),
-        when it serves `/realtime` (SPEC §13); None elsewhere."""
+        when it serves `/realtime`; None elsewhere."""
         return None
 
     def native_path(self, api: str) -> str | None:

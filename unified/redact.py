@@ -1,4 +1,4 @@
-"""Secrets out of upstream text (SPEC §8): an upstream error body reaches the client and the log only capped
+"""Secrets out of upstream text: an upstream error body reaches the client and the log only capped
 and with anything that looks like a key masked the way OpenAI masks keys (`sk-...abcd`). Upstreams do echo
 request headers in errors (proxies, debugging servers), which would hand the provider's key to every client."""
 

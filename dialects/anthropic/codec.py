@@ -1,4 +1,4 @@
-"""Anthropic wire <-> unified: requests in, messages and SSE events out (protocols.md §2, §5)."""
+"""Anthropic wire <-> unified: requests in, messages and SSE events out."""
 
 from __future__ import annotations
 

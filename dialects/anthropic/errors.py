@@ -1,4 +1,4 @@
-"""GatewayError -> Anthropic's error body (protocols.md §2.7, §5.10)."""
+"""GatewayError -> Anthropic's error body."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from gateway.native import EventScan, NativeApi, RawBody, apply_params, prepend_
 from unified.errors import GatewayError
 from unified.types import Usage
 
-# What Claude Code and the SDKs send that upstream Anthropic needs to see (SPEC §7).
+# What Claude Code and the SDKs send that upstream Anthropic needs to see.
 CLIENT_HEADERS = ("anthropic-version", "anthropic-beta")
 
 

@@ -1,4 +1,4 @@
-"""Anthropic Messages request bodies as msgspec structs (protocols.md §2).
+"""Anthropic Messages request bodies as msgspec structs.
 
 Unknown fields are tolerated (clients send new ones before we know them: `container`, `mcp_servers`,
 `context_management` ...); content blocks are a tagged union on `type`, so a malformed block is a 400 that

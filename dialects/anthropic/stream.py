@@ -37,7 +37,7 @@ _THINKING_START = b',"content_block":{"type":"thinking","thinking":"","signature
 
 
 class EventEncoder:
-    """Unified events -> Anthropic SSE (protocols.md §5.9 machine A): one block open at a time, blocks
+    """Unified events -> Anthropic SSE: one block open at a time, blocks
     numbered 0.. in order, text blocks opened lazily on the first non-empty text, message_delta with the
     stop reason and full usage, then message_stop."""
 

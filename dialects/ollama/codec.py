@@ -1,5 +1,5 @@
 """Ollama wire <-> unified: /api/chat and /api/generate requests in; whole responses and NDJSON stream lines
-out (protocols.md §3, §5.9 E/F). Durations are nanoseconds taken from the gateway's own clock."""
+out. Durations are nanoseconds taken from the gateway's own clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GatewayError -> Ollama's error body `{"error": "..."}` (protocols.md §3.7, §5.10)."""
+"""GatewayError -> Ollama's error body `{"error": "..."}`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What Ollama clients learn about models: /api/tags entries and /api/show (protocols.md §3.5, §5.11).
+"""What Ollama clients learn about models: /api/tags entries and /api/show.
 
 Editors size their context from `model_info["<arch>.context_length"]` and enable tools / images / thinking
 from `capabilities` (Zed falls back to 4096 tokens and no tools without them). Per model these come from the

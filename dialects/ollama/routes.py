@@ -1,4 +1,4 @@
-"""Ollama dialect endpoints (protocols.md §3): /api/chat, /api/generate, /api/tags, /api/show, /api/version,
+"""Ollama dialect endpoints: /api/chat, /api/generate, /api/tags, /api/show, /api/version,
 /api/ps, /api/embed, /api/embeddings, and `GET /` ("Ollama is running") — under a configurable prefix, or at
 the root as a drop-in for a local Ollama."""
 

@@ -1,4 +1,4 @@
-"""Ollama native API request bodies as msgspec structs (protocols.md §3). Unknown fields are ignored, as
+"""Ollama native API request bodies as msgspec structs. Unknown fields are ignored, as
 the real server does; a wrong value type is a 400 naming the field."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GatewayError -> OpenAI's error body (protocols.md §1.7, §5.10)."""
+"""GatewayError -> OpenAI's error body."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions and Embeddings request bodies as msgspec structs (protocols.md §1).
+"""OpenAI Chat Completions and Embeddings request bodies as msgspec structs.
 Unknown fields are tolerated, as compatible servers do; content parts are a tagged union on `type`."""
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ class _Answer:
 # ---------------------------------------------------------------------------------------------- forwarding
 #
 # A route whose every target speaks the Responses API itself (`api: responses`, passthrough on) gets the
-# request as the client sent it (SPEC §7): unknown fields, `include`, `store`, `previous_response_id` and
+# request as the client sent it: unknown fields, `include`, `store`, `previous_response_id` and
 # the upstream's own ids all survive, and the stream is relayed as it comes. Other routes are translated.
 
 

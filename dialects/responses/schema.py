@@ -1,4 +1,4 @@
-"""OpenAI Responses API request bodies as msgspec structs (protocols-2026.md §2.2–2.4).
+"""OpenAI Responses API request bodies as msgspec structs.
 
 Items and parts are flat structs keyed by `type` rather than tagged unions: the easy message form has no
 `type` at all, and clients send item types we only pass over (hosted tool calls), so the codec dispatches

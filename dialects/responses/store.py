@@ -1,4 +1,4 @@
-"""Stored responses, for `previous_response_id` and `GET /v1/responses/{id}` (SPEC §6 `responses.store`).
+"""Stored responses, for `previous_response_id` and `GET /v1/responses/{id}`.
 
 A record is the response object as the client saw it plus the conversation that led to it (unified
 messages, the answer included), so a follow-up replays the whole history to any upstream. `memory` keeps

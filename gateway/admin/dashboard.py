@@ -1,4 +1,4 @@
-"""The dashboard at `/admin/` (SPEC §11): static HTML, CSS and JS modules from gateway/admin/static/, read
+"""The dashboard at `/admin/`: static HTML, CSS and JS modules from gateway/admin/static/, read
 once at import and served with a strict Content-Security-Policy. The page holds no secret: it asks for the
 admin key, keeps it in the tab's sessionStorage and sends it only to the admin API on this origin. Off
 (404) like the admin API while `admin.key` is not set."""

@@ -1,4 +1,4 @@
-"""The exact response cache (SPEC §13): off unless `cache:` is configured and a model says `cache: true`.
+"""The exact response cache: off unless `cache:` is configured and a model says `cache: true`.
 
 An entry is the unified Response (msgpack), so any dialect replays it, as one body or as a stream. Its key
 is a hash of the resolved route (name, targets, settings) and the unified request without the fields that

@@ -1,4 +1,4 @@
-"""The config file (SPEC §2): `schema` (the structs), `validate` (every problem with its path), `load`
+"""The config file: `schema` (the structs), `validate` (every problem with its path), `load`
 (finding the file, ${VAR} expansion, overrides, the built-in default)."""
 
 from gateway.config.load import ENV_OVERRIDES, builtin_default, expand_env, find_config_path, load

@@ -1,4 +1,4 @@
-"""The config file's shape (SPEC §2) as msgspec structs, and a dialect's effective settings."""
+"""The config file's shape as msgspec structs, and a dialect's effective settings."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     max_header_bytes: int = 8192  # request line + headers; larger gets 413 (Sanic caps this at 16384)
     openapi: bool = False
     watch_config: bool = False  # reload when the file changes (gateway.reload); SIGHUP always reloads
-    # The safe edge (SPEC §8, gateway/edge.py): hosts accepted while bound to loopback, a key for /metrics,
+    # The safe edge (gateway/edge.py): hosts accepted while bound to loopback, a key for /metrics,
     # and how many unconfigured `provider/model` names get their own metric label before folding into `other`.
     allowed_hosts: list[str] = []
     metrics_key: str | None = None
@@ -65,12 +65,12 @@ class ProviderConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     circuit: CircuitConfig | None = None
     models: list[str] | None = None  # advertised in listings; absent = ask the upstream where it can
     max_response_bytes: int = 64 * 1024 * 1024  # a larger non-streaming upstream body is a 502
-    fetch_images: bool = False  # download image URLs for upstreams that take only inline images (SPEC §8)
+    fetch_images: bool = False  # download image URLs for upstreams that take only inline images
     max_image_bytes: int = 20 * 1024 * 1024
     image_timeout: float = 10.0
     fetch_images_allow: list[str] = []  # networks (CIDR) images may come from although not public, e.g. a LAN host
     options: dict[str, Any] = {}  # type-specific settings, checked by the provider's Options struct
-    api: Literal["chat", "responses"] = "chat"  # which upstream API an `openai` provider calls (SPEC §6)
+    api: Literal["chat", "responses"] = "chat"  # which upstream API an `openai` provider calls
     passthrough: bool = True  # same API on both sides: forward the client's body instead of rebuilding it
     forward_headers: list[str] = []  # client headers passed on to this upstream (never credentials)
 
@@ -107,7 +107,7 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     capabilities: list[str] | None = None  # completion, tools, vision, thinking, embedding
     family: str | None = None
     price: Price | None = None  # per million tokens, instead of the price table's (gateway.spend)
-    cache: bool = False  # exact answers from the response cache (SPEC §13, gateway.cache); needs `cache:`
+    cache: bool = False  # exact answers from the response cache (gateway.cache); needs `cache:`
 
 
 class Budget(msgspec.Struct, forbid_unknown_fields=True):
@@ -150,7 +150,7 @@ class AdminConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
 
 
 class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """OpenTelemetry traces (SPEC §10, gateway.tracing); absent = no tracing at all."""
+    """OpenTelemetry traces (gateway.tracing); absent = no tracing at all."""
 
     otlp_endpoint: str | None = None  # OTLP/HTTP base URL; spans go to {otlp_endpoint}/v1/traces
     service_name: str = "llm-link"
@@ -160,14 +160,14 @@ class TelemetryConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
 
 
 class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """OpenAI Responses API state (SPEC §6): stateless unless a store is configured."""
+    """OpenAI Responses API state: stateless unless a store is configured."""
 
     store: Literal["none", "memory", "redis"] = "none"
     ttl: float = 3600.0  # seconds a stored response stays retrievable
 
 
 class CacheConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """The exact response cache (SPEC §13, gateway.cache): used only by models with `cache: true`."""
+    """The exact response cache (gateway.cache): used only by models with `cache: true`."""
 
     backend: Literal["memory", "redis"] = "memory"  # memory: per worker, bounded; redis: state.redis_url
     ttl: float = 300.0  # seconds

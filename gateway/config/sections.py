@@ -69,7 +69,7 @@ def check_telemetry(t: TelemetryConfig) -> list[str]:
 
 
 def check_edge(cfg: Config) -> list[str]:
-    """The safe-edge settings (SPEC §8)."""
+    """The safe-edge settings."""
     problems: list[str] = []
     s = cfg.server
     if s.max_dynamic_models < 0:

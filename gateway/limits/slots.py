@@ -1,5 +1,5 @@
 """Concurrency slots without Redis, counted per worker process, so the slots of a worker that died can be
-given back (SPEC §8): the shared table holds one row per live worker (its pid, then its slots per key); a
+given back: the shared table holds one row per live worker (its pid, then its slots per key); a
 key's load is the sum over the rows. The main process's watchdog (gateway.workers) zeroes a dead worker's
 row; a new worker takes a free row."""
 

@@ -1,4 +1,4 @@
-"""The database behind keys and usage (SPEC §11): `state.database_url` names SQLite (embedded, the default
+"""The database behind keys and usage: `state.database_url` names SQLite (embedded, the default
 kind) or PostgreSQL (for many replicas). Both backends offer the same async `Store` (gateway.store.base)."""
 
 from __future__ import annotations

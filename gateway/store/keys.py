@@ -169,7 +169,7 @@ _KEYCONFIG_FIELDS = set(KeyConfig.__struct_fields__)
 def key_config(row: KeyRow) -> KeyConfig:
     """A live database key in the shape the access check (gateway.auth) is built from."""
     extra: dict[str, Any] = {}
-    if row.budget_usd is not None and "budget" in _KEYCONFIG_FIELDS:  # budgets (SPEC §9) when this build has them
+    if row.budget_usd is not None and "budget" in _KEYCONFIG_FIELDS:  # budgets when this build has them
         budget = {"usd": row.budget_usd, "period": row.budget_period or "month"}
         extra["budget"] = msgspec.convert(budget, type=typing.get_type_hints(KeyConfig)["budget"])
     return KeyConfig(

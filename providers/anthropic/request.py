@@ -1,6 +1,6 @@
 """Anthropic Messages upstream (api.anthropic.com and Anthropic-compatible endpoints).
 
-Translation rules (protocols.md §5): system prompts hoisted to the top-level `system`; same-role turns merged
+Translation rules: system prompts hoisted to the top-level `system`; same-role turns merged
 and a user turn first; tool results placed first in the user turn right after their calls (a call without
 a result gets a synthetic one, a result without a call is a 400 naming the id); `max_tokens` always sent
 (the client's, else the provider's `max_tokens` setting, else 4096); `temperature` and `top_p` never both;

@@ -1,4 +1,4 @@
-"""A fake DashScope OpenAI-compatible endpoint (`/compatible-mode/v1/...`, protocols.md §4.1): the strict fake
+"""A fake DashScope OpenAI-compatible endpoint (`/compatible-mode/v1/...`): the strict fake
 OpenAI plus DashScope's quirks.
 
   qwen3-*       hybrid thinking: streams reasoning_content unless enable_thinking is false, and refuses a
