@@ -1,5 +1,6 @@
-"""The scripted agent turn the fakes play for model `script` (Codex CLI end-to-end tests): the first turn
-calls the client's shell tool to run the command the user wrote in backticks; once the tool's output comes
+"""The scripted agent turn the fakes play for model `script` (Codex CLI, gemini-cli and Claude Code end-to-end
+tests): the first turn calls the client's shell tool to run the command the user wrote in backticks (or
+Claude Code's Read tool on the file path in backticks); once the tool's output comes
 back, the answer quotes it. So a test sees the tool really ran on the client and its output made the round
 trip through the gateway. Every fake upstream uses this one plan, in its own wire format."""
 
@@ -24,6 +25,8 @@ def shell_call(tool_names: list[str], user_text: str) -> tuple[str, dict[str, An
     """(tool name, arguments) for running the user's command with whichever shell tool the client offers;
     Codex's tool set differs by version and model, so the known shapes are tried in turn."""
     cmd = command_in(user_text)
+    if "Read" in tool_names:  # Claude Code: its prompt names a file in backticks, the Read tool opens it
+        return "Read", {"file_path": cmd}
     for name, args in (
         ("exec_command", {"cmd": cmd}),
         ("shell_command", {"command": cmd}),
