@@ -59,6 +59,8 @@ class AliyunProvider(OpenAIProvider):
     default_base_url: ClassVar[str | None] = REGIONS["beijing"]
     # DashScope's quirks (stream-only models, thinking switches) need the translated lane's adjustments.
     native_apis: ClassVar[dict[str, str]] = {}
+    # Qwen thinking models keep reasoning across tool calls when it comes back as reasoning_content.
+    reasoning_default: ClassVar[str | None] = "echo"
 
     @classmethod
     def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:

@@ -4,7 +4,8 @@ Translation rules: system prompts hoisted to the top-level `system`; same-role t
 and a user turn first; tool results placed first in the user turn right after their calls (a call without
 a result gets a synthetic one, a result without a call is a 400 naming the id); `max_tokens` always sent
 (the client's, else the provider's `max_tokens` setting, else 4096); `temperature` and `top_p` never both;
-thinking blocks only replayed when they carry Anthropic's signature."""
+thinking blocks only replayed when they carry Anthropic's signature (unchanged, in their place), and
+thinking left off for a tool-loop step whose assistant turn has no such block (the API refuses it)."""
 
 from __future__ import annotations
 
@@ -229,6 +230,10 @@ def encode_request(req: Request, model: str, stream: bool, default_max_tokens: i
     body = common_body(req, model)
     max_tokens = req.max_tokens or default_max_tokens
     thinking = thinking_param(req)
+    if thinking is not None and thinking["type"] != "disabled" and not loop_can_think(body["messages"]):
+        # A tool loop whose assistant turn has no signed thinking (it came from a client that cannot carry
+        # signatures, e.g. OpenAI chat) is refused with thinking on: answer this step without it.
+        thinking = None
     if thinking is not None and thinking.get("type") == "enabled":
         if thinking["budget_tokens"] >= max_tokens:
             if req.max_tokens is None:
@@ -259,6 +264,17 @@ def encode_request(req: Request, model: str, stream: bool, default_max_tokens: i
     if stream:
         body["stream"] = True
     return body
+
+
+def loop_can_think(turns: list[dict[str, Any]]) -> bool:
+    """Whether Anthropic accepts thinking for these turns: when the last user turn answers tool calls, the
+    assistant turn before it must start with a thinking or redacted_thinking block."""
+    if len(turns) < 2 or turns[-1]["role"] != "user" or turns[-2]["role"] != "assistant":
+        return True
+    if not any(b["type"] == "tool_result" for b in turns[-1]["content"]):
+        return True
+    first = turns[-2]["content"][0]["type"] if turns[-2]["content"] else None
+    return first in ("thinking", "redacted_thinking")
 
 
 def thinking_param(req: Request) -> dict[str, Any] | None:

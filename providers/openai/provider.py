@@ -11,6 +11,7 @@ from urllib.parse import quote
 import msgspec
 
 from providers.base import HTTPProvider, ModelInfo
+from providers.openai.reasoning import resolve
 from providers.openai.request import OpenAIOptions, encode_request
 from providers.openai.stream import ChunkDecoder
 from providers.openai.wire import (
@@ -47,6 +48,8 @@ class OpenAIProvider(HTTPProvider):
     Options = OpenAIOptions
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
     native_apis: ClassVar[dict[str, str]] = {"openai.chat": "/chat/completions"}
+    # `options.reasoning_content` when unset: None = decided by the base_url's host (reasoning.default_mode).
+    reasoning_default: ClassVar[str | None] = None
 
     @classmethod
     def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:
@@ -58,7 +61,8 @@ class OpenAIProvider(HTTPProvider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         opts: OpenAIOptions = self.options or OpenAIOptions()
-        self.options = opts
+        mode = resolve(opts.reasoning_content, opts.send_reasoning_content, self.base_url, self.reasoning_default)
+        self.options = opts = msgspec.structs.replace(opts, reasoning_content=mode)
         self.max_tokens_param = opts.max_tokens_param or (
             "max_completion_tokens" if "api.openai.com" in self.base_url else "max_tokens"
         )

@@ -9,12 +9,12 @@ from typing import Any, Literal
 import msgspec
 
 from providers.base import drop_none
+from providers.openai.reasoning import MODES, echoed, thinking_text
 from unified.types import (
     ImagePart,
     Message,
     Request,
     TextPart,
-    ThinkingPart,
     ToolCallPart,
     ToolResultPart,
 )
@@ -24,14 +24,28 @@ class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True):
     # Which body field carries the output cap: api.openai.com wants max_completion_tokens (reasoning
     # models reject max_tokens); most compatible servers only read max_tokens. None = decide by host.
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] | None = None
-    # Send assistant thinking back as `reasoning_content` (DeepSeek/Qwen/GLM convention).
-    send_reasoning_content: bool = False
+    # Assistant thinking back upstream as `reasoning_content`: "echo" or "drop"; None = by provider (see
+    # providers/openai/reasoning.py). Resolved once when the provider is built.
+    reasoning_content: str | None = None
+    # Deprecated alias: true = echo, false = drop.
+    send_reasoning_content: bool | None = None
     # Clamp temperature/top_p into the open interval (0, 1) (Zhipu GLM).
     clamp_unit_interval: bool = False
     # Strip the data:...;base64, prefix from image URLs (GLM wants raw base64 or http URLs).
     raw_base64_images: bool = False
     organization: str | None = None
     project: str | None = None
+
+    def __post_init__(self) -> None:
+        rc = self.reasoning_content
+        if rc is not None and rc not in MODES:
+            raise ValueError(f"reasoning_content must be one of {', '.join(MODES)}, not {rc!r}")
+        legacy = self.send_reasoning_content
+        if rc is not None and legacy is not None and (rc == "echo") != legacy:
+            raise ValueError(
+                f"send_reasoning_content: {str(legacy).lower()} (deprecated) contradicts reasoning_content: {rc};"
+                " keep only reasoning_content"
+            )
 
 
 ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -77,7 +91,8 @@ def user_content(parts: list[Any], options: OpenAIOptions) -> str | list[dict[st
 
 def encode_messages(messages: list[Message], options: OpenAIOptions) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for m in messages:
+    echo = echoed(messages) if options.reasoning_content == "echo" else set()
+    for i, m in enumerate(messages):
         if m.role == "system":
             out.append({"role": "system", "content": "\n\n".join(p.text for p in m.content if isinstance(p, TextPart))})
         elif m.role == "assistant":
@@ -96,8 +111,8 @@ def encode_messages(messages: list[Message], options: OpenAIOptions) -> list[dic
                 msg["tool_calls"] = calls
             elif not text:
                 msg["content"] = ""
-            if options.send_reasoning_content:
-                thinking = "".join(p.text for p in m.content if isinstance(p, ThinkingPart))
+            if i in echo:
+                thinking = thinking_text(m)
                 if thinking:
                     msg["reasoning_content"] = thinking
             out.append(msg)

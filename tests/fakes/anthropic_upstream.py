@@ -7,7 +7,9 @@ Behaviour is chosen by the model name:
   anything          echo the last user text ("echo: ..."; "+N image(s)" when images came); with tools, call
                     them ("parallel" in the text: two calls; "with text": text before the call); with tool
                     results in the last turn, "got: r1 | r2"
-  thinking          a signed thinking block first (also whenever `thinking` is enabled)
+  thinking          a signed thinking block first (also whenever `thinking` is enabled); as the real API,
+                    a replayed block whose text was changed is refused, and with thinking on the
+                    assistant turn before tool results must start with a thinking block
   fail-400|401|429|500|529   that status with an Anthropic error body (429 carries retry-after)
   error-event       stream one text delta, then an `error` event (overloaded_error)
   drop              stream two text deltas, then cut the connection
@@ -31,6 +33,7 @@ from tests.fakes import tool_script
 API_KEY = "sk-ant-fake-key-456"
 USAGE = {"input_tokens": 20, "output_tokens": 9, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 10}
 SIGNATURE = "EqQBsig-fake"
+THINKING = "thinking hard"  # the text SIGNATURE signs: a replay that changes it is refused
 _ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _MESSAGE_KEYS = {
@@ -165,6 +168,8 @@ def validate_messages(messages: Any, thinking_on: bool) -> None:
             elif t == "thinking":
                 if role != "assistant" or not b.get("signature"):
                     raise Invalid(f"{at}.signature: Field required")
+                if b["signature"] == SIGNATURE and b.get("thinking") != THINKING:
+                    raise Invalid(f"{at}: Invalid `signature` in `thinking` block")  # altered thinking
             elif t == "redacted_thinking":
                 pass
             else:
@@ -197,7 +202,17 @@ def validate_messages(messages: Any, thinking_on: bool) -> None:
                         f"blocks: {b.get('tool_use_id')}. Each `tool_result` block must have a "
                         "corresponding `tool_use` block in the previous message."
                     )
-    _ = thinking_on
+    if thinking_on and len(messages) >= 2 and messages[-2]["role"] == "assistant":
+        final = _blocks(messages[-2]["content"], "")
+        answers = any(b.get("type") == "tool_result" for b in _blocks(messages[-1]["content"], ""))
+        if answers and final and final[0].get("type") not in ("thinking", "redacted_thinking"):
+            raise Invalid(
+                f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or `redacted_thinking`, but "
+                f"found `{final[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must "
+                "start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` "
+                "blocks). We recommend you include thinking blocks from previous turns. To avoid this "
+                "requirement, disable `thinking`."
+            )
 
 
 def validate_common(body: dict[str, Any], allowed: set[str]) -> bool:
@@ -389,7 +404,7 @@ class FakeAnthropic:
             stop, stop_sequence = "stop_sequence", body["stop_sequences"][0]
         elif model == "length":
             stop = "max_tokens"
-        thinking = "thinking hard" if (model == "thinking" or thinking_on) else ""
+        thinking = THINKING if (model == "thinking" or thinking_on) else ""
         return thinking, blocks, stop, stop_sequence
 
     async def messages(self, request: web.Request) -> web.StreamResponse:

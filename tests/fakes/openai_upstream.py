@@ -7,7 +7,9 @@ Behaviour is chosen by the model name:
   slow              answer after 3 s (the tests give this provider a 1 s timeout)
   drop              stream two chunks, then cut the connection
   error-chunk       stream one chunk, then an in-stream error object
-  reasoning         reasoning_content before the text
+  reasoning         reasoning_content before the text (and the tool calls)
+  reasoning-strict  the same, and like DeepSeek's thinking mode a 400 for an assistant message with tool_calls
+                    that comes back without its reasoning_content
   ok-200-error      200 with an error body
   script            the Codex CLI script (tool_script.py): run the user's `command`, then quote its output
 """
@@ -103,6 +105,10 @@ class FakeOpenAI:
                 return _error(400, "content is required", param=f"messages[{i}].content")
         if pending:
             return _error(400, f"tool_calls without responses: {sorted(pending)}", param="messages")
+        if body["model"] == "reasoning-strict":
+            for m in messages:
+                if m.get("role") == "assistant" and m.get("tool_calls") and not m.get("reasoning_content"):
+                    return _error(400, 'The "reasoning_content" in the thinking mode must be passed back to the API.')
         if "max_tokens" in body and "max_completion_tokens" in body:
             return _error(400, "max_tokens and max_completion_tokens are mutually exclusive")
         return None
@@ -150,7 +156,7 @@ class FakeOpenAI:
                 text = "Let me check."
         else:
             text = "echo: " + _last_user_text(messages)
-        if body["model"] == "reasoning":
+        if body["model"] in ("reasoning", "reasoning-strict"):
             reasoning = "thinking hard"
         finish = "tool_calls" if calls else "stop"
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
