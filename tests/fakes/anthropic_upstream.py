@@ -372,9 +372,11 @@ class FakeAnthropic:
                 out = (
                     c if isinstance(c, str) else " ".join(x.get("text", "") for x in c or [] if x.get("type") == "text")
                 )
-                return "", [{"type": "text", "text": tool_script.answer(out)}], "end_turn", None
+                answer = [{"type": "text", "text": tool_script.answer(out)}]
+                return (THINKING if thinking_on else ""), answer, "end_turn", None
             name, args = tool_script.shell_call(tool_script.tool_names(body["tools"]), user)
-            return "", [{"type": "tool_use", "id": "toolu_s1", "name": name, "input": args}], "tool_use", None
+            call = [{"type": "tool_use", "id": "toolu_s1", "name": name, "input": args}]
+            return (THINKING if thinking_on else ""), call, "tool_use", None
         if results:
             got = []
             for r in results:
