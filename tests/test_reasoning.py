@@ -1,5 +1,6 @@
 """Reasoning crossing APIs, over HTTP with the official SDKs against strict fakes: OpenAI-compatible
-`reasoning_content` echoed back (or dropped) on tool turns per `options.reasoning_content`, and Anthropic
+`reasoning_content` echoed back (or dropped) on tool turns per `options.reasoning_content`, whichever client
+API (OpenAI chat, Responses, Anthropic, Ollama) kept the thinking, and Anthropic
 thinking blocks with their signatures (and redacted_thinking) reaching an Anthropic upstream unchanged on
 the translated lane."""
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import ollama
 import openai
 import pytest
 import yaml
@@ -293,3 +295,34 @@ def test_check_rejects_a_bad_reasoning_content_value(tmp_path: Any) -> None:
     r = _check(tmp_path, {"reasoning_content": "drop", "send_reasoning_content": True})
     assert r.returncode == 1 and "contradicts reasoning_content: drop" in r.stderr
     assert _check(tmp_path, {"reasoning_content": "echo"}).returncode == 0
+
+
+def test_a_responses_client_reasoning_reaches_a_deepseek_style_upstream(
+    oai: openai.OpenAI, fake_oai: FakeOpenAI
+) -> None:
+    """Codex-style stateless loop: the reasoning item the gateway made from reasoning_content comes back
+    in `input` and goes upstream as reasoning_content on the tool-call message."""
+    tool: Any = {"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA}
+    ask: Any = {"role": "user", "content": "weather in Paris?"}
+    first = oai.responses.create(model="ds-echo", input=[ask], tools=[tool], store=False)
+    kinds = [item.type for item in first.output]
+    assert kinds == ["reasoning", "function_call"]
+    call = first.output[1]
+    assert call.type == "function_call"
+    items: Any = [ask, *[i.model_dump(exclude_none=True) for i in first.output]]
+    items.append({"type": "function_call_output", "call_id": call.call_id, "output": "22C"})
+    second = oai.responses.create(model="ds-echo", input=items, tools=[tool], store=False)
+    assert second.output_text == "got: 22C"
+    sent = fake_oai.last["messages"]
+    assert sent[1]["tool_calls"] and sent[1]["reasoning_content"] == "thinking hard"
+
+
+def test_an_ollama_client_thinking_reaches_a_deepseek_style_upstream(gw: Gateway, fake_oai: FakeOpenAI) -> None:
+    """Zed on DeepSeek through the Ollama API: `message.thinking` kept in history goes back as reasoning_content."""
+    client = ollama.Client(host=gw.url + "/ollama")
+    first = client.chat(model="ds-echo", messages=[ASK], tools=[OAI_WEATHER], think=True)
+    assert first.message.thinking == "thinking hard" and first.message.tool_calls
+    history: list[Any] = [ASK, first.message, {"role": "tool", "content": "22C", "tool_name": "get_weather"}]
+    second = client.chat(model="ds-echo", messages=history, tools=[OAI_WEATHER], think=True)
+    assert second.message.content == "got: 22C"
+    assert fake_oai.last["messages"][1]["reasoning_content"] == "thinking hard"
