@@ -31,6 +31,7 @@ class Call:
         "output_tokens",
         "provider",
         "request_id",
+        "session",
         "started",
         "status",
         "stream",
@@ -71,6 +72,7 @@ class Call:
         self.trace: Any = None  # gateway.tracing.Trace while tracing, else None
         self.budget: Any = None  # the key's budget ticket, charged with `cost` at the end (gateway.budget)
         self.limit_headers: dict[str, str] | None = None  # x-ratelimit-* for the response (gateway.limits)
+        self.session: bytes | None = None  # digest of the session key, for `affinity: session` (gateway.affinity)
 
     def route_headers(self) -> dict[str, str]:
         """X-LLM-Link-Provider / -Attempts: which target answered, after how many upstream requests."""

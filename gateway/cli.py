@@ -97,6 +97,8 @@ def check(cfg: Config) -> int:
         extras = []
         if row["fallbacks"]:
             extras.append(f"fallbacks {row['fallbacks']}")
+        if row["affinity"]:
+            extras.append(f"affinity: {row['affinity']}")
         if len(row["targets"]) > 1 or row["fallbacks"] or row["retries"] != 1:
             extras.append(f"retries {row['retries']}")
         for key in ("timeout", "first_token_timeout", "system_prefix"):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from gateway import affinity
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.router import Route, Router, Target
@@ -73,12 +74,14 @@ def transform(route: Route, req: Request) -> Request:
     return msgspec.structs.replace(req, **changes) if changes else req
 
 
-def choose(route: Route, tried: list[Target], now: float) -> Target:
+def choose(route: Route, tried: list[Target], now: float, ranked: list[Target] | None = None) -> Target:
     """Weighted random among healthy targets not tried yet; then healthy ones again; ejected ones only
-    when nothing is healthy."""
+    when nothing is healthy. With a session's rendezvous order (`ranked`), the same in that order."""
     targets = route.targets
     if len(targets) == 1:
         return targets[0]
+    if ranked is not None:
+        return affinity.pick(ranked, tried, now)
     healthy = [t for t in targets if t.circuit.available(now)]
     pool = [t for t in healthy if t not in tried] or healthy or [t for t in targets if t not in tried] or targets
     if len(pool) == 1:
@@ -137,11 +140,14 @@ async def _attempts(
             metrics.child(metrics.retries, route.metric_name, "fallback", last.kind).inc()
         hop_req = transform(current, req) if req is not None else None
         tried: list[Target] = []
+        # `affinity: session`: this session's order of the targets, computed once per hop
+        rendezvous = current.rendezvous
+        ranked = rendezvous.rank(call.session) if rendezvous is not None and call.session is not None else None
         for n in range(1 + max(0, current.retries)):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 raise _deadline_error(route, call.attempts, last)
-            target = choose(current, tried, now)
+            target = choose(current, tried, now, ranked)
             if n:
                 if metrics is not None and last is not None:
                     metrics.child(metrics.retries, route.metric_name, "retry", last.kind).inc()

@@ -10,6 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from gateway.affinity import Rendezvous
 from gateway.circuit import Circuit, ConcurrencyCap
 from gateway.config import Config, ModelConfig
 from gateway.edge import header_safe
@@ -69,7 +70,9 @@ class Route:
         "headers",
         "metric_name",
         "name",
+        "rendezvous",
         "retries",
+        "sticky",
         "targets",
         "timeout",
     )
@@ -87,6 +90,10 @@ class Route:
         self.timeout = config.timeout if config else None
         self.first_token_timeout = config.first_token_timeout if config else None
         self.headers = config.headers if config and config.headers else None
+        # `affinity: session` (gateway.affinity); `sticky`: this route or a fallback wants the session key.
+        sessions = config is not None and config.affinity == "session" and len(targets) > 1
+        self.rendezvous = Rendezvous(targets) if sessions else None
+        self.sticky = sessions
 
     @property
     def primary(self) -> Target:
@@ -162,6 +169,7 @@ class Router:
             self.routes[name] = Route(name, targets, m)
         for route in self.routes.values():
             route.fallback_routes = [self.routes[f] for f in route.fallbacks]
+            route.sticky = route.sticky or any(f.rendezvous is not None for f in route.fallback_routes)
 
     def target(self, provider_name: str, model: str, weight: float = 1.0) -> Target:
         """A target; every route naming the same provider/model shares one circuit."""
@@ -281,6 +289,7 @@ class Router:
                     "prices": [(t.label, t.rates.describe() if t.rates else "unknown") for t in route.targets],
                     "fallbacks": route.fallbacks,
                     "retries": m.retries if m else 1,
+                    "affinity": m.affinity if m else None,
                     "timeout": m.timeout if m else None,
                     "first_token_timeout": m.first_token_timeout if m else None,
                     "defaults": m.defaults if m else {},

@@ -10,7 +10,7 @@ from typing import Protocol
 from sanic import HTTPResponse, Request
 from sanic.response import raw
 
-from gateway import dispatch, streamed
+from gateway import affinity, dispatch, streamed
 from gateway.auth import check_model_access
 from gateway.cache import serve as cached
 from gateway.call import Call
@@ -20,15 +20,25 @@ from unified.types import Request as ChatRequest
 from unified.types import Response
 
 
-def resolve(call: Call, request: Request, name: str, find: Callable[[str], Route] | None = None) -> Route:
+def resolve(
+    call: Call,
+    request: Request,
+    name: str,
+    find: Callable[[str], Route] | None = None,
+    session: tuple[str | None, ...] = (),
+) -> Route:
     """The route for the model the client named (`find`: a dialect's own lookup, e.g. Ollama tags), then
     the key's model access (403), checked against that name as the client wrote it. The call is labelled
-    with the name while it resolves and with the route's name after."""
+    with the name while it resolves and with the route's name after. `session`: the body's session fields
+    in precedence order (prompt_cache_key, metadata.user_id, user), hashed only for a model with
+    `affinity: session`."""
     call.model = name
     route = (find or request.app.ctx.router.resolve)(name)
     check_model_access(call, name)
     call.model = route.name
     call.model_label = route.metric_name  # a metric label only now: a 404 or 403 never makes a series
+    if route.sticky:
+        call.session = affinity.session_key(request.headers, session)
     return route
 
 

@@ -65,7 +65,9 @@ def make_blueprint(prefix: str) -> Blueprint:
     async def messages(request: Request, call: Call) -> HTTPResponse | None:
         if forward.speaks(request.app.ctx.router, native.MESSAGES.name):
             head: native.Head = decode_body(request, native.Head, native.head_decoder)
-            route = serve.resolve(call, request, head.model)
+            route = serve.resolve(
+                call, request, head.model, session=(head.metadata.user_id if head.metadata else None,)
+            )
             if forward.reaches(route, native.MESSAGES.name):
 
                 def unified() -> Any:  # for a trace that captures content only
@@ -76,7 +78,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         body: wire.MessagesRequest = decode_body(request, wire.MessagesRequest, _messages_decoder)
         call.model = body.model
         req = codec.to_unified(body)
-        route = serve.resolve(call, request, body.model)
+        route = serve.resolve(call, request, body.model, session=(body.metadata.user_id if body.metadata else None,))
         return await serve.chat(
             request,
             call,

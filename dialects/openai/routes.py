@@ -52,7 +52,7 @@ def make_blueprint(prefix: str) -> Blueprint:
     async def chat(request: Request, call: Call) -> HTTPResponse | None:
         if forward.speaks(request.app.ctx.router, native.CHAT.name):
             head: native.Head = decode_body(request, native.Head, native.head_decoder)
-            route = serve.resolve(call, request, head.model)
+            route = serve.resolve(call, request, head.model, session=(head.prompt_cache_key, head.user))
             if forward.reaches(route, native.CHAT.name):
 
                 def unified() -> Any:  # for a trace that captures content only
@@ -63,7 +63,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder)
         call.model = body.model
         req = codec.to_unified(body)
-        route = serve.resolve(call, request, body.model)
+        route = serve.resolve(call, request, body.model, session=(body.prompt_cache_key, body.user))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return await serve.chat(
             request,
@@ -124,7 +124,7 @@ def make_blueprint(prefix: str) -> Blueprint:
             raise invalid("input: strings must not be empty", "input")
         if len(inputs) > 2048:
             raise invalid("input: at most 2048 inputs per request", "input")
-        route = serve.resolve(call, request, body.model)
+        route = serve.resolve(call, request, body.model, session=(body.user,))
         result = await dispatch.embed(
             call,
             route,

@@ -118,6 +118,7 @@ class ChatRequest(msgspec.Struct):
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     user: str | None = None
+    prompt_cache_key: str | None = None  # read for `affinity: session` only
     response_format: ResponseFormat | None = None
     tools: list[ToolDef] | None = None
     tool_choice: str | ToolChoiceFunction | None = None

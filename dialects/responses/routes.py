@@ -199,7 +199,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         store: ResponseStore | None = request.app.ctx.responses_store
         if forward.speaks(request.app.ctx.router, native.RESPONSES.name):
             head: native.Head = decode_body(request, native.Head, native.head_decoder)
-            route = serve.resolve(call, request, head.model)
+            route = serve.resolve(call, request, head.model, session=(head.prompt_cache_key, head.user))
             if forward.reaches(route, native.RESPONSES.name) and not await _stored_here(
                 store, head.previous_response_id
             ):
@@ -214,7 +214,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         call.model = body.model
         history = await _history(store, body.previous_response_id) if body.previous_response_id else None
         req, tmap, forced = codec_in.to_unified(body, history, await _refs(store, body.input))
-        route = serve.resolve(call, request, body.model)
+        route = serve.resolve(call, request, body.model, session=(body.prompt_cache_key, body.user))
         _check_hosted(route, forced)
         keep = store is not None and body.store is not False
         answer = _Answer(call, codec_out.Envelope(body, keep, body.previous_response_id), tmap)

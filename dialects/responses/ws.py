@@ -147,7 +147,7 @@ async def _create(request: Request, ws: Any, call: Call, raw: bytes, local: Memo
         refs.update(await _refs(store, body.input) or {})
     req, tmap, forced = codec_in.to_unified(body, history, refs)
     req.stream = True  # a WebSocket answer is always the event stream
-    route = serve.resolve(call, request, body.model)
+    route = serve.resolve(call, request, body.model, session=(body.prompt_cache_key, body.user))
     _check_hosted(route, forced)
     keep = store is not None and body.store is not False
     answer = _Answer(call, codec_out.Envelope(body, keep, previous), tmap)

@@ -108,6 +108,7 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     family: str | None = None
     price: Price | None = None  # per million tokens, instead of the price table's (gateway.spend)
     cache: bool = False  # exact answers from the response cache (gateway.cache); needs `cache:`
+    affinity: str | None = None  # "session": one conversation stays on one healthy target (gateway.affinity)
 
 
 class Budget(msgspec.Struct, forbid_unknown_fields=True):

@@ -286,6 +286,8 @@ def cross_check(cfg: Config, broken_providers: set[str] = frozenset()) -> list[s
                 problems.append(f"models.{name}.fallbacks: unknown model {f!r}")
         if m.retries < 0:
             problems.append(f"models.{name}.retries: must be >= 0")
+        if m.affinity is not None and m.affinity != "session":
+            problems.append(f"models.{name}.affinity: expected `session`, got {m.affinity!r}")
         if m.cache and cfg.cache is None:
             problems.append(f"models.{name}.cache: needs a `cache:` section (backend, ttl)")
     if cfg.default_model is not None and cfg.default_model not in cfg.models:
