@@ -306,9 +306,10 @@ async def compact(call: Call, route: Route, body: dict[str, Any]) -> tuple[bytes
 
 
 async def count_tokens(call: Call, route: Route, req: Request) -> int | None:
-    """Exact prompt tokens from the primary target where its upstream can count, else None (the dialect
-    estimates). The model's transforms apply, so a system prefix is counted too."""
-    target = route.primary
+    """Exact prompt tokens from the first healthy target (else the primary) where its upstream can count,
+    else None (the dialect estimates). The model's transforms apply, so a system prefix is counted too."""
+    now = time.monotonic()
+    target = next((t for t in route.targets if t.circuit.available(now)), route.primary)
     call.provider = target.provider.name
     call.upstream_model = target.model
     call.upstream_label = target.metric_model

@@ -284,10 +284,28 @@ async def complete(call: Call, route: Route, lane: Lane, headers: Any) -> Forwar
     return result
 
 
-async def single(call: Call, route: Route, lane: Lane, headers: Any) -> Forwarded:
-    """Forward to the route's primary target once (requests such as token counts, which are not retried
-    and have no translated twin on the same call)."""
-    target = route.primary
+def single_target(route: Route, api: str) -> tuple[Route, Target] | None:
+    """Where a request sent once goes (token counts) when the route's primary speaks `api`: the first
+    target, of the route and then of its fallbacks, that speaks it and whose circuit lets traffic through,
+    else the primary. None when the primary does not speak `api` (the dialect translates)."""
+    if route.native_path(api) is None:
+        return None
+    now = time.monotonic()
+    first: tuple[Route, Target] | None = None
+    for hop in (route, *route.fallback_routes):
+        for target in hop.targets:
+            if target.provider.native_path(api) is None:
+                continue
+            if target.circuit.available(now):
+                return hop, target
+            first = first or (hop, target)
+    return first
+
+
+async def single(call: Call, route: Route, picked: tuple[Route, Target], lane: Lane, headers: Any) -> Forwarded:
+    """Forward once to the target `single_target` picked (requests such as token counts, which are not
+    retried and have no translated twin on the same call)."""
+    hop, target = picked
     path = target.provider.native_path(lane.api.name)
     assert path is not None
     call.provider = target.provider.name
@@ -295,7 +313,7 @@ async def single(call: Call, route: Route, lane: Lane, headers: Any) -> Forwarde
     call.target = target.label
     call.attempts = 1
     try:
-        result = await _native(call, route, route, target, path, lane, None, headers)
+        result = await _native(call, route, hop, target, path, lane, None, headers)
     except GatewayError as err:
         passed = _native_error(err, call)
         if passed is None:

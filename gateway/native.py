@@ -12,7 +12,7 @@ something in it must change, and answers are scanned for usage, never re-encoded
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -80,6 +80,10 @@ class RawBody:
     def set_raw(self, key: str, raw: bytes) -> None:
         self.fields[key] = Raw(raw)
         self.changed = True
+
+    def drop(self, key: str) -> None:
+        if self.fields.pop(key, None) is not None:
+            self.changed = True
 
     def encode(self) -> bytes:
         return _encode(self._fields) if self.changed else self.body
@@ -330,23 +334,37 @@ class NativeApi:
 
 
 def cap_max_tokens(current: Any, cap: Any) -> Any:
-    """An override of max_tokens is a ceiling (as on the translated lane)."""
-    if isinstance(current, int) and isinstance(cap, int):
+    """An override of max_tokens is a ceiling (as on the translated lane). A negative current value is
+    Ollama's "no limit" (-1, -2), which the ceiling replaces."""
+    if isinstance(current, int) and isinstance(cap, int) and current >= 0:
         return min(current, cap)
     return cap
 
 
-def apply_params(body: RawBody, config: ModelConfig, names: Mapping[str, tuple[str, ...]]) -> None:
+def apply_params(
+    body: RawBody,
+    config: ModelConfig,
+    names: Mapping[str, tuple[str, ...]],
+    accept: Callable[[str, Any], bool] | None = None,
+) -> set[str]:
     """Defaults (where the client sent nothing), overrides (always; max_tokens as a ceiling) and the model's
     max_tokens, for the parameters this API has at the top level. `names` maps each unified parameter to
-    the API's field names, the first being the one written (OpenAI has two for the output cap)."""
+    the API's field names, the first being the one written (OpenAI has two for the output cap); `accept`
+    may refuse a value the API would reject with the rest of this body. Returns the fields written."""
+    written: set[str] = set()
+
+    def put(field: str, key: str, value: Any) -> None:
+        if accept is None or accept(key, value):
+            body.set(field, value)
+            written.add(field)
+
     for key, value in config.defaults.items():
         fields = names.get(key)
         if fields and not any(body.has(f) for f in fields):
-            body.set(fields[0], value)
+            put(fields[0], key, value)
     fields = names.get("max_tokens")
     if config.max_tokens is not None and fields and not any(body.has(f) for f in fields):
-        body.set(fields[0], config.max_tokens)
+        put(fields[0], "max_tokens", config.max_tokens)
     for key, value in config.overrides.items():
         fields = names.get(key)
         if not fields:
@@ -354,7 +372,8 @@ def apply_params(body: RawBody, config: ModelConfig, names: Mapping[str, tuple[s
         target = next((f for f in fields if body.has(f)), fields[0])
         if key == "max_tokens":
             value = cap_max_tokens(body.get(target), value)
-        body.set(target, value)
+        put(target, key, value)
+    return written
 
 
 def has_transforms(config: ModelConfig | None) -> bool:

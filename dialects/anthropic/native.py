@@ -146,7 +146,15 @@ class Messages(NativeApi):
     client_headers: ClassVar[tuple[str, ...]] = CLIENT_HEADERS
 
     def apply(self, body: RawBody, config: ModelConfig) -> None:
-        apply_params(body, config, _PARAMS)
+        thinking = body.get("thinking", _Thinking)
+        thinking_on = thinking is not None and thinking.type in ("enabled", "adaptive")
+        accept = _with_thinking if thinking_on else None
+        client = {f for f in ("temperature", "top_p") if body.has(f)}
+        written = apply_params(body, config, _PARAMS, accept)
+        if written & {"temperature", "top_p"} and body.has("temperature") and body.has("top_p"):
+            body.drop(_one_knob(config, written, client))
+        if "max_tokens" in written and thinking is not None and thinking.type == "enabled":
+            _fit_budget(body, thinking)
         if config.system_prefix:
             apply_system_prefix(body, config.system_prefix)
 
@@ -186,6 +194,50 @@ class CountTokens(NativeApi):
     def apply(self, body: RawBody, config: ModelConfig) -> None:
         if config.system_prefix:  # the prefix is part of the prompt, so it counts
             apply_system_prefix(body, config.system_prefix)
+
+
+class _Thinking(msgspec.Struct):
+    type: str = ""
+    budget_tokens: int | None = None
+
+
+def _with_thinking(key: str, value: Any) -> bool:
+    """With thinking on the API takes temperature 1 only, no top_k, and top_p in [0.95, 1]: a configured
+    value it would reject is left out, as on the translated lane."""
+    if key == "temperature":
+        return bool(value == 1)
+    if key == "top_k":
+        return False
+    if key == "top_p":
+        return isinstance(value, (int, float)) and 0.95 <= value <= 1
+    return True
+
+
+def _one_knob(config: ModelConfig, written: set[str], client: set[str]) -> str:
+    """Which of temperature and top_p to leave out when both ended up set (the API takes one): an override
+    beats the client's value, which beats a default; on a tie temperature stays, as on the translated lane."""
+
+    def rank(field: str) -> int:
+        if field in written:
+            return 2 if field in config.overrides else 0
+        return 1 if field in client else -1
+
+    return "top_p" if rank("temperature") >= rank("top_p") else "temperature"
+
+
+def _fit_budget(body: RawBody, thinking: _Thinking) -> None:
+    """A configured max_tokens below the client's thinking budget: the budget shrinks under it, and
+    thinking is left out when no room for it remains (the API needs budget_tokens >= 1024)."""
+    max_tokens = body.get("max_tokens", int)
+    budget = thinking.budget_tokens
+    if not isinstance(max_tokens, int) or budget is None or budget < max_tokens:
+        return
+    if max_tokens - 1 < 1024:
+        body.drop("thinking")
+        return
+    fields = body.get("thinking", dict[str, Any])
+    fields["budget_tokens"] = max_tokens - 1
+    body.set("thinking", fields)
 
 
 def apply_system_prefix(body: RawBody, prefix: str) -> None:

@@ -93,9 +93,10 @@ def make_blueprint(prefix: str) -> Blueprint:
         if forward.speaks(request.app.ctx.router, native.COUNT_TOKENS.name):
             head: native.CountHead = decode_body(request, native.CountHead, native.count_head_decoder)
             route = serve.resolve(call, request, head.model)
-            if route.native_path(native.COUNT_TOKENS.name) is not None:
+            picked = forward.single_target(route, native.COUNT_TOKENS.name)
+            if picked is not None:
                 lane = forward.Lane(native.COUNT_TOKENS, request, head.model, False, _no_unified)
-                return forward.respond(await forward.single(call, route, lane, request.headers), call)
+                return forward.respond(await forward.single(call, route, picked, lane, request.headers), call)
         body: wire.CountTokensRequest = decode_body(request, wire.CountTokensRequest, _count_decoder)
         call.model = body.model
         if not body.messages:

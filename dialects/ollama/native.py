@@ -60,7 +60,7 @@ class _TextLine(msgspec.Struct):
 
 _decode_text = msgspec.json.Decoder(_TextLine).decode
 
-# unified parameter -> key in Ollama's `options`
+# unified parameter -> key in Ollama's `options` (an Ollama option name in the config is used as it is)
 _OPTIONS = {
     "max_tokens": "num_predict",
     "temperature": "temperature",
@@ -71,6 +71,9 @@ _OPTIONS = {
     "frequency_penalty": "frequency_penalty",
     "stop": "stop",
 }
+# Top-level request fields a model's defaults / overrides may set; every other key is an Ollama option
+# (num_ctx, repeat_penalty, mirostat ...), so it goes into `options` under its own name.
+_TOP_LEVEL = frozenset({"think", "keep_alive", "format"})
 _CONTENT = re.compile(rb'"(?:content|response|thinking)"\s*:\s*"[^"]|"tool_calls"')
 
 
@@ -108,19 +111,25 @@ class _OllamaApi(NativeApi):
             body.set("stream", stream)
 
     def apply(self, body: RawBody, config: ModelConfig) -> None:
-        options = body.get("options", dict[str, Any]) or {}
+        sent: dict[str, Any] | None = body.get("options", dict[str, Any]) if body.has("options") else {}
+        writable = sent is not None  # `options` that is not an object stays as sent, for the upstream to refuse
+        options = dict(sent or {})
         before = dict(options)
         for key, value in config.defaults.items():
-            name = _OPTIONS.get(key)
-            if name is not None and options.get(name) is None:
-                options[name] = value
+            if key in _TOP_LEVEL:
+                if not body.has(key):
+                    body.set(key, value)
+            elif options.get(_OPTIONS.get(key, key)) is None:
+                options[_OPTIONS.get(key, key)] = value
         if config.max_tokens is not None and options.get("num_predict") is None:
             options["num_predict"] = config.max_tokens
         for key, value in config.overrides.items():
-            name = _OPTIONS.get(key)
-            if name is not None:
-                options[name] = cap_max_tokens(options.get(name), value) if key == "max_tokens" else value
-        if options != before:
+            if key in _TOP_LEVEL:
+                body.set(key, value)
+                continue
+            name = _OPTIONS.get(key, key)
+            options[name] = cap_max_tokens(options.get(name), value) if name == "num_predict" else value
+        if options != before and writable:
             body.set("options", options)
         if config.system_prefix:
             self.system_prefix(body, config.system_prefix)
