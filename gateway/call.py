@@ -91,21 +91,21 @@ class Call:
         total = now - self.started
         model = self.model_label
         provider = self.provider or "-"
-        m = metrics
-        m.child(m.requests, self.dialect, model, provider, str(self.status)).inc()
-        m.child(m.request_duration, self.dialect, model, provider).observe(total)
+        s = metrics.series(self.dialect, model, provider, self.upstream_label)
+        s.requests(self.status).inc()
+        s["duration"].observe(total)
         if self.provider:
-            m.child(m.overhead, self.dialect).observe(self.overhead_seconds(now))
+            s["overhead"].observe(self.overhead_seconds(now))
             if self.upstream_seconds:
-                m.child(m.upstream_duration, provider, self.upstream_label).observe(self.upstream_seconds)
+                s["upstream"].observe(self.upstream_seconds)
             if self.first_token is not None:
-                m.child(m.ttft, self.dialect, model, provider).observe(self.first_token - self.started)
+                s["ttft"].observe(self.first_token - self.started)
             if self.input_tokens:
-                m.child(m.tokens, model, provider, "input").inc(self.input_tokens)
+                s["input"].inc(self.input_tokens)
             if self.output_tokens:
-                m.child(m.tokens, model, provider, "output").inc(self.output_tokens)
+                s["output"].inc(self.output_tokens)
             if self.cost is not None:  # a free model's answers show up too, at 0
-                m.child(m.cost, model, provider).inc(self.cost)
+                s["cost"].inc(self.cost)
         if log is not None and log.enabled:
             record: dict[str, Any] = {
                 "request_id": self.request_id,

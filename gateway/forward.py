@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 from sanic import HTTPResponse, Request
-from sanic.response import raw
 
 from gateway import dispatch
 from gateway.call import Call
@@ -32,6 +31,7 @@ from gateway.native import (
     rename_model,
 )
 from gateway.relay import Relay, masked, passed_headers, relay, relayable
+from gateway.response import raw
 from gateway.router import Route, Router, Target
 from unified.errors import GatewayError
 from unified.provider import UpstreamStatusError

@@ -16,10 +16,50 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+def _direct_writes() -> None:
+    """Metric writes without prometheus_client's per-write lock and process check, for this process.
+
+    In multiprocess mode each write takes a lock and calls os.getpid() (to notice a fork) before it packs the
+    value into the worker's mmap file: about three quarters of a write's cost, paid ~15 times a request.
+    Every metric write in a worker happens on its event-loop thread, and workers are started fresh, not
+    forked, so neither can matter; a fork still re-checks (register_at_fork). The class extends the one
+    prometheus_client chose at import, so both share its files: values made before this stay consistent."""
+    base: Any = values.ValueClass
+    if not getattr(base, "_multiprocess", False) or getattr(base, "direct_writes", False):
+        return
+    made: list[Any] = []  # one value, through which a forked child re-checks them all
+
+    class DirectValue(base):
+        direct_writes = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if not made:
+                made.append(self)
+
+        def inc(self, amount: float) -> None:
+            self._value += amount
+            self._timestamp = 0.0
+            self._file.write_value(self._key, self._value, 0.0)
+
+        def set(self, value: float, timestamp: float | None = None) -> None:
+            self._value = value
+            self._timestamp = timestamp or 0.0
+            self._file.write_value(self._key, value, self._timestamp)
+
+    def after_fork() -> None:
+        if made:
+            made[0].get()  # the base class's process check: a new pid reopens every value in its own files
+
+    os.register_at_fork(after_in_child=after_fork)
+    values.ValueClass = DirectValue
 
 
 class Metrics:
@@ -27,6 +67,7 @@ class Metrics:
     `.labels()` is the expensive part of an observation."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        _direct_writes()
         # Each instance registers on its own registry (not prometheus_client's global one), so an app can be
         # made more than once in a process (in-process tests). Values still go to the multiprocess files
         # that /metrics reads (see render()).
@@ -140,6 +181,17 @@ class Metrics:
             "llm_link_cache_total", "Response cache lookups and stores", ["model", "result"], registry=r
         )
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._series: dict[tuple[str, str, str, str], Series] = {}
+
+    def series(self, dialect: str, model: str, provider: str, upstream: str) -> Series:
+        """The children Call.finish writes for requests with these labels, found with one lookup."""
+        key = (dialect, model, provider, upstream)
+        s = self._series.get(key)
+        if s is None:
+            if len(self._series) > 20000:  # bound memory against label explosions
+                self._series.clear()
+            s = self._series[key] = Series(self, dialect, model, provider, upstream)
+        return s
 
     def child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -148,6 +200,41 @@ class Metrics:
             if len(self._children) > 20000:  # bound memory against label explosions
                 self._children.clear()
             c = self._children[key] = metric.labels(*labels)
+        return c
+
+
+class Series:
+    """One request kind's label children (dialect, model, provider, upstream model), each made on its first
+    use (so a series appears on /metrics only once it has a count, as with `.labels()`) and then kept."""
+
+    __slots__ = ("_children", "_made", "_requests", "status")
+
+    def __init__(self, m: Metrics, dialect: str, model: str, provider: str, upstream: str) -> None:
+        self._children: dict[str, Any] = {}
+        self.status: dict[int, Any] = {}  # llm_link_requests_total by status
+        self._made = {
+            "duration": lambda: m.request_duration.labels(dialect, model, provider),
+            "overhead": lambda: m.overhead.labels(dialect),
+            "upstream": lambda: m.upstream_duration.labels(provider, upstream),
+            "ttft": lambda: m.ttft.labels(dialect, model, provider),
+            "input": lambda: m.tokens.labels(model, provider, "input"),
+            "output": lambda: m.tokens.labels(model, provider, "output"),
+            "cost": lambda: m.cost.labels(model, provider),
+        }
+        self._requests = lambda status: m.requests.labels(dialect, model, provider, str(status))
+
+    def __getitem__(self, name: str) -> Any:
+        c = self._children.get(name)
+        if c is None:
+            c = self._children[name] = self._made[name]()
+        return c
+
+    def requests(self, status: int) -> Any:
+        c = self.status.get(status)
+        if c is None:
+            if len(self.status) > 600:  # HTTP statuses only, but bounded all the same
+                self.status.clear()
+            c = self.status[status] = self._requests(status)
         return c
 
 

@@ -15,6 +15,7 @@ from gateway import dispatch, shutdown
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.native import NativeApi, StreamScan
+from gateway.response import Response
 from gateway.router import Route, Target
 from gateway.streaming import SSE_HEADERS
 from unified.errors import GatewayError
@@ -51,7 +52,7 @@ def passed_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
 async def relay(request: Request, call: Call, route: Route, opened: Relay, api: NativeApi) -> None:
     """Pass an upstream stream on as it arrives, reading usage on the side."""
     headers = {**SSE_HEADERS, **opened.headers, "X-Request-ID": call.request_id, **call.route_headers()}
-    response = await request.respond(headers=headers, content_type=opened.content_type)
+    response = await request.respond(Response(headers=headers, content_type=opened.content_type))
     send = response.send
     scan = opened.scan
     target = opened.target

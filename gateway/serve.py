@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sanic import HTTPResponse, Request
-from sanic.response import raw
 
 from gateway import affinity, dispatch, streamed
 from gateway.auth import check_model_access
 from gateway.cache import serve as cached
 from gateway.call import Call
+from gateway.response import raw
 from gateway.router import Route, Target
 from gateway.streaming import SSE_HEADERS, StreamEncoder, send_stream
 from unified.types import Request as ChatRequest

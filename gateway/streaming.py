@@ -13,6 +13,7 @@ from sanic import Request
 
 from gateway import shutdown
 from gateway.call import Call
+from gateway.response import Response
 from gateway.streamed import StreamAnswer
 from unified.errors import GatewayError
 from unified.types import Event, StreamError
@@ -40,7 +41,7 @@ async def send_stream(
 ) -> None:
     """The one loop of a stream: read a batch from the upstream, encode it, write it in one send."""
     headers = {**SSE_HEADERS, **headers, "X-Request-ID": call.request_id, **call.route_headers()}
-    response = await request.respond(headers=headers, content_type=encoder.content_type)
+    response = await request.respond(Response(headers=headers, content_type=encoder.content_type))
     send = response.send
     pinger: Pinger | None = getattr(request.app.ctx, "pinger", None)
     ping = encoder.ping()
