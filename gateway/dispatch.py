@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from gateway import affinity
+from gateway import dropped
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.router import Route, Router, Target
@@ -243,6 +244,7 @@ async def complete(call: Call, route: Route, req: Request) -> tuple[Response, Ta
         return response, target
 
     response, target = await _attempts(call, route, req, attempt)
+    dropped.count(call, target, req.droppable)
     record_usage(call, target, response.usage)
     if call.trace is not None:
         call.trace.answered(req, response.model, response)

@@ -58,6 +58,10 @@ class Target:
     def hosted_tools(self) -> bool:
         return self.provider.hosted_tools
 
+    @property
+    def carries(self) -> frozenset[str]:
+        return self.provider.carries
+
 
 class Route:
     """Everything needed to serve one client-facing model name."""

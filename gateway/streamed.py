@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from gateway import dropped
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.dispatch import _attempts, _upstream, record_usage
@@ -171,6 +172,7 @@ async def open_stream(call: Call, route: Route, req: Request) -> StreamAnswer:
 
     started = time.monotonic()
     buffered, stream, target, t0 = await _attempts(call, route, req, attempt)
+    dropped.count(call, target, req.droppable)
     if call.trace is not None:
         call.trace.answered(req, buffered[0].model if isinstance(buffered[0], Start) else "")
     if call.first_token is None and any(isinstance(e, _CONTENT[:3]) for e in buffered):

@@ -127,6 +127,9 @@ class Provider:
     # True when the upstream runs Responses hosted tools itself (an `api: responses` upstream; set per
     # instance): Request.hosted_tools reach it; elsewhere they are dropped and counted by the dialect.
     hosted_tools: bool = False
+    # Which Request.droppable fields (unified.fields) this adapter sends on; the others are counted as
+    # dropped for it (gateway.dropped).
+    carries: ClassVar[frozenset[str]] = frozenset()
     # What the core's bookkeeping needs to know about a type, so that it names no provider itself:
     free: ClassVar[bool] = False  # calls cost nothing (local or simulated) unless a model sets a `price`
     price_table_id: ClassVar[str | None] = None  # the provider id in the price table (gateway.spend)

@@ -156,6 +156,9 @@ class Request(msgspec.Struct, omit_defaults=True):
     # runs them (Provider.hosted_tools) uses them; elsewhere they are dropped and counted. A tool_choice
     # forcing one is ToolChoice(mode="tool", name=<the hosted tool's type>).
     hosted_tools: list[dict[str, Any]] | None = None
+    # Client fields this request carried that not every upstream can take (unified.fields names, never the
+    # client's strings); the core counts those the answering provider does not carry (Provider.carries).
+    droppable: tuple[str, ...] = ()
     # Provider-specific body fields the client sent on purpose (OpenAI SDK extra_body, Ollama options
     # without a unified counterpart); a provider of the matching kind may forward them.
     extra: dict[str, Any] | None = None

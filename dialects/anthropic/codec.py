@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from dialects.anthropic import schema as wire
+from unified import fields
 from unified.errors import invalid
 from unified.estimate import estimate_tokens
 from unified.ids import mint, safe_tool_id
@@ -46,7 +47,16 @@ _decode = msgspec.json.decode
 # ---------------------------------------------------------------------------------------------- request
 
 
-def _image(block: wire.ImageBlock, where: str) -> ImagePart:
+def _cc(cc: dict[str, Any] | None, seen: set[str]) -> dict[str, Any] | None:
+    """A block's cache_control for the unified request: `scope` (a beta the translated lane cannot ask an
+    Anthropic upstream for, since it sends no client betas) is taken out and noted."""
+    if cc is not None and "scope" in cc:
+        seen.add(fields.CACHE_SCOPE)
+        return {k: v for k, v in cc.items() if k != "scope"}
+    return cc
+
+
+def _image(block: wire.ImageBlock, where: str, seen: set[str]) -> ImagePart:
     src = block.source
     if isinstance(src, wire.Base64Source):
         if src.media_type not in SUPPORTED_IMAGE_TYPES:
@@ -54,33 +64,32 @@ def _image(block: wire.ImageBlock, where: str) -> ImagePart:
                 f"{where}.source.media_type: must be one of {', '.join(SUPPORTED_IMAGE_TYPES)}",
                 f"{where}.source.media_type",
             )
-        return ImagePart(data=src.data, media_type=src.media_type, cache_control=block.cache_control)
+        return ImagePart(data=src.data, media_type=src.media_type, cache_control=_cc(block.cache_control, seen))
     if isinstance(src, wire.URLSource):
-        return ImagePart(url=src.url, cache_control=block.cache_control)
+        return ImagePart(url=src.url, cache_control=_cc(block.cache_control, seen))
     raise invalid(f"{where}.source: file sources (Files API) are not supported by this gateway", f"{where}.source")
 
 
-def _document(block: wire.DocumentBlock, where: str) -> Part:
+def _document(block: wire.DocumentBlock, where: str, seen: set[str]) -> Part:
     src = block.source
+    cc = _cc(block.cache_control, seen)
     if isinstance(src, wire.Base64Source):
-        return DocumentPart(
-            data=src.data, media_type=src.media_type, title=block.title, cache_control=block.cache_control
-        )
+        return DocumentPart(data=src.data, media_type=src.media_type, title=block.title, cache_control=cc)
     if isinstance(src, wire.TextSource):
         return DocumentPart(
             data=base64.b64encode(src.data.encode()).decode(),
             media_type="text/plain",
             title=block.title,
-            cache_control=block.cache_control,
+            cache_control=cc,
         )
     if isinstance(src, wire.ContentSource):
         c = src.content
         text = c if isinstance(c, str) else "\n".join(str(b.get("text", "")) for b in c if isinstance(b, dict))
-        return TextPart(text=text, cache_control=block.cache_control)
+        return TextPart(text=text, cache_control=cc)
     raise invalid(f"{where}.source: only base64 and text documents are supported by this gateway", f"{where}.source")
 
 
-def _result_content(content: str | list[Any] | None, where: str) -> list[TextPart | ImagePart]:
+def _result_content(content: str | list[Any] | None, where: str, seen: set[str]) -> list[TextPart | ImagePart]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -90,11 +99,11 @@ def _result_content(content: str | list[Any] | None, where: str) -> list[TextPar
         at = f"{where}[{j}]"
         if isinstance(b, wire.TextBlock):
             if b.text:
-                out.append(TextPart(text=b.text, cache_control=b.cache_control))
+                out.append(TextPart(text=b.text, cache_control=_cc(b.cache_control, seen)))
         elif isinstance(b, wire.ImageBlock):
-            out.append(_image(b, at))
+            out.append(_image(b, at, seen))
         else:
-            doc = _document(b, at)
+            doc = _document(b, at, seen)
             if isinstance(doc, DocumentPart) and doc.media_type == "text/plain":
                 doc = TextPart(text=base64.b64decode(doc.data).decode("utf-8", "replace"))
             if not isinstance(doc, TextPart):
@@ -103,7 +112,9 @@ def _result_content(content: str | list[Any] | None, where: str) -> list[TextPar
     return out
 
 
-def _parts(content: str | list[wire.ContentBlock], where: str) -> list[Part]:
+def _parts(content: str | list[wire.ContentBlock] | None, where: str, seen: set[str]) -> list[Part]:
+    if content is None:
+        return []
     if isinstance(content, str):
         return [TextPart(text=content)] if content else []
     out: list[Part] = []
@@ -111,53 +122,85 @@ def _parts(content: str | list[wire.ContentBlock], where: str) -> list[Part]:
         at = f"{where}[{i}]"
         if isinstance(b, wire.TextBlock):
             if b.text:  # the real API 400s on empty text blocks; dropping them is harmless
-                out.append(TextPart(text=b.text, cache_control=b.cache_control))
+                out.append(TextPart(text=b.text, cache_control=_cc(b.cache_control, seen)))
         elif isinstance(b, wire.ToolResultBlock):
             out.append(
                 ToolResultPart(
                     tool_call_id=b.tool_use_id,
-                    content=_result_content(b.content, at + ".content"),
+                    content=_result_content(b.content, at + ".content", seen),
                     is_error=bool(b.is_error),
-                    cache_control=b.cache_control,
+                    cache_control=_cc(b.cache_control, seen),
                 )
             )
         elif isinstance(b, wire.ToolUseBlock):
             args = b.input if b.input is not None else {}
             out.append(
-                ToolCallPart(id=b.id, name=b.name, arguments=_encode(args).decode(), cache_control=b.cache_control)
+                ToolCallPart(
+                    id=b.id, name=b.name, arguments=_encode(args).decode(), cache_control=_cc(b.cache_control, seen)
+                )
             )
         elif isinstance(b, wire.ImageBlock):
-            out.append(_image(b, at))
+            out.append(_image(b, at, seen))
         elif isinstance(b, wire.DocumentBlock):
-            out.append(_document(b, at))
+            out.append(_document(b, at, seen))
         elif isinstance(b, wire.ThinkingBlock):
             out.append(ThinkingPart(text=b.thinking, signature=b.signature or None))
         elif isinstance(b, wire.RedactedThinkingBlock):
             out.append(ThinkingPart(text="", redacted=b.data))
+        elif isinstance(b, wire.ToolAdditionBlock):
+            seen.add(fields.TOOL_ADDITION)
+        elif isinstance(b, wire.ToolRemovalBlock):
+            seen.add(fields.TOOL_REMOVAL)
         # server_tool_use / web_search_tool_result: run inside Anthropic only; no other target has them
     return out
 
 
-def _system(system: str | list[wire.TextBlock] | None) -> Message | None:
+def _system(system: str | list[wire.TextBlock] | None, seen: set[str]) -> Message | None:
     if not system:
         return None
     if isinstance(system, str):
         return Message(role="system", content=[TextPart(text=system)])
-    parts: list[Part] = [TextPart(text=b.text, cache_control=b.cache_control) for b in system if b.text]
+    parts: list[Part] = [TextPart(text=b.text, cache_control=_cc(b.cache_control, seen)) for b in system if b.text]
     return Message(role="system", content=parts) if parts else None
 
 
-def _tools(tools: list[wire.ToolDef] | None) -> list[Tool] | None:
+def _server_tool(kind: str) -> str:
+    """The unified.fields name of a server tool type (`web_search_20250305` -> tools.web_search)."""
+    family = kind.rstrip("0123456789").rstrip("_")
+    for prefix, field in fields.SERVER_TOOLS.items():
+        if family.startswith(prefix):
+            return field
+    return fields.SERVER_TOOL
+
+
+def _tools(tools: list[wire.ToolDef] | None, seen: set[str]) -> list[Tool] | None:
     if not tools:
         return None
     out = []
     for i, t in enumerate(tools):
         if t.input_schema is None:
             if t.type and t.type != "custom":
-                continue  # a server tool (web_search_..., bash_...): only Anthropic runs those
+                seen.add(_server_tool(t.type))  # web_search_..., bash_...: only Anthropic runs those
+                continue
             raise invalid(f"tools[{i}].input_schema: Field required", f"tools[{i}].input_schema")
+        if t.strict:
+            seen.add(fields.TOOLS_STRICT)
+        if t.defer_loading:
+            seen.add(fields.TOOLS_DEFER_LOADING)  # still offered: no other API loads tools on demand
+        if t.input_examples:
+            seen.add(fields.TOOLS_INPUT_EXAMPLES)
+        if t.eager_input_streaming is not None:
+            seen.add(fields.TOOLS_EAGER_STREAMING)
+        if t.allowed_callers is not None:
+            seen.add(fields.TOOLS_ALLOWED_CALLERS)
         out.append(
-            Tool(name=t.name, description=t.description, parameters=t.input_schema, cache_control=t.cache_control)
+            Tool(
+                name=t.name,
+                description=t.description,
+                parameters=t.input_schema,
+                strict=True if t.strict else None,
+                cache_control=_cc(t.cache_control, seen),
+            )
         )
     return out or None
 
@@ -175,8 +218,11 @@ def _tool_choice(tc: wire.ToolChoiceParam | None) -> ToolChoice | None:
 
 
 def _reasoning(thinking: wire.ThinkingParam | None, output: wire.OutputConfig | None) -> Reasoning | None:
+    """Thinking and effort in unified terms: adaptive thinking is thinking at the model's discretion (or at
+    `output_config.effort`); an effort alone is the reasoning effort OpenAI-type upstreams take."""
+    effort = output.effort if output is not None else None
     if thinking is None:
-        return None
+        return Reasoning(enabled=True, effort=effort) if effort else None
     if thinking.type == "disabled":
         return Reasoning(enabled=False)
     if thinking.type == "enabled":
@@ -187,20 +233,62 @@ def _reasoning(thinking: wire.ThinkingParam | None, output: wire.OutputConfig | 
                 "thinking.budget_tokens: Input should be greater than or equal to 1024", "thinking.budget_tokens"
             )
         return Reasoning(enabled=True, budget_tokens=thinking.budget_tokens)
-    return Reasoning(enabled=True, effort=output.effort if output else None)
+    return Reasoning(enabled=True, effort=effort)
 
 
-def messages_of(system: Any, messages: list[wire.MessageParam]) -> list[Message]:
+def _last_user(messages: list[wire.MessageParam]) -> int:
+    return max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+
+
+def messages_of(system: Any, messages: list[wire.MessageParam], seen: set[str]) -> list[Message]:
+    """Unified messages. A mid-conversation system message stays in place (an OpenAI-type upstream takes it
+    there; the others fold it into their system prompt), minus one whose `clear_at: next_user_message`
+    has passed (a later user turn exists: the real API no longer shows it to the model either)."""
     out: list[Message] = []
-    first = _system(system)
+    first = _system(system, seen)
     if first is not None:
         out.append(first)
+    last_user = -2
     for i, m in enumerate(messages):
-        parts = _parts(m.content, f"messages[{i}].content")
+        if m.content is None and m.role != "system":
+            raise invalid(f"messages[{i}].content: Field required", f"messages[{i}].content")
+        parts = _parts(m.content, f"messages[{i}].content", seen)
         if m.role == "system":
+            if m.output_config is not None:
+                seen.add(fields.MESSAGE_OUTPUT_CONFIG)
+            if m.clear_at == "next_user_message":
+                if last_user == -2:
+                    last_user = _last_user(messages)
+                if last_user > i:
+                    continue
             parts = [p for p in parts if isinstance(p, TextPart)]
+            if not parts:
+                continue
         out.append(Message(role=m.role, content=parts))
     return out
+
+
+def _top_level(body: wire.MessagesRequest, seen: set[str]) -> None:
+    """Top-level fields only Anthropic has."""
+    if body.context_management is not None:
+        seen.add(fields.CONTEXT_MANAGEMENT)
+    for name in fields.ANTHROPIC_TOP:
+        if getattr(body, name) is not None:
+            seen.add(name)
+    if body.thinking is not None and body.thinking.display is not None:
+        seen.add(fields.THINKING_DISPLAY)
+    if body.output_config is not None and body.output_config.task_budget is not None:
+        seen.add(fields.TASK_BUDGET)
+
+
+def _auto_cache(messages: list[Message], cc: dict[str, Any]) -> None:
+    """Top-level `cache_control` (automatic caching) as the breakpoint it stands for: on the last block."""
+    for m in reversed(messages):
+        if m.role != "system" and m.content:
+            last = m.content[-1]
+            if not isinstance(last, ThinkingPart) and last.cache_control is None:
+                m.content[-1] = msgspec.structs.replace(last, cache_control=cc)
+            return
 
 
 def to_unified(body: wire.MessagesRequest) -> Request:
@@ -208,14 +296,19 @@ def to_unified(body: wire.MessagesRequest) -> Request:
         raise invalid("messages: at least one message is required", "messages")
     if body.max_tokens < 1:
         raise invalid("max_tokens: Input should be greater than or equal to 1", "max_tokens")
-    tools = _tools(body.tools)
+    seen: set[str] = set()
+    tools = _tools(body.tools, seen)
+    messages = messages_of(body.system, body.messages, seen)
+    if body.cache_control is not None:
+        _auto_cache(messages, _cc(body.cache_control, seen) or {})
+    _top_level(body, seen)
     response_format = None
     oc = body.output_config
     if oc is not None and oc.format is not None and oc.format.type == "json_schema":
         response_format = ResponseFormat(type="json_schema", schema=oc.format.schema)
     return Request(
         model=body.model,
-        messages=messages_of(body.system, body.messages),
+        messages=messages,
         stream=bool(body.stream),
         tools=tools,
         tool_choice=_tool_choice(body.tool_choice) if tools else None,
@@ -227,14 +320,16 @@ def to_unified(body: wire.MessagesRequest) -> Request:
         response_format=response_format,
         reasoning=_reasoning(body.thinking, oc),
         user=body.metadata.user_id if body.metadata else None,
+        droppable=tuple(seen) if seen else (),
     )
 
 
 def count_request(body: wire.CountTokensRequest) -> Request:
-    tools = _tools(body.tools)
+    seen: set[str] = set()  # nothing is counted for a token count
+    tools = _tools(body.tools, seen)
     return Request(
         model=body.model,
-        messages=messages_of(body.system, body.messages),
+        messages=messages_of(body.system, body.messages, seen),
         tools=tools,
         tool_choice=_tool_choice(body.tool_choice) if tools else None,
         reasoning=_reasoning(body.thinking, body.output_config),

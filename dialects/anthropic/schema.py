@@ -1,7 +1,8 @@
 """Anthropic Messages request bodies as msgspec structs.
 
-Unknown fields are tolerated (clients send new ones before we know them: `container`, `mcp_servers`,
-`context_management` ...); content blocks are a tagged union on `type`, so a malformed block is a 400 that
+Unknown fields are tolerated (clients send new ones before we know them); the Anthropic-only ones we know
+(`context_management`, `container`, tool `defer_loading` ...) are declared so that the codec can name them
+as dropped (unified.fields); content blocks are a tagged union on `type`, so a malformed block is a 400 that
 names its position."""
 
 from __future__ import annotations
@@ -100,6 +101,18 @@ class WebSearchResultBlock(msgspec.Struct, tag_field="type", tag="web_search_too
     content: Any = None
 
 
+class ToolAdditionBlock(msgspec.Struct, tag_field="type", tag="tool_addition"):
+    """In a mid-conversation system message (beta): offer a tool from here on. Only Anthropic does this."""
+
+    tool: Any = None
+    cache_control: CacheControl | None = None
+
+
+class ToolRemovalBlock(msgspec.Struct, tag_field="type", tag="tool_removal"):
+    tool: Any = None
+    cache_control: CacheControl | None = None
+
+
 ContentBlock = (
     TextBlock
     | ImageBlock
@@ -110,13 +123,18 @@ ContentBlock = (
     | RedactedThinkingBlock
     | ServerToolUseBlock
     | WebSearchResultBlock
+    | ToolAdditionBlock
+    | ToolRemovalBlock
 )
 
 
 class MessageParam(msgspec.Struct):
-    # "system" is accepted because the newest SDK types allow mid-conversation system messages.
+    # "system": a mid-conversation system message (GA, right after a user turn); `clear_at` and
+    # `output_config` are beta fields of those, and one with only `output_config` may have no content.
     role: Literal["user", "assistant", "system"]
-    content: str | list[ContentBlock]
+    content: str | list[ContentBlock] | None = None
+    clear_at: Literal["next_user_message", "never"] | None = None
+    output_config: Any = None
 
 
 # ---------------------------------------------------------------------------------------------- tools
@@ -130,6 +148,11 @@ class ToolDef(msgspec.Struct):
     type: str | None = None
     cache_control: CacheControl | None = None
     strict: bool | None = None
+    # Tool search, examples, streaming and programmatic calling: only Anthropic has them (counted as dropped).
+    defer_loading: bool | None = None
+    input_examples: Any = None
+    eager_input_streaming: bool | None = None
+    allowed_callers: Any = None
 
 
 class ToolChoiceParam(msgspec.Struct):
@@ -156,6 +179,7 @@ class OutputFormat(msgspec.Struct):
 class OutputConfig(msgspec.Struct):
     effort: str | None = None
     format: OutputFormat | None = None
+    task_budget: Any = None  # beta
 
 
 class MessagesRequest(msgspec.Struct):
@@ -174,6 +198,13 @@ class MessagesRequest(msgspec.Struct):
     thinking: ThinkingParam | None = None
     output_config: OutputConfig | None = None
     service_tier: str | None = None
+    # Fields only Anthropic has: accepted, and counted as dropped on the translated lane (unified.fields).
+    cache_control: CacheControl | None = None  # automatic caching: a breakpoint on the last block
+    context_management: Any = None
+    container: Any = None
+    mcp_servers: Any = None
+    inference_geo: Any = None
+    speed: Any = None
 
 
 class CountTokensRequest(msgspec.Struct):

@@ -14,6 +14,7 @@ import msgspec
 from dialects.gemini import schema as wire
 from dialects.gemini.content import messages_of
 from dialects.gemini.schema import pick
+from unified import fields
 from unified.errors import invalid
 from unified.estimate import estimate_tokens as estimate
 from unified.ids import mint
@@ -130,15 +131,7 @@ def _response_format(gc: wire.GenerationConfig) -> ResponseFormat | None:
     return ResponseFormat(type="json_schema", schema=json_schema(schema), name="response")
 
 
-HOSTED_TOOLS = (
-    "googleSearch",
-    "googleSearchRetrieval",
-    "codeExecution",
-    "urlContext",
-    "googleMaps",
-    "fileSearch",
-    "computerUse",
-)
+HOSTED_TOOLS = fields.GEMINI_HOSTED
 
 
 def _hosted(body: wire.GenerateContentRequest) -> list[dict[str, Any]]:
@@ -181,6 +174,7 @@ def to_unified(body: wire.GenerateContentRequest, model: str, stream: bool) -> R
     choice, tools = _tool_choice(body, tools)
     gc = pick(body.generationConfig, body.generation_config) or wire.GenerationConfig()
     top_k = pick(gc.topK, gc.top_k)
+    extra = _extra(body)
     return Request(
         model=model,
         messages=messages,
@@ -198,23 +192,24 @@ def to_unified(body: wire.GenerateContentRequest, model: str, stream: bool) -> R
         n=pick(gc.candidateCount, gc.candidate_count),
         response_format=_response_format(gc),
         reasoning=_reasoning(pick(gc.thinkingConfig, gc.thinking_config)),
-        extra=_extra(body),
+        extra=extra,
+        droppable=droppable(extra),
     )
 
 
-def dropped_fields(req: Request, provider_type: str) -> list[str]:
-    """The `gemini:` extras a target of another kind will not send (for llm_link_dropped_fields_total):
-    extras are namespaced by provider kind, so this needs no knowledge of any particular provider."""
+def droppable(extra: dict[str, Any] | None) -> tuple[str, ...]:
+    """The `gemini:` extras as unified.fields names (one per hosted tool), for a non-Gemini target to count
+    as dropped (a `gemini` provider carries them all)."""
+    if not extra:
+        return ()
     out: list[str] = []
-    for key, value in (req.extra or {}).items():
-        kind, _, field = key.partition(":")
-        if kind == provider_type:
-            continue
+    for key, value in extra.items():
+        field = key.partition(":")[2]
         if field == "tools":
             out.extend("tools." + next(iter(t)) for t in value)
         else:
             out.append(field)
-    return out
+    return tuple(out)
 
 
 def count_request(body: wire.CountTokensRequest, model: str) -> Request:

@@ -26,11 +26,9 @@ from gateway import dispatch, serve
 from gateway.auth import check_model_access
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
-from gateway.router import Target
 from gateway.streaming import StreamEncoder
 from unified.errors import GatewayError, invalid
 from unified.types import EmbedRequest, EmbedResponse, Event, Finish
-from unified.types import Request as UnifiedRequest
 
 _generate_decoder = msgspec.json.Decoder(wire.GenerateContentRequest)
 _count_decoder = msgspec.json.Decoder(wire.CountTokensRequest)
@@ -73,15 +71,6 @@ def _dimensions(r: wire.EmbedContentRequest) -> int | None:
 async def _embed(request: Request, call: Call, model: str, texts: list[str], dims: int | None) -> EmbedResponse:
     route = serve.resolve(call, request, model)
     return await dispatch.embed(call, route, EmbedRequest(model=model, inputs=texts, dimensions=dims))
-
-
-def _count_dropped(call: Call, target: Target, req: UnifiedRequest) -> None:
-    if not req.extra:
-        return
-    metrics = call.metrics
-    for field in codec.dropped_fields(req, target.provider_type):
-        log.debug("gemini: dropped %s for %s", field, target.provider_name)
-        metrics.child(metrics.dropped_fields, "gemini", target.provider_name, field).inc()
 
 
 class _ArrayEncoder:
@@ -133,11 +122,7 @@ def make_blueprint(prefix: str) -> Blueprint:
             call,
             route,
             req,
-            serve.Codec(
-                encoder,
-                lambda response: codec.from_unified(response, model),
-                answered=lambda target: _count_dropped(call, target, req),
-            ),
+            serve.Codec(encoder, lambda response: codec.from_unified(response, model)),
         )
 
     async def count_tokens(request: Request, call: Call, model: str) -> HTTPResponse:

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from dialects.openai import schema as wire
+from unified import fields
 from unified.errors import invalid
 from unified.ids import mint
 from unified.media import image_from_url
@@ -95,6 +96,24 @@ def _user_parts(content: str | list[wire.ContentPart] | None, param: str) -> lis
 
 def _arguments(args: str | dict[str, Any]) -> str:
     return args if isinstance(args, str) else _encode(args).decode()
+
+
+def _meaningful(name: str, value: Any) -> bool:
+    """Whether a value asks for something (the defaults `false`, `{}`, text-only output ask for nothing)."""
+    if value is None or value is False or value == {} or value == []:
+        return False
+    return not (name == "modalities" and value == ["text"])
+
+
+def _openai_only(body: wire.ChatRequest, extra: dict[str, Any]) -> tuple[str, ...]:
+    """OpenAI's own fields, put in `extra` for an OpenAI-type upstream, and their unified.fields names."""
+    found: tuple[str, ...] = ()
+    for name in fields.OPENAI_CHAT:
+        value = getattr(body, name)
+        if _meaningful(name, value):
+            extra[name] = value
+            found += (name,)
+    return found
 
 
 def to_unified(body: wire.ChatRequest) -> Request:
@@ -191,9 +210,12 @@ def to_unified(body: wire.ChatRequest) -> Request:
         )
         if v is not None
     }
+    droppable = _openai_only(body, extra)
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     if body.n is not None and body.n < 1:
         raise invalid("n: must be at least 1", "n")
+    if body.n is not None and body.n > 1:  # one choice comes back whatever the upstream
+        droppable += (fields.N,)
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     if max_tokens is not None and max_tokens < 1:
         raise invalid("max_tokens: must be at least 1", "max_tokens")
@@ -211,11 +233,11 @@ def to_unified(body: wire.ChatRequest) -> Request:
         presence_penalty=body.presence_penalty,
         frequency_penalty=body.frequency_penalty,
         stop=stop or None,
-        n=body.n if body.n and body.n > 1 else None,
         response_format=response_format,
         reasoning=reasoning,
-        user=body.user,
+        user=body.user or body.safety_identifier,
         extra=extra or None,
+        droppable=droppable,
     )
 
 

@@ -124,6 +124,22 @@ class ChatRequest(msgspec.Struct):
     tool_choice: str | ToolChoiceFunction | None = None
     parallel_tool_calls: bool | None = None
     reasoning_effort: str | None = None
+    safety_identifier: str | None = None
+    # OpenAI's own fields no other API has (unified.fields.OPENAI_CHAT): sent on to OpenAI-type upstreams,
+    # counted as dropped elsewhere.
+    logit_bias: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    prediction: Any = None
+    web_search_options: Any = None
+    modalities: list[str] | None = None
+    audio: Any = None
+    service_tier: str | None = None
+    store: bool | None = None
+    metadata: dict[str, Any] | None = None
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    verbosity: str | None = None
     # Extras compatible servers read (sent through the SDK's extra_body); forwarded as-is.
     top_k: int | None = None
     enable_thinking: bool | None = None

@@ -12,6 +12,7 @@ import msgspec
 
 from dialects.responses import schema as wire
 from dialects.responses.tools import ToolMap, custom_arguments, flat_name, tool_choice_in, tools_in
+from unified import fields
 from unified.errors import invalid
 from unified.media import image_from_url
 from unified.types import (
@@ -237,6 +238,15 @@ def _extras(body: wire.ResponsesRequest) -> dict[str, Any] | None:
     return out or None
 
 
+def _hosted_fields(hosted: list[dict[str, Any]]) -> tuple[str, ...]:
+    """One unified.fields name per hosted tool: `tools.<type>`, or `tools.other` for a type we do not know."""
+    if not hosted:
+        return ()
+    return tuple(
+        f"tools.{t.get('type')}" if t.get("type") in fields.RESPONSES_HOSTED else "tools.other" for t in hosted
+    )
+
+
 def to_unified(
     body: wire.ResponsesRequest,
     history: list[Message] | None = None,
@@ -289,6 +299,7 @@ def to_unified(
         reasoning=reasoning,
         user=body.safety_identifier or body.user,
         hosted_tools=tmap.hosted or None,
+        droppable=_hosted_fields(tmap.hosted),
         extra=_extras(body),
     )
     return req, tmap, forced_hosted

@@ -16,7 +16,7 @@ from dialects.responses import schema as wire
 from dialects.responses.errors import render_error
 from dialects.responses.store import MemoryStore, RedisStore, ResponseStore
 from dialects.responses.stream import ResponsesEncoder
-from dialects.responses.tools import HOSTED, ToolMap
+from dialects.responses.tools import ToolMap
 from gateway import dispatch, forward, serve
 from gateway.call import Call
 from gateway.handler import decode_body, endpoint
@@ -110,19 +110,6 @@ def _check_hosted(route: Route, forced: str | None) -> None:
         )
 
 
-def _count_dropped(call: Call, target: Target, tmap: ToolMap) -> None:
-    if not tmap.hosted or target.hosted_tools:
-        return
-    metrics = call.metrics
-    family = getattr(metrics, "dropped_fields", None)
-    for tool in tmap.hosted:
-        kind = tool.get("type")
-        field = f"tools.{kind}" if kind in HOSTED else "tools.other"  # a client string never becomes a label
-        log.debug("responses: dropped hosted tool %s for %s", field, target.provider_name)
-        if family is not None:
-            metrics.child(family, "responses", target.provider_name, field).inc()
-
-
 def _own_history(req: UnifiedRequest, body: wire.ResponsesRequest) -> list[Message]:
     """What a follow-up replays: the conversation without this request's `instructions` (they do not
     carry over to the next response, as in the real API)."""
@@ -136,8 +123,8 @@ def estimate_tokens(req: UnifiedRequest) -> int:
 
 
 class _Answer:
-    """How the core answers a Responses request (gateway.serve.ChatCodec): hosted tools the answering
-    target cannot run are counted as dropped, and the final response body is kept for the store."""
+    """How the core answers a Responses request (gateway.serve.ChatCodec): the final response body is kept
+    for the store. (Hosted tools the answering target cannot run are counted as dropped by the core.)"""
 
     content_type = JSON
     stream_headers = SSE_HEADERS
@@ -155,12 +142,10 @@ class _Answer:
         return self.encoder.final if self.encoder is not None else self._final
 
     def stream_encoder(self, target: Target) -> ResponsesEncoder:
-        _count_dropped(self.call, target, self.tmap)
         self.encoder = ResponsesEncoder(self.env, self.tmap)
         return self.encoder
 
     def render(self, response: UnifiedResponse, target: Target) -> bytes:
-        _count_dropped(self.call, target, self.tmap)
         self._final = codec_out.from_unified(response, self.env, self.tmap)
         return self._final
 

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from dialects.responses import schema as wire
+from unified import fields
 from unified.errors import invalid
 from unified.types import Tool, ToolChoice
 
@@ -23,24 +24,7 @@ CUSTOM_PARAMETERS: dict[str, Any] = {
     "additionalProperties": False,
 }
 # Hosted tool types (run by OpenAI's servers): forwarded to a Responses upstream, dropped elsewhere.
-HOSTED = frozenset(
-    {
-        "web_search",
-        "web_search_preview",
-        "web_search_preview_2025_03_11",
-        "web_search_2025_08_26",
-        "file_search",
-        "computer_use_preview",
-        "computer_use",
-        "code_interpreter",
-        "image_generation",
-        "mcp",
-        "local_shell",
-        "shell",
-        "apply_patch",
-        "tool_search",
-    }
-)
+HOSTED = fields.RESPONSES_HOSTED
 
 _INPUT_PREFIX = re.compile(r'\s*\{\s*"input"\s*:\s*"')
 # A text that may still become that prefix: what has arrived of it so far.

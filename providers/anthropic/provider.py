@@ -13,6 +13,7 @@ from providers.anthropic.stream import EventDecoder
 from providers.anthropic.wire import STOP, WireCount, WireMessage, WireModels, created_at, encode, usage_from
 from providers.base import HTTPProvider, ModelInfo
 from providers.sse import FramedStream, SSEFramer
+from unified import fields
 from unified.ids import mint
 from unified.provider import EventStream, Upstream
 from unified.types import (
@@ -36,6 +37,7 @@ class AnthropicProvider(HTTPProvider):
     price_table_id: ClassVar[str | None] = "anthropic"
     Options = AnthropicOptions
     default_base_url: ClassVar[str | None] = "https://api.anthropic.com"
+    carries: ClassVar[frozenset[str]] = frozenset({fields.TOOLS_STRICT})
     native_apis: ClassVar[dict[str, str]] = {
         "anthropic.messages": "/messages",
         "anthropic.count_tokens": "/messages/count_tokens",

@@ -205,7 +205,14 @@ def common_body(req: Request, model: str) -> dict[str, Any]:
         tc = req.tool_choice
         body["tools"] = [
             _cc(
-                drop_none({"name": t.name, "description": t.description, "input_schema": _input_schema(t.parameters)}),
+                drop_none(
+                    {
+                        "name": t.name,
+                        "description": t.description,
+                        "input_schema": _input_schema(t.parameters),
+                        "strict": t.strict or None,
+                    }
+                ),
                 t,
             )
             for t in req.tools

@@ -12,6 +12,7 @@ from providers.base import HTTPProvider, ModelInfo
 from providers.gemini import wire as gw
 from providers.gemini.request import call_id, encode_request
 from providers.sse import iter_sse
+from unified import fields
 from unified.errors import GatewayError, kind_for_status
 from unified.provider import Upstream
 from unified.types import (
@@ -79,6 +80,7 @@ class GeminiOptions(msgspec.Struct, forbid_unknown_fields=True):
 
 class GeminiProvider(HTTPProvider):
     type: ClassVar[str] = "gemini"
+    carries: ClassVar[frozenset[str]] = fields.GEMINI_ONLY  # the `gemini:` extras a Gemini client sent
     flushes: ClassVar[bool] = True
     price_table_id: ClassVar[str | None] = "google"
     otel_name: ClassVar[str | None] = "gcp.gemini"

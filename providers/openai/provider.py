@@ -27,6 +27,7 @@ from providers.openai.wire import (
     usage_from,
 )
 from providers.sse import FramedStream, SSEFramer
+from unified import fields
 from unified.errors import GatewayError
 from unified.ids import mint
 from unified.provider import EventStream, Upstream
@@ -50,6 +51,8 @@ class OpenAIProvider(HTTPProvider):
     native_apis: ClassVar[dict[str, str]] = {"openai.chat": "/chat/completions"}
     # `options.reasoning_content` when unset: None = decided by the base_url's host (reasoning.default_mode).
     reasoning_default: ClassVar[str | None] = None
+    # An OpenAI chat client's own fields go on as they came (Request.extra); tool `strict` as function strict.
+    carries: ClassVar[frozenset[str]] = frozenset({fields.TOOLS_STRICT, *fields.OPENAI_CHAT})
 
     @classmethod
     def builtin_default(cls, env: Mapping[str, str]) -> dict[str, Any] | None:

@@ -48,6 +48,8 @@ class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True):
             )
 
 
+# Anthropic's top effort has no OpenAI name; xhigh is OpenAI's highest.
+EFFORT = {"max": "xhigh"}
 ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -188,7 +190,7 @@ def encode_request(
         if not req.reasoning.enabled:
             body["reasoning_effort"] = "none"
         elif req.reasoning.effort:
-            body["reasoning_effort"] = req.reasoning.effort
+            body["reasoning_effort"] = EFFORT.get(req.reasoning.effort, req.reasoning.effort)
         elif req.reasoning.budget_tokens:
             b = req.reasoning.budget_tokens
             body["reasoning_effort"] = "low" if b <= 2048 else "medium" if b <= 8192 else "high"

@@ -12,6 +12,7 @@ from providers.openai import OpenAIProvider
 from providers.openai_responses.request import encode_request
 from providers.openai_responses.response import WireResponse, events, to_unified
 from providers.sse import iter_sse
+from unified import fields
 from unified.provider import EventStream, GeneratorStream, Upstream
 from unified.types import Event, Request, Response
 
@@ -21,6 +22,18 @@ _encode = msgspec.json.Encoder().encode
 class OpenAIResponsesProvider(OpenAIProvider):
     # A Responses request is forwarded as sent (gateway.native); chat requests are translated to Responses.
     native_apis: ClassVar[dict[str, str]] = {"openai.responses": "/responses"}
+    # Hosted tools run upstream; of the chat-only fields, those the Responses body has too (PASSABLE_EXTRAS).
+    carries: ClassVar[frozenset[str]] = frozenset(
+        {
+            fields.TOOLS_STRICT,
+            "metadata",
+            "prompt_cache_key",
+            "prompt_cache_retention",
+            "service_tier",
+            "top_logprobs",
+            *fields.RESPONSES_HOSTED_FIELDS,
+        }
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

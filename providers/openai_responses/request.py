@@ -223,7 +223,7 @@ def encode_request(req: Request, model: str, stream: bool) -> dict[str, Any]:
         if not r.enabled:
             reasoning["effort"] = "none"
         elif r.effort:
-            reasoning["effort"] = r.effort
+            reasoning["effort"] = "xhigh" if r.effort == "max" else r.effort  # max: Anthropic's top level
         elif r.budget_tokens:
             b = r.budget_tokens
             reasoning["effort"] = "low" if b <= 2048 else "medium" if b <= 8192 else "high"

@@ -1,6 +1,7 @@
 """A fake Anthropic Messages server, as strict as the real one where translation bugs would show: a missing
-key, version or `max_tokens`, unknown top-level fields, a `system` role in `messages`, a first turn that is
-not the user's, same-role turns in a row, empty text blocks, unpaired tool_use / tool_result, tool_result
+key, version or `max_tokens`, unknown top-level fields, a `system` message in `messages` anywhere but right
+after a user turn (or with beta fields or blocks without their `anthropic-beta`), a first turn that is not the
+user's, same-role turns in a row, empty text blocks, unpaired tool_use / tool_result, tool_result
 blocks after text, bad tool ids, `temperature` with `top_p`, a prefill ending in whitespace — all 400/401.
 
 Behaviour is chosen by the model name:
@@ -109,9 +110,45 @@ def _check_image(block: dict[str, Any], where: str) -> None:
         raise Invalid(f"{where}.source: Input tag '{src.get('type')}' is not supported")
 
 
-def validate_messages(messages: Any, thinking_on: bool) -> None:
+# Mid-conversation system messages: GA with text content right after a user turn; these betas add fields.
+TOOL_CHANGES_BETA = "mid-conversation-tool-changes-2026-07-01"
+_SYSTEM_FIELD_BETAS = {
+    "output_config": "mid-conversation-output-config-2026-07-01",
+    "clear_at": "mid-conversation-system-clear-at-2026-08-21",
+}
+
+
+def _without_system(messages: list[Any], betas: frozenset[str]) -> list[Any]:
+    """The `role: "system"` messages checked as the real API does, then left out of the turn checks."""
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") != "system":
+            out.append(m)
+            continue
+        where = f"messages.{i}"
+        if i == 0 or messages[i - 1].get("role") != "user":
+            raise Invalid(f"{where}: a system message must immediately follow a user message")
+        for key in m:
+            if key not in ("role", "content") and _SYSTEM_FIELD_BETAS.get(key) not in betas:
+                raise Invalid(f"{where}.{key}: Extra inputs are not permitted")
+        if m.get("content") is None:
+            if "output_config" not in m:
+                raise Invalid(f"{where}.content: Field required")
+            continue
+        for j, b in enumerate(_blocks(m["content"], f"{where}.content")):
+            at = f"{where}.content.{j}"
+            t = b.get("type")
+            if t == "text":
+                _check_text(b, at)
+            elif t not in ("tool_addition", "tool_removal") or TOOL_CHANGES_BETA not in betas:
+                raise Invalid(f"{at}: Input tag '{t}' found using 'type' does not match any of the expected tags")
+    return out
+
+
+def validate_messages(messages: Any, thinking_on: bool, betas: frozenset[str] = frozenset()) -> None:
     if not isinstance(messages, list) or not messages:
         raise Invalid("messages: Field required" if messages is None else "messages: at least one message is required")
+    messages = _without_system(messages, betas)
     for i, m in enumerate(messages):
         where = f"messages.{i}"
         role = m.get("role")
@@ -215,7 +252,7 @@ def validate_messages(messages: Any, thinking_on: bool) -> None:
             )
 
 
-def validate_common(body: dict[str, Any], allowed: set[str]) -> bool:
+def validate_common(body: dict[str, Any], allowed: set[str], betas: frozenset[str] = frozenset()) -> bool:
     for key in body:
         if key not in allowed:
             raise Invalid(f"{key}: Extra inputs are not permitted")
@@ -256,12 +293,12 @@ def validate_common(body: dict[str, Any], allowed: set[str]) -> bool:
             raise Invalid(f"tool_choice.name: tool {tc.get('name')!r} not found in tools")
         if thinking_on and tc["type"] in ("any", "tool"):
             raise Invalid("Thinking may not be enabled when tool_choice forces tool use.")
-    validate_messages(body.get("messages"), thinking_on)
+    validate_messages(body.get("messages"), thinking_on, betas)
     return thinking_on
 
 
-def validate_create(body: dict[str, Any]) -> bool:
-    thinking_on = validate_common(body, _MESSAGE_KEYS)
+def validate_create(body: dict[str, Any], betas: frozenset[str] = frozenset()) -> bool:
+    thinking_on = validate_common(body, _MESSAGE_KEYS, betas)
     mt = body.get("max_tokens")
     if mt is None:
         raise Invalid("max_tokens: Field required")
@@ -291,6 +328,10 @@ def validate_create(body: dict[str, Any]) -> bool:
     if meta is not None and set(meta) - {"user_id"}:
         raise Invalid("metadata: Extra inputs are not permitted")
     return thinking_on
+
+
+def _betas(request: web.Request) -> frozenset[str]:
+    return frozenset(b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip())
 
 
 def _last_user(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -334,7 +375,7 @@ class FakeAnthropic:
         body = await request.json()
         self.count_requests.append(body)
         try:
-            validate_common(body, _COUNT_KEYS)
+            validate_common(body, _COUNT_KEYS, _betas(request))
         except Invalid as err:
             return _error(err.status, err.message, err.type)
         return web.json_response({"input_tokens": self.count_for(body)})
@@ -430,7 +471,7 @@ class FakeAnthropic:
             }.get(status, "api_error")
             return _error(status, f"upstream says {status}", type_, {"retry-after": "1"} if status == 429 else None)
         try:
-            thinking_on = validate_create(body)
+            thinking_on = validate_create(body, _betas(request))
         except Invalid as err:
             return _error(err.status, err.message, err.type)
         thinking, blocks, stop, stop_sequence = self._plan(body, thinking_on)

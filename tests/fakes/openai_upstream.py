@@ -1,5 +1,6 @@
 """A fake OpenAI Chat Completions server, as strict as the real one where translation bugs would show:
-bad auth, empty `tools`, unpaired tool messages, over-long tool ids and a missing `messages` are all 400/401.
+bad auth, empty `tools`, unpaired tool messages, over-long tool ids, an unknown `reasoning_effort` and a missing
+`messages` are all 400/401.
 
 Behaviour is chosen by the model name:
   anything          echo the last user text ("echo: ..."); with tools, call them (see `_tool_calls`)
@@ -109,6 +110,14 @@ class FakeOpenAI:
             for m in messages:
                 if m.get("role") == "assistant" and m.get("tool_calls") and not m.get("reasoning_content"):
                     return _error(400, 'The "reasoning_content" in the thinking mode must be passed back to the API.')
+        effort = body.get("reasoning_effort")
+        if effort is not None and effort not in ("none", "minimal", "low", "medium", "high", "xhigh"):
+            return _error(
+                400,
+                f"Invalid value: '{effort}'. Supported values are: 'none', 'minimal', 'low', "
+                "'medium', 'high', and 'xhigh'.",
+                param="reasoning_effort",
+            )
         if "max_tokens" in body and "max_completion_tokens" in body:
             return _error(400, "max_tokens and max_completion_tokens are mutually exclusive")
         return None

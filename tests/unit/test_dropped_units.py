@@ -1,0 +1,163 @@
+"""Fields the translated lane maps or drops, in-process: what the Anthropic and OpenAI decoders map onto the
+unified request and list as droppable, and the core's count of what the answering provider does not carry."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+import pytest
+
+from dialects.anthropic import codec as anthropic
+from dialects.anthropic import schema as anthropic_wire
+from dialects.openai import codec as openai
+from dialects.openai import schema as openai_wire
+from gateway import dropped
+from providers.anthropic.provider import AnthropicProvider
+from providers.gemini.provider import GeminiProvider
+from providers.ollama import OllamaProvider
+from providers.openai.provider import OpenAIProvider
+from providers.openai.request import OpenAIOptions, encode_request
+from providers.openai_responses.provider import OpenAIResponsesProvider
+from unified.types import Reasoning, Request, TextPart, ToolResultPart
+
+SCHEMA = {"type": "object", "properties": {}}
+
+
+def claude(**body: Any) -> Request:
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], **body}
+    return anthropic.to_unified(msgspec.json.decode(msgspec.json.encode(body), type=anthropic_wire.MessagesRequest))
+
+
+def chat(**body: Any) -> Request:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **body}
+    return openai.to_unified(msgspec.json.decode(msgspec.json.encode(body), type=openai_wire.ChatRequest))
+
+
+def test_a_plain_request_has_nothing_droppable() -> None:
+    assert claude().droppable == () and chat().droppable == ()
+    assert claude(tools=[{"name": "t", "input_schema": SCHEMA, "strict": False}]).droppable == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"context_management": {"edits": []}}, "context_management"),
+        ({"thinking": {"type": "adaptive", "display": "omitted"}}, "thinking.display"),
+        ({"output_config": {"task_budget": {"type": "tokens", "total": 9}}}, "output_config.task_budget"),
+        ({"container": "c_1"}, "container"),
+        ({"mcp_servers": [{"type": "url", "url": "https://x", "name": "x"}]}, "mcp_servers"),
+        ({"service_tier": "auto"}, "service_tier"),
+        ({"tools": [{"name": "t", "input_schema": SCHEMA, "defer_loading": True}]}, "tools.defer_loading"),
+        ({"tools": [{"name": "t", "input_schema": SCHEMA, "input_examples": [{}]}]}, "tools.input_examples"),
+        (
+            {"tools": [{"name": "t", "input_schema": SCHEMA, "eager_input_streaming": True}]},
+            "tools.eager_input_streaming",
+        ),
+        ({"tools": [{"name": "t", "input_schema": SCHEMA, "allowed_callers": ["direct"]}]}, "tools.allowed_callers"),
+        ({"tools": [{"name": "t", "input_schema": SCHEMA, "strict": True}]}, "tools.strict"),
+        ({"tools": [{"type": "web_fetch_20260318", "name": "web_fetch"}]}, "tools.web_fetch"),
+        ({"tools": [{"type": "tool_search_tool_bm25_20251119", "name": "s"}]}, "tools.tool_search"),
+        ({"tools": [{"type": "brand_new_20270101", "name": "s"}]}, "tools.server"),
+    ],
+)
+def test_anthropic_only_fields_are_named(body: dict[str, Any], field: str) -> None:
+    assert claude(**body).droppable == (field,)
+
+
+def test_cache_scope_is_taken_out_and_ttl_kept() -> None:
+    req = claude(system=[{"type": "text", "text": "s", "cache_control": {"type": "ephemeral", "scope": "global"}}])
+    assert req.droppable == ("cache_control.scope",)
+    assert req.messages[0].content[0] == TextPart(text="s", cache_control={"type": "ephemeral"})
+    req = claude(system=[{"type": "text", "text": "s", "cache_control": {"type": "ephemeral", "ttl": "1h"}}])
+    assert req.droppable == () and req.messages[0].content[0].cache_control == {"type": "ephemeral", "ttl": "1h"}  # type: ignore[union-attr]
+
+
+def test_top_level_cache_control_is_a_breakpoint_on_the_last_block() -> None:
+    req = claude(
+        messages=[
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "x", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}]},
+        ],
+        cache_control={"type": "ephemeral", "ttl": "1h"},
+    )
+    last = req.messages[-1].content[-1]
+    assert isinstance(last, ToolResultPart) and last.cache_control == {"type": "ephemeral", "ttl": "1h"}
+    assert req.droppable == ()
+
+
+def test_thinking_and_effort_map_to_unified_reasoning() -> None:
+    assert claude(thinking={"type": "adaptive"}).reasoning == Reasoning(enabled=True)
+    adaptive = claude(thinking={"type": "adaptive"}, output_config={"effort": "high"})
+    assert adaptive.reasoning == Reasoning(enabled=True, effort="high")
+    assert claude(output_config={"effort": "low"}).reasoning == Reasoning(enabled=True, effort="low")
+    assert claude(thinking={"type": "disabled"}, output_config={"effort": "low"}).reasoning == Reasoning(enabled=False)
+
+
+def test_mid_conversation_system_messages() -> None:
+    req = claude(
+        messages=[
+            {"role": "user", "content": "a"},
+            {"role": "system", "content": "gone", "clear_at": "next_user_message"},
+            {"role": "system", "content": "kept", "clear_at": "never"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+            {"role": "system", "content": "still shown", "clear_at": "next_user_message"},
+            {"role": "system", "output_config": {"effort": "low"}},
+            {"role": "system", "content": [{"type": "tool_removal", "tool": {"type": "tool_reference", "name": "x"}}]},
+        ]
+    )
+    texts = [(m.role, m.content[0].text) for m in req.messages]  # type: ignore[union-attr]
+    assert texts == [("user", "a"), ("system", "kept"), ("assistant", "b"), ("user", "c"), ("system", "still shown")]
+    assert sorted(req.droppable) == ["messages.output_config", "messages.tool_removal"]
+    with pytest.raises(Exception, match="content"):
+        claude(messages=[{"role": "user"}])
+
+
+def test_openai_only_fields_travel_as_extras_and_are_named() -> None:
+    req = chat(logit_bias={"1": 5}, store=True, modalities=["text", "audio"], audio={"voice": "alloy"}, n=3)
+    assert req.extra == {
+        "logit_bias": {"1": 5},
+        "store": True,
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy"},
+    }
+    assert req.droppable == ("logit_bias", "modalities", "audio", "store", "n") and req.n is None
+    # Values that ask for nothing lose nothing.
+    assert chat(store=False, logprobs=False, modalities=["text"], metadata={}, n=1).droppable == ()
+    assert chat(safety_identifier="u1").user == "u1" and chat(safety_identifier="u1", user="u0").user == "u0"
+
+
+def test_openai_body_takes_the_extras_and_the_top_effort() -> None:
+    req = chat(logit_bias={"1": 5}, verbosity="low", reasoning_effort="high")
+    req = msgspec.structs.replace(req, reasoning=Reasoning(effort="max"))
+    body = encode_request(req, "gpt", False, OpenAIOptions(), "max_tokens")
+    assert body["logit_bias"] == {"1": 5} and body["verbosity"] == "low" and body["reasoning_effort"] == "xhigh"
+
+
+def test_which_provider_types_carry_what() -> None:
+    assert {"tools.strict", "logit_bias", "store"} <= OpenAIProvider.carries
+    assert "logit_bias" not in OpenAIResponsesProvider.carries and "tools.web_search" in OpenAIResponsesProvider.carries
+    assert AnthropicProvider.carries == {"tools.strict"}
+    assert "safetySettings" in GeminiProvider.carries and OllamaProvider.carries == frozenset()
+
+
+class _Child:
+    def __init__(self, seen: list[tuple[str, ...]], labels: tuple[str, ...]) -> None:
+        self.seen, self.labels = seen, labels
+
+    def inc(self) -> None:
+        self.seen.append(self.labels)
+
+
+def test_count_names_what_the_provider_does_not_carry() -> None:
+    seen: list[tuple[str, ...]] = []
+    metrics = SimpleNamespace(dropped_fields=object(), child=lambda _family, *labels: _Child(seen, labels))
+    call: Any = SimpleNamespace(metrics=metrics, dialect="anthropic")
+    target: Any = SimpleNamespace(carries=frozenset({"tools.strict"}), provider_name="up")
+    dropped.count(call, target, ("tools.strict", "context_management"))
+    assert seen == [("anthropic", "up", "context_management")]
+    dropped.count(call, target, ())
+    assert len(seen) == 1
