@@ -15,8 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from gateway import affinity
-from gateway import dropped
+from gateway import affinity, dropped
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
 from gateway.router import Route, Router, Target
