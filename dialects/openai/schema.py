@@ -118,7 +118,7 @@ class ChatRequest(msgspec.Struct):
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     user: str | None = None
-    prompt_cache_key: str | None = None  # read for `affinity: session` only
+    prompt_cache_key: str | None = None  # read for `affinity: session`, and an OpenAI-only field (below)
     response_format: ResponseFormat | None = None
     tools: list[ToolDef] | None = None
     tool_choice: str | ToolChoiceFunction | None = None
@@ -137,7 +137,6 @@ class ChatRequest(msgspec.Struct):
     service_tier: str | None = None
     store: bool | None = None
     metadata: dict[str, Any] | None = None
-    prompt_cache_key: str | None = None
     prompt_cache_retention: str | None = None
     verbosity: str | None = None
     # Extras compatible servers read (sent through the SDK's extra_body); forwarded as-is.
