@@ -1,5 +1,6 @@
 """CPU of the forwarding lane's stream scan (gateway.native.EventScan), in-process: the mock upstream's
 20-chunk OpenAI and Anthropic streams fed whole (one read) and cut into 22 reads, best of 5 x 3000 streams.
+Each read's output also gets the relay's check for an error event to mask (gateway.relay.relayable).
 
     python -m bench.scan_cost
 """
@@ -14,6 +15,19 @@ from typing import Any
 from bench.upstream import anthropic_events, openai_events
 from dialects.anthropic.native import Scan as AnthropicScan
 from dialects.openai.native import Scan as OpenAIScan
+from gateway.relay import relayable
+
+
+class _Provider:
+    def mask(self, text: str) -> str:
+        return text
+
+
+class _Target:
+    provider = _Provider()
+
+
+target: Any = _Target()
 
 
 def cost(make: Callable[[], Any], data: bytes, reads: int, n: int = 3000) -> tuple[float, bytes]:
@@ -24,7 +38,12 @@ def cost(make: Callable[[], Any], data: bytes, reads: int, n: int = 3000) -> tup
         t = time.process_time()
         for _ in range(n):
             scan = make()
-            parts = [scan.feed(c) for c in chunks]
+            parts = []
+            for c in chunks:
+                out = scan.feed(c)
+                if out:
+                    relayable(out, scan, target)
+                parts.append(out)
             parts.append(scan.tail())
         best = min(best, (time.process_time() - t) / n * 1e6)
         out = b"".join(parts)

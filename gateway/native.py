@@ -156,11 +156,17 @@ class StreamScan:
         """Anything held back when the upstream ends."""
         return b""
 
+    def may_hold_error(self, out: bytes) -> bool:
+        """Whether bytes `feed` or `tail` just returned may hold an upstream error event (then they are
+        masked before they are relayed)."""
+        return ERROR_MARKER in out
+
     def boundary(self) -> bytes:
         """What ends a half-relayed event, so an error event written next stands on its own."""
         return b""
 
 
+ERROR_MARKER = b'"error"'
 _MODEL = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -183,22 +189,31 @@ class EventScan(StreamScan):
         self.sniffed = False
         self.captured: list[str] | None = None  # answer text, for a trace with capture_content
         self.text_of: Any = None
+        # With the error marker among `markers`, the marker search already says whether the bytes just
+        # returned can hold an error event; the relay then need not search them once more.
+        self.error_marked = ERROR_MARKER in self.markers
+        self.error_seen = True
 
     def feed(self, chunk: bytes) -> bytes:
         if not self.sniffed:
             self.sniffed = True
-            if self.separator == b"\n\n" and b"\r\n" in chunk:
+            # `\r` first: a one-byte search is a memchr, a two-byte one walks the whole read
+            if self.separator == b"\n\n" and b"\r" in chunk and b"\r\n" in chunk:
                 self.separator = b"\r\n\r\n"
-        data = self.partial + chunk if self.partial else chunk
-        end = data.rfind(self.separator)
-        if end < 0:
-            self.partial = data
-            return b""
-        cut = end + len(self.separator)
-        if cut < len(data):
-            complete, self.partial = data[:cut], data[cut:]
+        sep = self.separator
+        if not self.partial and chunk.endswith(sep):
+            complete = chunk  # whole events, as upstreams mostly write them
         else:
-            complete, self.partial = data, b""
+            data = self.partial + chunk if self.partial else chunk
+            end = data.rfind(sep)
+            if end < 0:
+                self.partial = data
+                return b""
+            cut = end + len(sep)
+            if cut < len(data):
+                complete, self.partial = data[:cut], data[cut:]
+            else:
+                complete, self.partial = data, b""
         if self.markers:
             complete = self._inspect_marked(complete)
         if self.captured is not None:
@@ -217,8 +232,11 @@ class EventScan(StreamScan):
         sep = self.separator
         width = len(sep)
         spans: set[tuple[int, int]] = set()
+        self.error_seen = False
         for marker in self.markers:
             at = complete.find(marker)
+            if at >= 0 and marker == ERROR_MARKER:
+                self.error_seen = True
             while at >= 0:
                 begin = complete.rfind(sep, 0, at)
                 begin = 0 if begin < 0 else begin + width
@@ -268,7 +286,13 @@ class EventScan(StreamScan):
     def boundary(self) -> bytes:
         return self.separator if self.partial else b""
 
+    def may_hold_error(self, out: bytes) -> bool:
+        if self.error_marked and not self.error_seen:
+            return False
+        return ERROR_MARKER in out
+
     def tail(self) -> bytes:
+        self.error_seen = True  # the rest is not searched for markers as a whole: the relay looks
         rest, self.partial = self.partial, b""
         if rest.strip() and self._marked(rest) and self.inspect(rest):
             return b""

@@ -132,6 +132,6 @@ def masked(text: str, target: Target) -> str:
 def relayable(out: bytes, scan: StreamScan, target: Target) -> bytes:
     """Relayed bytes that hold an upstream error event are masked: such an event may echo the request,
     key included. Content chunks pass untouched, never decoded."""
-    if scan.error is not None or b'"error"' in out:
+    if scan.error is not None or scan.may_hold_error(out):
         return target.provider.mask(out.decode("utf-8", "replace")).encode()
     return out

@@ -97,6 +97,18 @@ def test_openai_scan_reads_usage_and_hides_the_unasked_usage_chunk() -> None:
     assert scan.ended
 
 
+def test_relayed_bytes_that_may_hold_an_error_event_are_flagged_for_masking() -> None:
+    scan = openai_native.Scan("m", hide_usage=False)
+    content = b'data: {"model":"m","choices":[{"delta":{"content":"hi"}}]}\n\n'
+    assert not scan.may_hold_error(scan.feed(content))  # the marker search already said no
+    odd = b'data: {"error": not json at all, "key": "sk-1"}\n\n'  # not readable as an error event
+    assert scan.feed(content + odd) and scan.error is None
+    assert scan.may_hold_error(content + odd)
+    assert not scan.may_hold_error(scan.feed(content + b'data: {"error": "cut off'))
+    rest = scan.tail()  # what was held back is not marker-searched: the relay searches it itself
+    assert rest == b'data: {"error": "cut off' and scan.may_hold_error(rest)
+
+
 def test_anthropic_scan_counts_cache_tokens_in_the_prompt() -> None:
     scan = anthropic_native.Scan("m")
     start = {
