@@ -21,6 +21,7 @@ TOOLS_ALLOWED_CALLERS = "tools.allowed_callers"
 MESSAGE_OUTPUT_CONFIG = "messages.output_config"  # per-turn effort on a mid-conversation system message
 TOOL_ADDITION = "messages.tool_addition"
 TOOL_REMOVAL = "messages.tool_removal"
+TOOL_REFERENCE = "tool_result.tool_reference"  # a deferred tool a client-side tool search found
 # Anthropic server tools (`web_search_20250305` ...), by family; anything else is "tools.server".
 SERVER_TOOLS = {
     "web_search": "tools.web_search",

@@ -89,6 +89,11 @@ def _document(block: wire.DocumentBlock, where: str, seen: set[str]) -> Part:
     raise invalid(f"{where}.source: only base64 and text documents are supported by this gateway", f"{where}.source")
 
 
+def _search_result(b: wire.SearchResultBlock, seen: set[str]) -> TextPart:
+    text = "\n".join([b.title, b.source, *(t.text for t in b.content)]).strip()
+    return TextPart(text=text or "(empty search result)", cache_control=_cc(b.cache_control, seen))
+
+
 def _result_content(content: str | list[Any] | None, where: str, seen: set[str]) -> list[TextPart | ImagePart]:
     if content is None:
         return []
@@ -102,6 +107,10 @@ def _result_content(content: str | list[Any] | None, where: str, seen: set[str])
                 out.append(TextPart(text=b.text, cache_control=_cc(b.cache_control, seen)))
         elif isinstance(b, wire.ImageBlock):
             out.append(_image(b, at, seen))
+        elif isinstance(b, wire.SearchResultBlock):
+            out.append(_search_result(b, seen))
+        elif isinstance(b, wire.ToolReferenceBlock):
+            seen.add(fields.TOOL_REFERENCE)
         else:
             doc = _document(b, at, seen)
             if isinstance(doc, DocumentPart) and doc.media_type == "text/plain":
@@ -147,11 +156,17 @@ def _parts(content: str | list[wire.ContentBlock] | None, where: str, seen: set[
             out.append(ThinkingPart(text=b.thinking, signature=b.signature or None))
         elif isinstance(b, wire.RedactedThinkingBlock):
             out.append(ThinkingPart(text="", redacted=b.data))
+        elif isinstance(b, wire.SearchResultBlock):
+            out.append(_search_result(b, seen))
+        elif isinstance(b, wire.CompactionBlock):
+            if b.content:  # the summary stands for the turns it replaced; None is a failed compaction
+                out.append(TextPart(text=b.content, cache_control=_cc(b.cache_control, seen)))
         elif isinstance(b, wire.ToolAdditionBlock):
             seen.add(fields.TOOL_ADDITION)
         elif isinstance(b, wire.ToolRemovalBlock):
             seen.add(fields.TOOL_REMOVAL)
-        # server_tool_use / web_search_tool_result: run inside Anthropic only; no other target has them
+        # server_tool_use and the server tools' results, uploads, MCP calls: they ran inside Anthropic, and
+        # the server tools themselves are counted as dropped (tools.web_search ...)
     return out
 
 

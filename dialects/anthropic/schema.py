@@ -74,7 +74,7 @@ class ToolUseBlock(msgspec.Struct, tag_field="type", tag="tool_use"):
 
 class ToolResultBlock(msgspec.Struct, tag_field="type", tag="tool_result"):
     tool_use_id: str
-    content: str | list[TextBlock | ImageBlock | DocumentBlock] | None = None
+    content: str | list[TextBlock | ImageBlock | DocumentBlock | SearchResultBlock | ToolReferenceBlock] | None = None
     is_error: bool | None = None
     cache_control: CacheControl | None = None
 
@@ -101,6 +101,76 @@ class WebSearchResultBlock(msgspec.Struct, tag_field="type", tag="web_search_too
     content: Any = None
 
 
+class SearchResultBlock(msgspec.Struct, tag_field="type", tag="search_result"):
+    """A search result a client's own tool found (text blocks with a source); other APIs get its text."""
+
+    source: str = ""
+    title: str = ""
+    content: list[TextBlock] = []
+    citations: Any = None
+    cache_control: CacheControl | None = None
+
+
+class CompactionBlock(msgspec.Struct, tag_field="type", tag="compaction"):
+    """(beta) The summary that stands for the compacted turns before it; other APIs get the summary text."""
+
+    content: str | None = None
+    encrypted_content: Any = None
+    signature: Any = None
+    tool_changes: Any = None
+    cache_control: CacheControl | None = None
+
+
+class _ServerHistory(msgspec.Struct, tag_field="type"):
+    """Blocks of a server tool's run inside Anthropic (results, uploads): history no other API can replay."""
+
+    tool_use_id: str = ""
+    content: Any = None
+    cache_control: CacheControl | None = None
+
+
+class WebFetchResultBlock(_ServerHistory, tag="web_fetch_tool_result"):
+    pass
+
+
+class ToolSearchResultBlock(_ServerHistory, tag="tool_search_tool_result"):
+    pass
+
+
+class CodeExecutionResultBlock(_ServerHistory, tag="code_execution_tool_result"):
+    pass
+
+
+class BashExecutionResultBlock(_ServerHistory, tag="bash_code_execution_tool_result"):
+    pass
+
+
+class EditorExecutionResultBlock(_ServerHistory, tag="text_editor_code_execution_tool_result"):
+    pass
+
+
+class MCPToolResultBlock(_ServerHistory, tag="mcp_tool_result"):
+    pass
+
+
+class MCPToolUseBlock(_ServerHistory, tag="mcp_tool_use"):
+    pass
+
+
+class ContainerUploadBlock(_ServerHistory, tag="container_upload"):
+    pass
+
+
+SERVER_HISTORY = (ServerToolUseBlock, WebSearchResultBlock, _ServerHistory)
+
+
+class ToolReferenceBlock(msgspec.Struct, tag_field="type", tag="tool_reference"):
+    """In a tool_result (tool search): a deferred tool the search found. Only Anthropic loads tools so."""
+
+    tool_name: str = ""
+    cache_control: CacheControl | None = None
+
+
 class ToolAdditionBlock(msgspec.Struct, tag_field="type", tag="tool_addition"):
     """In a mid-conversation system message (beta): offer a tool from here on. Only Anthropic does this."""
 
@@ -125,6 +195,16 @@ ContentBlock = (
     | WebSearchResultBlock
     | ToolAdditionBlock
     | ToolRemovalBlock
+    | SearchResultBlock
+    | CompactionBlock
+    | WebFetchResultBlock
+    | ToolSearchResultBlock
+    | CodeExecutionResultBlock
+    | BashExecutionResultBlock
+    | EditorExecutionResultBlock
+    | MCPToolResultBlock
+    | MCPToolUseBlock
+    | ContainerUploadBlock
 )
 
 

@@ -161,3 +161,48 @@ def test_count_names_what_the_provider_does_not_carry() -> None:
     assert seen == [("anthropic", "up", "context_management")]
     dropped.count(call, target, ())
     assert len(seen) == 1
+
+
+def test_server_tool_history_search_results_and_compaction() -> None:
+    """Blocks the real API takes in history: a server tool's run is left out, a search result and a
+    compaction summary become text, a tool search's tool_reference is counted."""
+    req = claude(
+        messages=[
+            {"role": "user", "content": [{"type": "search_result", "source": "s", "title": "T", "content": []}]},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "compaction", "content": "Summary so far."},
+                    {"type": "server_tool_use", "id": "srv_1", "name": "web_fetch", "input": {"url": "https://x"}},
+                    {"type": "web_fetch_tool_result", "tool_use_id": "srv_1", "content": {"type": "web_fetch_result"}},
+                    {"type": "code_execution_tool_result", "tool_use_id": "srv_2", "content": {}},
+                    {"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [
+                            {"type": "tool_reference", "tool_name": "Read"},
+                            {
+                                "type": "search_result",
+                                "source": "u",
+                                "title": "R",
+                                "content": [{"type": "text", "text": "x"}],
+                            },
+                        ],
+                    }
+                ],
+            },
+        ]
+    )
+    first, second, third = req.messages
+    assert first.content == [TextPart(text="T\ns")]
+    assert [type(p).__name__ for p in second.content] == ["TextPart", "ToolCallPart"]
+    assert second.content[0] == TextPart(text="Summary so far.")
+    result = third.content[0]
+    assert isinstance(result, ToolResultPart) and result.content == [TextPart(text="R\nu\nx")]
+    assert req.droppable == ("tool_result.tool_reference",)
