@@ -28,6 +28,7 @@ _IGNORED_EXTRA = frozenset(
         "request_id",
         "safety_identifier",
         "prompt_cache_key",
+        "prompt_cache_retention",
         "service_tier",
     }
 )
@@ -51,7 +52,8 @@ class ResponseCache:
         extra = req.extra
         if extra:
             extra = {k: v for k, v in extra.items() if k not in _IGNORED_EXTRA} or None
-        asked = msgspec.structs.replace(req, model="", stream=False, user=None, extra=extra)
+        # droppable only names fields for the metric; the fields themselves are in the request or its extras
+        asked = msgspec.structs.replace(req, model="", stream=False, user=None, extra=extra, droppable=())
         h = hashlib.blake2b(digest_size=20)
         h.update(b"" if self.shared else (key_name or "").encode() + b"\0")
         h.update(self._route_bytes(route))
