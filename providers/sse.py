@@ -35,27 +35,36 @@ class SSEFramer:
         self.crlf = False
 
     def feed(self, chunk: bytes) -> list[Frame]:
-        # Only the new bytes (plus 3 for a separator split across chunks) are searched: no rescans.
+        # Only the new bytes (plus 3 for a separator split across chunks) are searched until an event is
+        # complete: an event arriving in many reads is not rescanned on each.
         buf = self.buf
-        start = max(0, len(buf) - 3)
-        buf += chunk
+        start = len(buf) - 3 if len(buf) > 3 else 0
+        buf = buf + chunk if buf else chunk
         if self.crlf or b"\r" in chunk:
             self.crlf = True
             buf = buf.replace(b"\r\n", b"\n")
             start = 0
-        out: list[Frame] = []
-        while True:
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            block, buf = buf[:end], buf[end + 2 :]
-            start = 0
-            event = _parse_block(block)
-            if event is not None and event[1]:
-                out.append(event)
+        end = buf.find(b"\n\n", start)
+        if end < 0:
+            blocks: list[bytes] = []
+        elif buf.find(b"\n\n", end + 2) < 0:  # one event in this read
+            blocks = [buf[:end]]
+            buf = buf[end + 2 :]
+        else:  # a burst: one split instead of a find and two slices per event
+            blocks = buf.split(b"\n\n")
+            buf = blocks.pop()
         if len(buf) > MAX_EVENT_BYTES:
             raise _oversized(self.name)
         self.buf = buf
+        out: list[Frame] = []
+        for block in blocks:
+            if block[:6] == b"data: " and b"\n" not in block:  # the usual shape (OpenAI chunks): one data line
+                if len(block) > 6:
+                    out.append((None, block[6:]))
+            elif block:
+                event = _parse_block(block)
+                if event is not None and event[1]:
+                    out.append(event)
         return out
 
     def end(self) -> list[Frame]:

@@ -33,6 +33,10 @@ def _sse(name: bytes, data: bytes) -> bytes:
 _PING = _sse(b"ping", b'{"type":"ping"}')
 _MESSAGE_STOP = _sse(b"message_stop", b'{"type":"message_stop"}')
 _TEXT_START = b',"content_block":{"type":"text","text":""}}'
+_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":'
+_TEXT_DELTA = _DELTA_HEAD + b'{"type":"text_delta","text":'
+_ARGS_DELTA = _DELTA_HEAD + b'{"type":"input_json_delta","partial_json":'
+_DELTA_END = b"}}\n\n"
 _THINKING_START = b',"content_block":{"type":"thinking","thinking":"","signature":""}}'
 
 
@@ -43,7 +47,7 @@ class EventEncoder:
 
     content_type = "text/event-stream; charset=utf-8"
 
-    __slots__ = ("blocks", "index", "kind", "model", "next_index", "saw_call", "started")
+    __slots__ = ("blocks", "index", "kind", "model", "next_index", "saw_call", "started", "text_at")
 
     def __init__(self, client_model: str) -> None:
         self.model = client_model
@@ -53,6 +57,7 @@ class EventEncoder:
         self.next_index = 0
         self.blocks: dict[int, int] = {}  # unified tool-call index -> block index
         self.saw_call = False
+        self.text_at = b""  # the open text block's delta event up to the encoded text
 
     def _start(self, upstream_id: str, input_tokens: int) -> bytes:
         self.started = True
@@ -95,6 +100,17 @@ class EventEncoder:
         )
 
     def feed(self, event: Event) -> bytes:
+        kind = type(event)
+        if kind is TextDelta and self.kind == "text":  # the hot path: more text for the open text block
+            text = event.text  # type: ignore[union-attr]
+            return self.text_at + _encode(text) + _DELTA_END if text else b""
+        if kind is ToolCallDelta:
+            index = self.blocks.get(event.index)  # type: ignore[union-attr]
+            if index is not None:
+                # Providers never interleave calls, so this is the open block; should a broken upstream send
+                # a late fragment anyway, it goes to its own block index rather than being lost.
+                arguments = event.arguments  # type: ignore[union-attr]
+                return b"%b%b%b" % (_ARGS_DELTA % index, _encode(arguments), _DELTA_END) if arguments else b""
         out = b""
         if not self.started:
             if isinstance(event, Start):
@@ -105,18 +121,10 @@ class EventEncoder:
                 return out
             if self.kind != "text":
                 out += self._open("text", _TEXT_START)
-            return out + self._delta(self.index, b'{"type":"text_delta","text":' + _encode(event.text) + b"}")
-        if isinstance(event, ToolCallDelta):
-            if not event.arguments:
-                return out
-            index = self.blocks.get(event.index)
-            if index is None:  # a fragment without its start: never from a correct provider
-                return out
-            # Providers never interleave calls, so this is the open block; should a broken upstream send a
-            # late fragment anyway, it goes to its own block index rather than being lost.
-            return out + self._delta(
-                index, b'{"type":"input_json_delta","partial_json":' + _encode(event.arguments) + b"}"
-            )
+                self.text_at = _TEXT_DELTA % self.index
+            return out + self.text_at + _encode(event.text) + _DELTA_END
+        if isinstance(event, ToolCallDelta):  # a fragment without its start: never from a correct provider
+            return out
         if isinstance(event, ToolCallStart):
             self.saw_call = True
             block = {"type": "tool_use", "id": safe_tool_id(event.id), "name": event.name, "input": {}}

@@ -64,6 +64,8 @@ END = b"}\n\n"
 TEXT_TAIL = b',"logprobs":[]}\n\n'
 
 NONE, MESSAGE, REASONING, CALL = 0, 1, 2, 3
+_SEQS = 1024
+_SEQ = [b"%d" % n for n in range(_SEQS)]  # sequence numbers, formatted once per worker
 _FAILED_CODES = {"rate_limit": "rate_limit_exceeded", "overloaded": "server_is_overloaded"}
 
 
@@ -97,7 +99,7 @@ class ResponsesEncoder:
     def _ev(self, head: bytes, body: bytes) -> bytes:
         seq = self.seq
         self.seq = seq + 1
-        return head + b"%d" % seq + body + END
+        return b"".join((head, _SEQ[seq] if seq < _SEQS else b"%d" % seq, body, END))
 
     # -------------------------------------------------------------------------------------- items
 
@@ -172,15 +174,19 @@ class ResponsesEncoder:
 
     def feed(self, event: Event) -> bytes:
         kind = type(event)
-        if kind is TextDelta:  # the hot path: one format of pre-encoded pieces and the encoded text
+        if kind is TextDelta:  # the hot path: one join of pre-encoded pieces and the encoded text
             text = event.text  # type: ignore[union-attr]
-            out = b""
-            if self.open != MESSAGE:
-                out = self._close() + self._open_message()
             self.chunks.append(text)
-            seq = self.seq
-            self.seq = seq + 1
-            return b"%b%b%d%b%b%b" % (out, TEXT_DELTA, seq, self.delta_at, _encode(text), TEXT_TAIL)
+            if self.open == MESSAGE:
+                seq = self.seq
+                self.seq = seq + 1
+                return b"".join(
+                    (TEXT_DELTA, _SEQ[seq] if seq < _SEQS else b"%d" % seq, self.delta_at, _encode(text), TEXT_TAIL)
+                )
+            self.chunks.pop()  # it belongs to the message opened now
+            out = self._close() + self._open_message()
+            self.chunks.append(text)
+            return out + self._ev(TEXT_DELTA, self.delta_at + _encode(text) + b',"logprobs":[]')
         if kind is ToolCallDelta:
             arguments = event.arguments  # type: ignore[union-attr]
             self.chunks.append(arguments)
@@ -189,7 +195,9 @@ class ResponsesEncoder:
                 return self._ev(INPUT_DELTA, self.loc + b',"delta":' + _encode(text)) if text else b""
             seq = self.seq
             self.seq = seq + 1
-            return b"%b%d%b%b%b" % (ARGS_DELTA, seq, self.delta_at, _encode(arguments), END)
+            return b"".join(
+                (ARGS_DELTA, _SEQ[seq] if seq < _SEQS else b"%d" % seq, self.delta_at, _encode(arguments), END)
+            )
         if isinstance(event, ThinkingDelta):
             out = b""
             if self.open != REASONING:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import msgspec
 
-from providers.openai.wire import WireFunction, decode_chunk, finish_reason, in_body_error, text_of, usage_from
+from providers.openai.wire import (
+    WireCompletion,
+    WireDelta,
+    WireFunction,
+    WireToolCall,
+    decode_chunk,
+    decode_delta,
+    finish_reason,
+    in_body_error,
+    text_of,
+    usage_from,
+)
 from providers.sse import Frame
 from unified.errors import GatewayError
 from unified.ids import mint
@@ -36,11 +47,11 @@ class ChunkDecoder:
 
     def feed(self, frame: Frame, out: list[Event]) -> bool:
         data = frame[1]
-        if data.startswith(b"[DONE]"):
+        if data[:6] == b"[DONE]":
             self._finish(out, True)
             return True
         try:
-            chunk = decode_chunk(data)
+            chunk: WireCompletion | WireDelta = decode_delta(data) if self.started else decode_chunk(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             raise GatewayError(
                 "api_error", f"upstream {self.name!r} sent an invalid stream chunk", status=502
@@ -48,6 +59,7 @@ class ChunkDecoder:
         if chunk.error is not None:
             raise in_body_error(chunk.error)
         if not self.started:
+            assert isinstance(chunk, WireCompletion)
             self.started = True
             out.append(Start(id=chunk.id, model=chunk.model or self.model))
         if chunk.usage is not None:
@@ -59,24 +71,28 @@ class ChunkDecoder:
             if delta is not None:
                 thinking = delta.reasoning_content or delta.reasoning
                 if thinking:
-                    out.append(ThinkingDelta(text=thinking))
-                if delta.content:
-                    text = text_of(delta.content)
+                    out.append(ThinkingDelta(thinking))
+                content = delta.content
+                if content:
+                    text = content if type(content) is str else text_of(content)
                     if text:
-                        out.append(TextDelta(text=text))
+                        out.append(TextDelta(text))
                 if delta.tool_calls:
-                    calls = self.calls
-                    for tc in delta.tool_calls:
-                        key = tc.index if tc.index is not None else len(calls)
-                        fn = tc.function or WireFunction()
-                        if key not in calls:
-                            calls[key] = len(calls)
-                            out.append(ToolCallStart(index=calls[key], id=tc.id or mint("call_"), name=fn.name or ""))
-                        if fn.arguments:
-                            out.append(ToolCallDelta(index=calls[key], arguments=fn.arguments))
+                    self._calls(delta.tool_calls, out)
             if choice.finish_reason:
                 self.finish = choice.finish_reason
         return False
+
+    def _calls(self, tool_calls: list[WireToolCall], out: list[Event]) -> None:
+        calls = self.calls
+        for tc in tool_calls:
+            key = tc.index if tc.index is not None else len(calls)
+            fn = tc.function or WireFunction()
+            if key not in calls:
+                calls[key] = len(calls)
+                out.append(ToolCallStart(index=calls[key], id=tc.id or mint("call_"), name=fn.name or ""))
+            if fn.arguments:
+                out.append(ToolCallDelta(index=calls[key], arguments=fn.arguments))
 
     def end(self, out: list[Event]) -> None:
         self._finish(out, False)

@@ -14,20 +14,23 @@ from unified.types import (
 )
 
 # ---------------------------------------------------------------------------------------------- wire (read side)
+#
+# gc=False: these hold only strings, numbers, each other and plain JSON values, never a cycle, so the
+# collector need not track the dozens a stream decodes.
 
 
-class WireFunction(msgspec.Struct):
+class WireFunction(msgspec.Struct, gc=False):
     name: str | None = None
     arguments: str | None = None
 
 
-class WireToolCall(msgspec.Struct):
+class WireToolCall(msgspec.Struct, gc=False):
     index: int | None = None
     id: str | None = None
     function: WireFunction | None = None
 
 
-class WireMessage(msgspec.Struct):
+class WireMessage(msgspec.Struct, gc=False):
     content: Any = None  # str, null, or (a few servers) a parts list
     tool_calls: list[WireToolCall] | None = None
     reasoning_content: str | None = None
@@ -35,22 +38,22 @@ class WireMessage(msgspec.Struct):
     refusal: str | None = None
 
 
-class WireChoice(msgspec.Struct):
+class WireChoice(msgspec.Struct, gc=False):
     index: int = 0
     message: WireMessage | None = None
     delta: WireMessage | None = None
     finish_reason: str | None = None
 
 
-class WirePromptDetails(msgspec.Struct):
+class WirePromptDetails(msgspec.Struct, gc=False):
     cached_tokens: int | None = 0
 
 
-class WireCompletionDetails(msgspec.Struct):
+class WireCompletionDetails(msgspec.Struct, gc=False):
     reasoning_tokens: int | None = 0
 
 
-class WireUsage(msgspec.Struct):
+class WireUsage(msgspec.Struct, gc=False):
     prompt_tokens: int | None = 0
     completion_tokens: int | None = 0
     prompt_tokens_details: WirePromptDetails | None = None
@@ -85,7 +88,16 @@ class WireModels(msgspec.Struct):
     data: list[WireModel] = []
 
 
+class WireDelta(msgspec.Struct, gc=False):
+    """A stream chunk after the first: the id and model are read from the first chunk only."""
+
+    choices: list[WireChoice] = []
+    usage: WireUsage | None = None
+    error: Any = None
+
+
 decode_chunk = msgspec.json.Decoder(WireCompletion).decode
+decode_delta = msgspec.json.Decoder(WireDelta).decode
 encode = msgspec.json.Encoder().encode
 
 FINISH: dict[str, StopReason] = {
