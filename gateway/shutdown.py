@@ -84,10 +84,14 @@ def refuse_new_connections(app: Any) -> None:
                     sock.close()
                 except OSError:
                     pass
-            if manager is not None and not _acked(manager):
-                threading.Thread(target=_when_acked, args=(manager, previous, signum), daemon=True).start()
+            if manager is None:
+                previous(signum, frame)
                 return
-            previous(signum, frame)
+            # Sanic's own handler writes the workers' states through a multiprocessing proxy. Run here, on the
+            # main thread, it may interrupt the manager's monitor loop halfway through a call on that same
+            # proxy connection: each then reads the other's reply, the loop dies on a None state and the
+            # process exits 1 instead of 0. A thread has its own connection to the proxy's server.
+            threading.Thread(target=_when_acked, args=(manager, previous, signum), daemon=True).start()
 
         signal.signal(sig, handler)
 
@@ -97,6 +101,7 @@ def _acked(manager: Any) -> bool:
 
 
 def _when_acked(manager: Any, previous: Any, signum: int) -> None:
+    """Sanic's stop handler, off the main thread, once the workers' start-up was acknowledged."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not _acked(manager):
         time.sleep(0.05)
