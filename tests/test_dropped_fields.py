@@ -253,10 +253,11 @@ def test_beta_system_blocks_are_dropped_on_the_translated_lane(gw: Gateway, fake
         tools=[{"name": "Read", "input_schema": SCHEMA}],
         extra_headers={"anthropic-beta": TOOL_CHANGES_BETA},
     )
-    # clear_at has an equivalent: the cleared message is not shown to the model, so it is not sent.
+    # clear_at has an equivalent: the cleared message is not shown to the model, so it is not sent; the
+    # per-turn effort is the effort of this answer.
     assert [m["role"] for m in fake_openai.last["messages"]] == ["user", "assistant", "user"]
-    counted = increments(before, dropped(gw, "anthropic", "oai"))
-    assert counted == {"messages.tool_addition": 1.0, "messages.output_config": 1.0}
+    assert fake_openai.last["reasoning_effort"] == "low"
+    assert increments(before, dropped(gw, "anthropic", "oai")) == {"messages.tool_addition": 1.0}
 
 
 def openai_client(gw: Gateway) -> openai.OpenAI:

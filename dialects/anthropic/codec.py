@@ -269,8 +269,9 @@ def messages_of(system: Any, messages: list[wire.MessageParam], seen: set[str]) 
             raise invalid(f"messages[{i}].content: Field required", f"messages[{i}].content")
         parts = _parts(m.content, f"messages[{i}].content", seen)
         if m.role == "system":
-            if m.output_config is not None:
-                seen.add(fields.MESSAGE_OUTPUT_CONFIG)
+            oc = m.output_config
+            if oc is not None and not (isinstance(oc, dict) and oc.keys() <= {"effort"}):
+                seen.add(fields.MESSAGE_OUTPUT_CONFIG)  # an effort is mapped (_turn_effort); anything else is not
             if m.clear_at == "next_user_message":
                 if last_user == -2:
                     last_user = _last_user(messages)
@@ -281,6 +282,28 @@ def messages_of(system: Any, messages: list[wire.MessageParam], seen: set[str]) 
                 continue
         out.append(Message(role=m.role, content=parts))
     return out
+
+
+def _turn_effort(messages: list[wire.MessageParam]) -> str | None:
+    """The per-turn effort a system message after the last user turn sets for this answer (beta)."""
+    for m in reversed(messages):
+        if m.role == "user":
+            return None
+        oc = m.output_config
+        if m.role == "system" and isinstance(oc, dict) and isinstance(oc.get("effort"), str):
+            return str(oc["effort"])
+    return None
+
+
+def _with_turn_effort(reasoning: Reasoning | None, messages: list[wire.MessageParam]) -> Reasoning | None:
+    if messages[-1].role == "user":  # the common case: no per-turn setting follows the last user turn
+        return reasoning
+    effort = _turn_effort(messages)
+    if effort is None or (reasoning is not None and not reasoning.enabled):
+        return reasoning
+    if reasoning is None:
+        return Reasoning(enabled=True, effort=effort)
+    return msgspec.structs.replace(reasoning, effort=effort)
 
 
 def _top_level(body: wire.MessagesRequest, seen: set[str]) -> None:
@@ -333,7 +356,7 @@ def to_unified(body: wire.MessagesRequest) -> Request:
         top_k=body.top_k,
         stop=body.stop_sequences or None,
         response_format=response_format,
-        reasoning=_reasoning(body.thinking, oc),
+        reasoning=_with_turn_effort(_reasoning(body.thinking, oc), body.messages),
         user=body.metadata.user_id if body.metadata else None,
         droppable=tuple(seen) if seen else (),
     )

@@ -107,13 +107,26 @@ def test_mid_conversation_system_messages() -> None:
             {"role": "system", "content": "still shown", "clear_at": "next_user_message"},
             {"role": "system", "output_config": {"effort": "low"}},
             {"role": "system", "content": [{"type": "tool_removal", "tool": {"type": "tool_reference", "name": "x"}}]},
-        ]
+            {"role": "system", "output_config": {"effort": "high", "something": "new"}},
+        ],
+        thinking={"type": "adaptive"},
+        output_config={"effort": "medium"},
     )
     texts = [(m.role, m.content[0].text) for m in req.messages]  # type: ignore[union-attr]
     assert texts == [("user", "a"), ("system", "kept"), ("assistant", "b"), ("user", "c"), ("system", "still shown")]
     assert sorted(req.droppable) == ["messages.output_config", "messages.tool_removal"]
+    assert req.reasoning == Reasoning(enabled=True, effort="high")  # the latest per-turn effort wins
     with pytest.raises(Exception, match="content"):
         claude(messages=[{"role": "user"}])
+
+
+def test_per_turn_effort_applies_to_the_answer_it_precedes() -> None:
+    earlier = [{"role": "user", "content": "a"}, {"role": "system", "output_config": {"effort": "low"}}]
+    req = claude(messages=[*earlier, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}])
+    assert req.reasoning is None and req.droppable == ()  # an earlier turn's effort: nothing is lost
+    assert claude(messages=earlier).reasoning == Reasoning(enabled=True, effort="low")
+    off = claude(messages=earlier, thinking={"type": "disabled"})
+    assert off.reasoning == Reasoning(enabled=False)
 
 
 def test_openai_only_fields_travel_as_extras_and_are_named() -> None:
