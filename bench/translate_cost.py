@@ -24,6 +24,7 @@ from dialects.responses import codec_out
 from dialects.responses import schema as wire
 from dialects.responses.stream import ResponsesEncoder
 from dialects.responses.tools import ToolMap
+from gateway.streamed import StreamAnswer
 from gateway.streaming import _pump
 from providers.openai.stream import ChunkDecoder
 from providers.sse import FramedStream, SSEFramer
@@ -58,6 +59,8 @@ class _Answer:
 
     async def read(self) -> list[Event]:
         return await self.stream.read()
+
+    ends = StreamAnswer.ends
 
 
 def _run(coro: Any) -> Any:

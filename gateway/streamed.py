@@ -97,6 +97,13 @@ class StreamAnswer:
             elif first_token and call.first_token is None and isinstance(event, ToolCallStart):
                 call.first_token = time.perf_counter()
 
+    def ends(self, events: list[Event]) -> bool:
+        """True when the batch just read is the stream's last: it ends with the Finish and the upstream
+        stream is done (read to its end marker, no error held back), so the client's response can end
+        with it."""
+        stream = self.stream
+        return type(events[-1]) is Finish and getattr(stream, "done", False) and getattr(stream, "error", 0) is None
+
     def deadline_error(self) -> GatewayError:
         route = self.route
         self.failure = GatewayError(

@@ -85,21 +85,25 @@ async def send_stream(
 
 
 async def _pump(answer: StreamAnswer, feed: Any, send: Any, idle: list[float]) -> None:
-    """Batches from the upstream, encoded and written one send per batch (a burst is one write)."""
+    """Batches from the upstream, encoded and written one send per batch (a burst is one write). The batch
+    that ends the stream carries the end of the response too (one write, not a second one for the eof)."""
     events = answer.head
     while events:
         parts: list[bytes] = []
         for event in events:
-            if isinstance(event, StreamError):
+            if type(event) is StreamError:
                 if parts:
                     await send(b"".join(parts))
                 raise GatewayError(event.kind, event.message, status=event.status)
             data = feed(event)
             if data:
                 parts.append(data)
+        last = answer.ends(events)
         if parts:
             idle[0] = time.monotonic()
-            await send(parts[0] if len(parts) == 1 else b"".join(parts))
+            await send(parts[0] if len(parts) == 1 else b"".join(parts), last)
+        if last:
+            return
         events = await answer.read()
 
 
