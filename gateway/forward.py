@@ -132,15 +132,21 @@ class Forwarded:
 
 def speaks(router: Router, api: str) -> bool:
     """Whether any configured provider speaks `api` natively (else the dialect skips the narrow decode)."""
-    return any(p.native_path(api) is not None for p in router.providers.values())
+    known = router.memo.get(api)
+    if known is None:
+        known = router.memo[api] = any(p.native_path(api) is not None for p in router.providers.values())
+    return bool(known)
 
 
 def reaches(route: Route, api: str) -> bool:
     """Whether every target of the route (and of its fallbacks) speaks `api` natively. A model with
     `cache: true` is translated instead: the response cache stores and replays unified answers."""
-    if route.config is not None and route.config.cache:
-        return False
-    return all(t.provider.native_path(api) is not None for r in (route, *route.fallback_routes) for t in r.targets)
+    known = route.memo.get(api)
+    if known is None:
+        known = route.memo[api] = not (route.config is not None and route.config.cache) and all(
+            t.provider.native_path(api) is not None for r in (route, *route.fallback_routes) for t in r.targets
+        )
+    return bool(known)
 
 
 # ---------------------------------------------------------------------------------------------- attempts
@@ -241,7 +247,11 @@ async def _until_content(resp: aiohttp.ClientResponse, scan: StreamScan, head: l
 
 
 def _route_of(route: Route) -> dict[int, Route]:
-    return {id(t): r for r in (route, *route.fallback_routes) for t in r.targets}
+    """Which hop (the route or a fallback) each target belongs to."""
+    hops = route.memo.get(" hops")  # a key no API name can be
+    if hops is None:
+        hops = route.memo[" hops"] = {id(t): r for r in (route, *route.fallback_routes) for t in r.targets}
+    return hops
 
 
 def _native_error(err: GatewayError, call: Call) -> Forwarded | None:

@@ -72,6 +72,7 @@ class Route:
         "fallbacks",
         "first_token_timeout",
         "headers",
+        "memo",
         "metric_name",
         "name",
         "rendezvous",
@@ -98,6 +99,9 @@ class Route:
         sessions = config is not None and config.affinity == "session" and len(targets) > 1
         self.rendezvous = Rendezvous(targets) if sessions else None
         self.sticky = sessions
+        # Facts about the route the lanes work out on first use instead of per request (gateway.forward).
+        # Routes, providers and fallbacks are fixed for a router's life: a reload builds a new router.
+        self.memo: dict[str, Any] = {}
 
     @property
     def primary(self) -> Target:
@@ -161,6 +165,7 @@ class Router:
         self._listing: tuple[float, list[tuple[str, str, ModelInfo]]] | None = None
         self.routes: dict[str, Route] = {}
         self.prices = PriceBook()
+        self.memo: dict[str, Any] = {}  # as Route.memo, for the whole router
         for name, m in config.models.items():
             specs = m.targets or []
             targets = (
