@@ -12,6 +12,7 @@ import msgspec
 from providers.base import HTTPProvider, ModelInfo
 from providers.images import fetcher_for, not_fetched
 from providers.sse import Frame, FramedStream, NDJSONFramer
+from unified import fields
 from unified.errors import GatewayError
 from unified.ids import mint
 from unified.provider import EventStream, Upstream
@@ -125,6 +126,7 @@ def _args_text(arguments: Any) -> str:
 
 class OllamaProvider(HTTPProvider):
     type: ClassVar[str] = "ollama"
+    carries: ClassVar[frozenset[str]] = fields.OLLAMA_ONLY  # an Ollama client's own options and keep_alive
     flushes: ClassVar[bool] = True
     free: ClassVar[bool] = True  # a local model: no money changes hands
     Options = OllamaOptions

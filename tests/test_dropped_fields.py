@@ -13,6 +13,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import ollama
 import openai
 import pytest
 
@@ -300,3 +301,17 @@ def test_openai_only_fields_reach_a_translated_openai_upstream(gw: Gateway, fake
     assert {k: body[k] for k in OPENAI_EXTRAS} == OPENAI_EXTRAS
     assert "n" not in body  # the translated lane answers with one choice: the upstream is not asked for two
     assert increments(before, dropped(gw, "openai", "oai-t")) == {"n": 1.0}
+
+
+def test_ollama_options_to_openai_upstream(gw: Gateway, fake_openai: FakeOpenAI) -> None:
+    before = dropped(gw, "ollama", "oai")
+    r = ollama.Client(host=gw.url + "/ollama").chat(
+        model="to-openai",
+        messages=[{"role": "user", "content": "hi"}],
+        options={"num_ctx": 8192, "temperature": 0.5},
+        keep_alive="10m",
+    )
+    assert r.message.content
+    body = fake_openai.last
+    assert body["temperature"] == 0.5 and "num_ctx" not in json.dumps(body) and "keep_alive" not in body
+    assert increments(before, dropped(gw, "ollama", "oai")) == {"options.num_ctx": 1.0, "keep_alive": 1.0}

@@ -80,6 +80,10 @@ RESPONSES_HOSTED = frozenset(
 )
 RESPONSES_HOSTED_FIELDS = frozenset({"tools.other", *("tools." + t for t in RESPONSES_HOSTED)})
 
+# Ollama settings only Ollama upstreams take (the `ollama:` extras).
+OLLAMA_OPTIONS = ("num_ctx", "num_keep", "typical_p", "repeat_last_n", "min_p", "repeat_penalty")
+OLLAMA_ONLY = frozenset({"keep_alive", *("options." + k for k in OLLAMA_OPTIONS)})
+
 # Gemini settings and hosted tools only Gemini upstreams take (the `gemini:` extras).
 GEMINI_HOSTED = (
     "googleSearch",

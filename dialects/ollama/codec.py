@@ -12,6 +12,7 @@ import msgspec
 
 from dialects.ollama import schema as wire
 from dialects.ollama.think import split_think
+from unified import fields
 from unified.errors import invalid
 from unified.ids import mint
 from unified.media import sniff_image_type
@@ -82,8 +83,10 @@ def _params(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    droppable: tuple[str, ...] = ()
     if keep_alive is not None:
         extra["ollama:keep_alive"] = keep_alive
+        droppable = ("keep_alive",)
     if options is not None:
         o = options
         if o.num_predict is not None and o.num_predict > 0:  # -1 unlimited / -2 fill context: no cap
@@ -96,13 +99,10 @@ def _params(
                 out[key] = value
         # Options only an Ollama upstream understands travel namespaced (`ollama:options`), so no other
         # provider forwards them (the real OpenAI API rejects unknown body fields).
-        ollama_only = {
-            k: getattr(o, k)
-            for k in ("num_ctx", "num_keep", "typical_p", "repeat_last_n", "min_p", "repeat_penalty")
-            if getattr(o, k) is not None
-        }
+        ollama_only = {k: getattr(o, k) for k in fields.OLLAMA_OPTIONS if getattr(o, k) is not None}
         if ollama_only:
             extra["ollama:options"] = ollama_only
+            droppable += tuple("options." + k for k in ollama_only)
     if isinstance(format_, dict):
         out["response_format"] = ResponseFormat(type="json_schema", schema=format_, name="response")
     elif format_ == "json":
@@ -118,6 +118,7 @@ def _params(
             raise invalid(f'think: expected true, false, "low", "medium" or "high", got {think!r}', "think")
     if extra:
         out["extra"] = extra
+        out["droppable"] = droppable
     return out
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from dialects.anthropic import codec as anthropic
 from dialects.anthropic import schema as anthropic_wire
+from dialects.ollama import codec as ollama
+from dialects.ollama import schema as ollama_wire
 from dialects.openai import codec as openai
 from dialects.openai import schema as openai_wire
 from gateway import dropped
@@ -154,7 +156,8 @@ def test_which_provider_types_carry_what() -> None:
     assert {"tools.strict", "logit_bias", "store"} <= OpenAIProvider.carries
     assert "logit_bias" not in OpenAIResponsesProvider.carries and "tools.web_search" in OpenAIResponsesProvider.carries
     assert AnthropicProvider.carries == {"tools.strict"}
-    assert "safetySettings" in GeminiProvider.carries and OllamaProvider.carries == frozenset()
+    assert "safetySettings" in GeminiProvider.carries and "tools.strict" not in GeminiProvider.carries
+    assert {"keep_alive", "options.num_ctx"} <= OllamaProvider.carries and "tools.strict" not in OllamaProvider.carries
 
 
 class _Child:
@@ -219,3 +222,17 @@ def test_server_tool_history_search_results_and_compaction() -> None:
     result = third.content[0]
     assert isinstance(result, ToolResultPart) and result.content == [TextPart(text="R\nu\nx")]
     assert req.droppable == ("tool_result.tool_reference",)
+
+
+def test_ollama_only_options_are_named() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "keep_alive": "5m"}
+    body["options"] = {"num_ctx": 8192, "min_p": 0.1, "temperature": 0.2}
+    req = ollama.chat_to_unified(msgspec.json.decode(msgspec.json.encode(body), type=ollama_wire.ChatRequest), False)
+    assert req.droppable == ("keep_alive", "options.num_ctx", "options.min_p") and req.temperature == 0.2
+    del body["keep_alive"], body["options"]
+    assert (
+        ollama.chat_to_unified(
+            msgspec.json.decode(msgspec.json.encode(body), type=ollama_wire.ChatRequest), False
+        ).droppable
+        == ()
+    )
