@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.fakes import tool_script
@@ -167,3 +168,8 @@ def test_claude_code_reads_a_file_through_the_translating_lane(
     assert tool_turns and SECRET in json.dumps(tool_turns), report
     calls = [c for body in agent for m in body["messages"] for c in m.get("tool_calls") or []]
     assert calls and calls[0]["function"]["name"] == "Read", report
+    # Claude Code's Anthropic-only fields (context management, deferred tools ...) did not reach the OpenAI
+    # upstream, and each was counted as dropped (SPEC §7)
+    assert not any("context_management" in json.dumps(body) for body in agent), report
+    metrics = httpx.get(translating_gateway.url + "/metrics").text
+    assert 'field="context_management"' in metrics and 'dialect="anthropic"' in metrics, metrics
