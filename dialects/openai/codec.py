@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import operator
 import struct
 import time
 from typing import Any
@@ -105,11 +106,16 @@ def _meaningful(name: str, value: Any) -> bool:
     return not (name == "modalities" and value == ["text"])
 
 
+_openai_fields = operator.attrgetter(*fields.OPENAI_CHAT)
+
+
 def _openai_only(body: wire.ChatRequest, extra: dict[str, Any]) -> tuple[str, ...]:
     """OpenAI's own fields, put in `extra` for an OpenAI-type upstream, and their unified.fields names."""
+    values = _openai_fields(body)
     found: tuple[str, ...] = ()
-    for name in fields.OPENAI_CHAT:
-        value = getattr(body, name)
+    if values.count(None) == len(values):  # the usual request: none of them (one C call)
+        return found
+    for name, value in zip(fields.OPENAI_CHAT, values, strict=True):
         if _meaningful(name, value):
             extra[name] = value
             found += (name,)
