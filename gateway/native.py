@@ -275,9 +275,7 @@ class EventScan(StreamScan):
                 return complete
             self.model_from = m.group(0)
             self.model_to = b'"model":' + wanted
-        if self.model_from in complete:
-            return complete.replace(self.model_from, self.model_to)
-        return complete
+        return complete.replace(self.model_from, self.model_to)  # the same object when there is none
 
     def inspect(self, event: bytes) -> bool:
         """One complete event that carries a marker; True drops it from what the client gets."""
