@@ -86,6 +86,11 @@ class StreamAnswer:
         """Usage from the Finish, the time of the first token, the text for the trace."""
         call = self.call
         captured = self.captured
+        if captured is None and (not first_token or call.first_token is not None):  # only the Finish matters
+            for event in events:
+                if type(event) is Finish:
+                    record_usage(call, self.target, event.usage)
+            return
         for event in events:
             if isinstance(event, TextDelta):
                 if first_token and call.first_token is None:

@@ -101,6 +101,35 @@ def call_item(
 # ---------------------------------------------------------------------------------------------- envelope
 
 
+class _Static(msgspec.Struct):
+    """The response object's fixed fields in the API's order (a struct encodes faster than a dict)."""
+
+    id: str
+    object: str
+    created_at: int
+    background: bool
+    instructions: Any
+    max_output_tokens: Any
+    max_tool_calls: Any
+    model: str
+    parallel_tool_calls: bool
+    previous_response_id: Any
+    prompt_cache_key: Any
+    reasoning: Any
+    safety_identifier: Any
+    service_tier: str
+    store: bool
+    temperature: Any
+    text: Any
+    tool_choice: Any
+    tools: Any
+    top_logprobs: Any
+    top_p: Any
+    truncation: Any
+    user: Any
+    metadata: Any
+
+
 class Envelope:
     """The response object's fields that stay put for one request, encoded once."""
 
@@ -114,38 +143,35 @@ class Envelope:
         fmt: Any = {"type": "text"}
         if body.text is not None and body.text.format is not None:
             fmt = body.text.format
-        static: dict[str, Any] = {
-            "id": self.id,
-            "object": "response",
-            "created_at": self.created_at,
-            "background": False,
-            "instructions": body.instructions,
-            "max_output_tokens": body.max_output_tokens,
-            "max_tool_calls": body.max_tool_calls,
-            "model": body.model,
-            "parallel_tool_calls": body.parallel_tool_calls is not False,
-            "previous_response_id": previous,
-            "prompt_cache_key": body.prompt_cache_key,
-            "reasoning": {
+        static = _Static(
+            self.id,
+            "response",
+            self.created_at,
+            False,
+            body.instructions,
+            body.max_output_tokens,
+            body.max_tool_calls,
+            body.model,
+            body.parallel_tool_calls is not False,
+            previous,
+            body.prompt_cache_key,
+            {
                 "effort": r.effort if r is not None else None,
                 "summary": (r.summary or r.generate_summary) if r is not None else None,
             },
-            "safety_identifier": body.safety_identifier,
-            "service_tier": "default",
-            "store": stored,
-            "temperature": body.temperature if body.temperature is not None else 1.0,
-            "text": {
-                "format": fmt,
-                "verbosity": (body.text.verbosity if body.text is not None else None) or "medium",
-            },
-            "tool_choice": body.tool_choice if body.tool_choice is not None else "auto",
-            "tools": body.tools or [],
-            "top_logprobs": body.top_logprobs or 0,
-            "top_p": body.top_p if body.top_p is not None else 1.0,
-            "truncation": body.truncation or "disabled",
-            "user": body.user,
-            "metadata": body.metadata or {},
-        }
+            body.safety_identifier,
+            "default",
+            stored,
+            body.temperature if body.temperature is not None else 1.0,
+            {"format": fmt, "verbosity": (body.text.verbosity if body.text is not None else None) or "medium"},
+            body.tool_choice if body.tool_choice is not None else "auto",
+            body.tools or [],
+            body.top_logprobs or 0,
+            body.top_p if body.top_p is not None else 1.0,
+            body.truncation or "disabled",
+            body.user,
+            body.metadata or {},
+        )
         self.head = _encode(static)[:-1]  # without the closing brace
 
     def render(
