@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from dialects.anthropic.codec import STOP_REASON, message_id, usage_of
@@ -37,6 +35,10 @@ _DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta",
 _TEXT_DELTA = _DELTA_HEAD + b'{"type":"text_delta","text":'
 _ARGS_DELTA = _DELTA_HEAD + b'{"type":"input_json_delta","partial_json":'
 _DELTA_END = b"}}\n\n"
+_MESSAGE_START = b'event: message_start\ndata: {"type":"message_start","message":{"id":'
+_MESSAGE_MODEL = b',"type":"message","role":"assistant","model":'
+_MESSAGE_USAGE = b',"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":'
+_MESSAGE_END = b',"output_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}\n\n'
 _THINKING_START = b',"content_block":{"type":"thinking","thinking":"","signature":""}}'
 
 
@@ -61,22 +63,16 @@ class EventEncoder:
 
     def _start(self, upstream_id: str, input_tokens: int) -> bytes:
         self.started = True
-        message: dict[str, Any] = {
-            "id": message_id(upstream_id),
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": input_tokens,
-                "output_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
-        }
-        return _sse(b"message_start", b'{"type":"message_start","message":' + _encode(message) + b"}")
+        # The message object with its fixed fields written out: only id, model and input tokens vary.
+        return b"%b%b%b%b%b%d%b" % (
+            _MESSAGE_START,
+            _encode(message_id(upstream_id)),
+            _MESSAGE_MODEL,
+            _encode(self.model),
+            _MESSAGE_USAGE,
+            input_tokens,
+            _MESSAGE_END,
+        )
 
     def _close(self) -> bytes:
         if self.kind is None:
