@@ -60,23 +60,35 @@ async def relay(request: Request, call: Call, route: Route, opened: Relay, api: 
     if call.first_token is None and opened.head:
         call.first_token = time.perf_counter()
     finished = False  # read to its end: the connection goes back to the pool
+    ended = False  # the response's end is written
     try:
-        if opened.head:
-            await send(b"".join(opened.head) if len(opened.head) > 1 else opened.head[0])
-        if route.timeout:
-            async with asyncio.timeout(max(0.0, route.timeout - (time.perf_counter() - call.started))):
-                await _pump(resp, scan, send, call, target)
+        if resp.content.at_eof():
+            # The whole upstream answer came with its first content (a short answer arrives in one burst):
+            # it goes out in one write with the response's end, not a write for it and one for the end.
+            finished = True
+            tail = scan.tail()
+            data = b"".join([*opened.head, relayable(tail, scan, target)] if tail else opened.head)
+            try:
+                _settle(call, scan, target)
+            except GatewayError:
+                if data:
+                    await send(data)
+                raise
+            await send(data, True)
+            ended = True
         else:
-            await _pump(resp, scan, send, call, target)
-        finished = True
-        tail = scan.tail()
-        if tail:
-            await send(relayable(tail, scan, target))
-        if scan.error is not None:
-            call.status = 502
-            call.error = masked(scan.error, target)
-        elif not scan.ended:
-            raise GatewayError("upstream_unreachable", f"upstream {target.provider.name!r} ended the stream early")
+            if opened.head:
+                await send(b"".join(opened.head) if len(opened.head) > 1 else opened.head[0])
+            if route.timeout:
+                async with asyncio.timeout(max(0.0, route.timeout - (time.perf_counter() - call.started))):
+                    await _pump(resp, scan, send, call, target)
+            else:
+                await _pump(resp, scan, send, call, target)
+            finished = True
+            tail = scan.tail()
+            if tail:
+                await send(relayable(tail, scan, target))
+            _settle(call, scan, target)
     except (GatewayError, TimeoutError) as failure:
         err = (
             failure
@@ -108,7 +120,18 @@ async def relay(request: Request, call: Call, route: Route, opened: Relay, api: 
         else:
             resp.close()
         await target.cap.release()
-    await response.eof()
+    if not ended:
+        await response.eof()
+
+
+def _settle(call: Call, scan: StreamScan, target: Target) -> None:
+    """After the upstream's last byte: its in-stream error is the call's, and a stream that stopped before
+    its end marker is a failure (raised, for the relay to end the stream with an error event)."""
+    if scan.error is not None:
+        call.status = 502
+        call.error = masked(scan.error, target)
+    elif not scan.ended:
+        raise GatewayError("upstream_unreachable", f"upstream {target.provider.name!r} ended the stream early")
 
 
 async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call: Call, target: Target) -> None:
