@@ -22,8 +22,9 @@ def test_sigterm_runs_sanics_stop_off_the_main_thread_with_the_proxy_intact() ->
         calls: list[bool] = []
 
         def sanic_stop(signum: int, frame: Any) -> None:  # what Sanic's shutdown_signal does to the proxy
-            calls.append(threading.current_thread() is threading.main_thread())
+            on_main = threading.current_thread() is threading.main_thread()
             states["Srv-0"] = {**states["Srv-0"], "state": "TERMINATED"}
+            calls.append(on_main)  # last: the test reads the state once this is set
 
         manager = SimpleNamespace(wait_for_ack=lambda: None)
         app = SimpleNamespace(state=SimpleNamespace(server_info=[]), _manager=manager)
