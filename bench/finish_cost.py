@@ -25,7 +25,7 @@ from gateway.metrics import Metrics
 def one(metrics: Any, log: AccessLog, stream: bool) -> None:
     call = Call(None, "openai")
     call.metrics = metrics
-    gauge = metrics.child(metrics.in_flight, "openai")
+    gauge = metrics.in_flight_for("openai")
     gauge.inc()
     call.model = call.model_label = "bench"
     call.provider = "up"

@@ -36,7 +36,7 @@ def endpoint(dialect: str, render_error: ErrorRenderer) -> Callable[[Handler], H
             if tracing is not None:
                 call.trace = tracing.start(request, call)
             metrics = call.metrics = ctx.metrics
-            gauge = metrics.child(metrics.in_flight, dialect)
+            gauge = metrics.in_flight_for(dialect)
             gauge.inc()
             guard = ctx.guard  # gateway.auth.Guard, None without `auth:` in the config
             ticket = None

@@ -182,6 +182,14 @@ class Metrics:
         )
         self._children: dict[tuple[Any, ...], Any] = {}
         self._series: dict[tuple[str, str, str, str], Series] = {}
+        self._gauges: dict[str, Any] = {}
+
+    def in_flight_for(self, dialect: str) -> Any:
+        """The in-flight gauge of a dialect (a handful exist), found by its name alone."""
+        g = self._gauges.get(dialect)
+        if g is None:
+            g = self._gauges[dialect] = self.in_flight.labels(dialect)
+        return g
 
     def series(self, dialect: str, model: str, provider: str, upstream: str) -> Series:
         """The children Call.finish writes for requests with these labels, found with one lookup."""

@@ -45,8 +45,19 @@ class Relay:
         self.headers = passed_headers(resp)
 
 
+_PASSED = tuple(sorted(PASSED_RESPONSE_HEADERS))
+
+
 def passed_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
-    return {k: v for k, v in resp.headers.items() if k.lower() in PASSED_RESPONSE_HEADERS}
+    """The upstream's response headers a client is shown: a few case-insensitive lookups, not a look at
+    every header the upstream sent (an OpenAI answer carries a dozen or more)."""
+    headers = resp.headers
+    out: dict[str, str] = {}
+    for name in _PASSED:
+        value = headers.get(name)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 async def relay(request: Request, call: Call, route: Route, opened: Relay, api: NativeApi) -> None:
