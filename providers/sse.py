@@ -50,15 +50,26 @@ class SSEFramer:
         elif buf.find(b"\n\n", end + 2) < 0:  # one event in this read
             blocks = [buf[:end]]
             buf = buf[end + 2 :]
-        else:  # a burst: one split instead of a find and two slices per event
-            blocks = buf.split(b"\n\n")
-            buf = blocks.pop()
+        else:  # a burst
+            lines = buf.split(b"\n")  # a one-byte split is about twice as fast as one on the separator
+            if len(lines) & 1 and not any(lines[1::2]):  # every event one line (OpenAI chunks)
+                blocks = lines[0:-1:2]
+                buf = lines[-1]
+            else:
+                blocks = buf.split(b"\n\n")
+                buf = blocks.pop()
         if len(buf) > MAX_EVENT_BYTES:
             raise _oversized(self.name)
         self.buf = buf
-        out: list[Frame] = []
+        if not blocks:
+            return []
+        # The usual shape: every event is one `data: ` line, read without the line-by-line parse.
+        out: list[Frame] = [(None, b[6:]) for b in blocks if b[:6] == b"data: " and len(b) > 6 and 10 not in b]
+        if len(out) == len(blocks):
+            return out
+        out = []
         for block in blocks:
-            if block[:6] == b"data: " and b"\n" not in block:  # the usual shape (OpenAI chunks): one data line
+            if block[:6] == b"data: " and 10 not in block:
                 if len(block) > 6:
                     out.append((None, block[6:]))
             elif block:
@@ -218,7 +229,7 @@ async def iter_ndjson(resp: aiohttp.ClientResponse, name: str) -> AsyncIterator[
 
 
 def _parse_block(block: bytes) -> Frame | None:
-    if block[:6] == b"data: " and b"\n" not in block:  # the usual shape (OpenAI chunks): one data line
+    if block[:6] == b"data: " and 10 not in block:  # the usual shape (OpenAI chunks): one data line
         return None, block[6:]
     event: str | None = None
     data: list[bytes] = []

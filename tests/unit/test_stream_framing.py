@@ -34,6 +34,23 @@ def test_sse_frames_do_not_depend_on_how_bytes_arrive(cut: int) -> None:
     assert frames_of(SSEFramer("u"), SSE, cut) == [("message", b"first"), (None, b"two\nlines"), (None, b"last")]
 
 
+# A burst of one-line events (the fast path), then one that mixes in extra blank lines, empty data, a
+# comment and a two-line event (the general parse): the same frames whole or a byte at a time.
+BURSTS = [
+    (b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n", [(None, b"1"), (None, b"2"), (None, b"[DONE]")]),
+    (
+        b"data: 1\n\n\n\ndata: 2\n\ndata: \n\n: ping\n\nevent: e\ndata: 3\n\ndata: 4\n\ndata: 5",
+        [(None, b"1"), (None, b"2"), ("e", b"3"), (None, b"4"), (None, b"5")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "frames"), BURSTS)
+def test_sse_burst_reads_like_byte_by_byte(data: bytes, frames: list[tuple[str | None, bytes]]) -> None:
+    assert frames_of(SSEFramer("u"), data, len(data)) == frames
+    assert frames_of(SSEFramer("u"), data, 1) == frames
+
+
 def test_sse_crlf_and_a_last_event_without_blank_line() -> None:
     data = b"data: a\r\n\r\ndata: b"
     assert frames_of(SSEFramer("u"), data, 3) == [(None, b"a"), (None, b"b")]
