@@ -47,12 +47,12 @@ class ChunkDecoder:
 
     def feed(self, frame: Frame, out: list[Event]) -> bool:
         data = frame[1]
-        if data[:6] == b"[DONE]":
-            self._finish(out, True)
-            return True
         try:
             chunk: WireCompletion | WireDelta = decode_delta(data) if self.started else decode_chunk(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
+            if data[:6] == b"[DONE]":  # not JSON: looked for only once a chunk failed to decode
+                self._finish(out, True)
+                return True
             raise GatewayError(
                 "api_error", f"upstream {self.name!r} sent an invalid stream chunk", status=502
             ) from None
