@@ -13,8 +13,6 @@ fail in CI."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,43 +20,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli_tools import SECRET, cli_env, require_cli, run_report, work_dir
 from tests.fakes import tool_script
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import API_KEY as OPENAI_KEY
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.fakes.server import ThreadedServer
-from tests.harness import ROOT, Gateway
+from tests.harness import Gateway
 
 GATEWAY_KEY = "llm-link-claude-code-test-key"
-SECRET = "the secret is 4711-banana"
-
-
-def claude_binary() -> str | None:
-    for candidate in (os.environ.get("LLM_LINK_CLAUDE"), str(ROOT / ".ci/node/node_modules/.bin/claude")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return shutil.which("claude")
 
 
 @pytest.fixture(scope="module")
 def claude() -> str:
-    binary = claude_binary()
-    if binary is None:
-        message = "Claude Code is not installed (bash .ci/setup.d/40-claude.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
-
-
-@pytest.fixture(scope="module")
-def anthropic_upstream() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    server = ThreadedServer(fake.app).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
+    return require_cli("claude", "LLM_LINK_CLAUDE", "Claude Code", ".ci/setup.d/40-claude.sh")
 
 
 def gateway_config(provider: dict[str, str], fast_model: str) -> dict[str, object]:
@@ -74,8 +49,8 @@ def gateway_config(provider: dict[str, str], fast_model: str) -> dict[str, objec
 
 
 @pytest.fixture(scope="module")
-def forwarding_gateway(claude: str, anthropic_upstream: FakeAnthropic) -> Iterator[Gateway]:
-    provider = {"type": "anthropic", "base_url": anthropic_upstream.url, "api_key": ANTHROPIC_KEY}  # type: ignore[attr-defined]
+def forwarding_gateway(claude: str, fake_anthropic: FakeAnthropic) -> Iterator[Gateway]:
+    provider = {"type": "anthropic", "base_url": fake_anthropic.url, "api_key": ANTHROPIC_KEY}  # type: ignore[attr-defined]
     with Gateway(gateway_config(provider, "claude-test")) as gw:
         yield gw
 
@@ -89,24 +64,20 @@ def translating_gateway(claude: str, fake_openai: FakeOpenAI) -> Iterator[Gatewa
 
 def run_claude(claude: str, gateway: Gateway, home: Path) -> tuple[dict[str, object], str]:
     """Runs `claude -p` in a fresh work dir; returns (its JSON result, a report for failed assertions)."""
-    work = home / "work"
-    work.mkdir()
+    work = work_dir(home)
     note = work / "note.txt"
-    note.write_text(SECRET + "\n")
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "ANTHROPIC_BASE_URL": gateway.url + "/anthropic",
-        "ANTHROPIC_API_KEY": GATEWAY_KEY,
-        "ANTHROPIC_AUTH_TOKEN": GATEWAY_KEY,
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "DISABLE_BUG_COMMAND": "1",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "0",
-        "NO_COLOR": "1",
-    }
+    env = cli_env(
+        home,
+        ANTHROPIC_BASE_URL=gateway.url + "/anthropic",
+        ANTHROPIC_API_KEY=GATEWAY_KEY,
+        ANTHROPIC_AUTH_TOKEN=GATEWAY_KEY,
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_BUG_COMMAND="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        CLAUDE_CODE_MAX_RETRIES="0",
+    )
     prompt = f"Use the Read tool to read the file `{note}` and tell me what it says."
     proc = subprocess.run(
         # as root --dangerously-skip-permissions is refused: allow just the one tool the task needs
@@ -118,8 +89,7 @@ def run_claude(claude: str, gateway: Gateway, home: Path) -> tuple[dict[str, obj
         env=env,
         timeout=180,
     )
-    report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}\n"
-    report += "gateway log:\n" + gateway.log()[-4000:]
+    report = run_report(proc, gateway)
     assert proc.returncode == 0, report
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, report
@@ -133,12 +103,12 @@ def check_result(result: dict[str, object], report: str) -> None:
 
 
 def test_claude_code_reads_a_file_through_the_forwarding_lane(
-    claude: str, forwarding_gateway: Gateway, anthropic_upstream: FakeAnthropic, tmp_path: Path
+    claude: str, forwarding_gateway: Gateway, fake_anthropic: FakeAnthropic, tmp_path: Path
 ) -> None:
-    before = len(anthropic_upstream.requests)
+    before = len(fake_anthropic.requests)
     result, report = run_claude(claude, forwarding_gateway, tmp_path)
     check_result(result, report)
-    sent = list(zip(anthropic_upstream.requests[before:], anthropic_upstream.headers[before:], strict=True))
+    sent = list(zip(fake_anthropic.requests[before:], fake_anthropic.headers[before:], strict=True))
     agent = [(body, headers) for body, headers in sent if body.get("model") == "script"]
     assert agent, report
     # the tool_result turn reached the upstream with the file's content

@@ -12,8 +12,6 @@ tests skip locally and fail in CI."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli_tools import SECRET, cli_env, require_cli, run_report, work_dir
 from tests.fakes import tool_script
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
 from tests.fakes.anthropic_upstream import FakeAnthropic
@@ -30,11 +29,9 @@ from tests.fakes.openai_upstream import API_KEY as OPENAI_KEY
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.responses_upstream import API_KEY as RESPONSES_KEY
 from tests.fakes.responses_upstream import FakeResponses
-from tests.fakes.server import ThreadedServer
-from tests.harness import ROOT, Gateway
+from tests.harness import Gateway
 
 GATEWAY_KEY = "llm-link-codex-test-key"
-SECRET = "the secret is 4711-banana"
 PROMPT = "Run the shell command `cat note.txt` and tell me what it prints."
 OFFLINE = """\
 check_for_update_on_startup = false
@@ -68,38 +65,16 @@ openai_base_url = "{base_url}"
 {offline}"""
 
 
-def codex_binary() -> str | None:
-    for candidate in (os.environ.get("LLM_LINK_CODEX"), str(ROOT / ".ci/node/node_modules/.bin/codex")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return shutil.which("codex")
-
-
 @pytest.fixture(scope="module")
 def codex() -> str:
-    binary = codex_binary()
-    if binary is None:
-        message = "the Codex CLI is not installed (bash .ci/setup.d/40-codex.sh)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
-
-
-@pytest.fixture(scope="module")
-def anthropic_upstream() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    server = ThreadedServer(fake.app).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
+    return require_cli("codex", "LLM_LINK_CODEX", "the Codex CLI", ".ci/setup.d/40-codex.sh")
 
 
 @pytest.fixture(scope="module")
 def gateway(
     codex: str,
     fake_openai: FakeOpenAI,
-    anthropic_upstream: FakeAnthropic,
+    fake_anthropic: FakeAnthropic,
     fake_ollama: FakeOllama,
     fake_responses: FakeResponses,
 ) -> Iterator[Gateway]:
@@ -107,7 +82,7 @@ def gateway(
         "auth": {"keys": [{"name": "codex", "key": GATEWAY_KEY}]},
         "providers": {
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY},  # type: ignore[attr-defined]
-            "claude": {"type": "anthropic", "base_url": anthropic_upstream.url, "api_key": ANTHROPIC_KEY},  # type: ignore[attr-defined]
+            "claude": {"type": "anthropic", "base_url": fake_anthropic.url, "api_key": ANTHROPIC_KEY},  # type: ignore[attr-defined]
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
             "resp": {"type": "openai", "api": "responses", "base_url": fake_responses.url, "api_key": RESPONSES_KEY},  # type: ignore[attr-defined]
         },
@@ -129,17 +104,9 @@ def run_codex(
     template = BUILTIN_PROVIDER if builtin else CUSTOM_PROVIDER
     config = template.format(base_url=gateway.url + "/v1", offline=OFFLINE, websockets=str(websockets).lower())
     (home / "codex" / "config.toml").write_text(config)
-    work = home / "work"
-    work.mkdir()
-    (work / "note.txt").write_text(SECRET + "\n")
+    work = work_dir(home)
     last = home / "last-message.txt"
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "CODEX_HOME": str(home / "codex"),
-        "LLM_LINK_API_KEY": GATEWAY_KEY,
-        "NO_COLOR": "1",
-    }
+    env = cli_env(home, CODEX_HOME=str(home / "codex"), LLM_LINK_API_KEY=GATEWAY_KEY)
     if builtin:  # the built-in provider takes its key from a login (stored locally, checked on use)
         login = subprocess.run(
             [codex, "login", "--with-api-key"], input=GATEWAY_KEY, capture_output=True, text=True, env=env, timeout=60
@@ -226,7 +193,7 @@ def test_codex_builtin_provider_speaks_websocket(codex: str, gateway: Gateway, t
 
 
 def check_run(proc: subprocess.CompletedProcess[str], last_message: str) -> None:
-    report = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+    report = run_report(proc)
     assert proc.returncode == 0, report
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     commands = [

@@ -55,6 +55,10 @@ class ThreadedServer:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            # Else the loop's self-pipe sockets are left to the garbage collector, whose ResourceWarning then
+            # surfaces in whatever code happens to collect next (gateway.gctune in the in-process app tests).
+            self.loop.close()
 
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
