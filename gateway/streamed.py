@@ -23,6 +23,7 @@ from unified.redact import mask_error
 from unified.types import Event, Finish, Request, Start, StreamError, TextDelta, ThinkingDelta, ToolCallStart
 
 _CONTENT = (TextDelta, ThinkingDelta, ToolCallStart, Finish)
+_TOKENS = _CONTENT[:3]  # content that times the first token
 
 
 class StreamAnswer:
@@ -187,7 +188,7 @@ async def open_stream(call: Call, route: Route, req: Request) -> StreamAnswer:
     dropped.count(call, target, req.droppable)
     if call.trace is not None:
         call.trace.answered(req, buffered[0].model if isinstance(buffered[0], Start) else "")
-    if call.first_token is None and any(isinstance(e, _CONTENT[:3]) for e in buffered):
+    if call.first_token is None and any(isinstance(e, _TOKENS) for e in buffered):
         call.first_token = time.perf_counter()
     # The whole-request deadline also bounds the stream after its first byte.
     deadline = started + route.timeout if route.timeout else None
