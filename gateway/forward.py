@@ -62,7 +62,7 @@ class Lane:
         self.note = api.prepare(self.body, stream)  # what every upstream of this API needs
         self.unified_of = unified
         self._unified: Unified | None = None
-        self._bodies: dict[tuple[int, str], bytes] = {}
+        self._bodies: dict[tuple[int, str, str], bytes] = {}
         self.client_headers = client_headers(request, api.client_headers)
 
     def unified(self) -> Unified:
@@ -70,10 +70,11 @@ class Lane:
             self._unified = self.unified_of()
         return self._unified
 
-    def body_for(self, route: Route, model: str) -> bytes:
+    def body_for(self, route: Route, target: Target) -> bytes:
         """The upstream body for a target of `route`: the client's bytes with `model` and the route's
-        transforms patched in (only what changes is re-encoded)."""
-        key = (id(route), model)
+        transforms patched in (only what changes is re-encoded), in the field names the target wants."""
+        model = target.model
+        key = (id(route), model, target.provider_name)
         body = self._bodies.get(key)
         if body is None:
             transforms = has_transforms(route.config)
@@ -85,7 +86,7 @@ class Lane:
                     patched.set("model", model)
                 if transforms:
                     assert route.config is not None
-                    self.api.apply(patched, route.config)
+                    self.api.apply(patched, route.config, target.param_fields)
                 body = patched.encode()
             self._bodies[key] = body
         return body
@@ -155,7 +156,7 @@ def reaches(route: Route, api: str) -> bool:
 async def _native(
     call: Call, route: Route, hop: Route, target: Target, path: str, lane: Lane, deadline: float | None, headers: Any
 ) -> Forwarded | Relay:
-    body = lane.body_for(hop, target.model)
+    body = lane.body_for(hop, target)
     forwarded = _provider_headers(target, lane, headers)
     await target.cap.acquire(target.provider.name, deadline)
     up = dispatch._upstream(call, route, deadline)

@@ -335,8 +335,9 @@ class NativeApi:
         the result is handed to `scanner`."""
         return None
 
-    def apply(self, body: RawBody, config: ModelConfig) -> None:
-        """The model's configured defaults / overrides / system_prefix, on the raw fields."""
+    def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
+        """The model's configured defaults / overrides / system_prefix, on the raw fields. `wants` is the
+        target's choice where the API has two names for a parameter (Provider.param_fields)."""
 
     def answer(self, data: bytes) -> tuple[Usage | None, str | None]:
         """A whole 2xx answer's tokens (as far as it says), and the message when it is in fact an error
@@ -368,12 +369,16 @@ def apply_params(
     config: ModelConfig,
     names: Mapping[str, tuple[str, ...]],
     accept: Callable[[str, Any], bool] | None = None,
+    wants: Mapping[str, str] | None = None,
 ) -> set[str]:
     """Defaults (where the client sent nothing), overrides (always; max_tokens as a ceiling) and the model's
     max_tokens, for the parameters this API has at the top level. `names` maps each unified parameter to
-    the API's field names, the first being the one written (OpenAI has two for the output cap); `accept`
-    may refuse a value the API would reject with the rest of this body. Returns the fields written."""
+    the API's field names, the first being the one written unless the target `wants` another of them
+    (OpenAI has two for the output cap; a field the client sent is the one capped, so never both);
+    `accept` may refuse a value the API would reject with the rest of this body. Returns the fields written."""
     written: set[str] = set()
+    if wants:
+        names = {k: _wanted_first(v, wants.get(k)) for k, v in names.items()}
 
     def put(field: str, key: str, value: Any) -> None:
         if accept is None or accept(key, value):
@@ -396,6 +401,12 @@ def apply_params(
             value = cap_max_tokens(body.get(target), value)
         put(target, key, value)
     return written
+
+
+def _wanted_first(fields: tuple[str, ...], wanted: str | None) -> tuple[str, ...]:
+    if wanted is None or wanted == fields[0] or wanted not in fields:
+        return fields
+    return (wanted, *(f for f in fields if f != wanted))
 
 
 def has_transforms(config: ModelConfig | None) -> bool:

@@ -8,6 +8,7 @@ import fnmatch
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.affinity import Rendezvous
@@ -61,6 +62,10 @@ class Target:
     @property
     def carries(self) -> frozenset[str]:
         return self.provider.carries
+
+    @property
+    def param_fields(self) -> Mapping[str, str]:
+        return self.provider.param_fields
 
 
 class Route:

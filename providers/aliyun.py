@@ -76,6 +76,7 @@ class AliyunProvider(OpenAIProvider):
         if not config.base_url:
             self.base_url = REGIONS[self.options.region]
         self.max_tokens_param = self.options.max_tokens_param or "max_tokens"
+        self.param_fields = {"max_tokens": self.max_tokens_param}
 
     def adjust_body(self, body: dict[str, Any], req: Request, stream: bool) -> None:
         body.pop("reasoning_effort", None)  # DashScope speaks enable_thinking / thinking_budget

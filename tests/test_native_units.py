@@ -32,7 +32,7 @@ def test_only_changed_keys_are_reencoded_and_nested_model_keys_stay() -> None:
 def test_defaults_fill_overrides_cap_on_openai_fields() -> None:
     config = ModelConfig(defaults={"temperature": 0.2}, overrides={"max_tokens": 100}, system_prefix="P.")
     body = _body({"model": "m", "max_completion_tokens": 500, "temperature": 0.9, "messages": [{"role": "user"}]})
-    openai_native.CHAT.apply(body, config)
+    openai_native.CHAT.apply(body, config, {})
     out = json.loads(body.encode())
     assert out["temperature"] == 0.9  # the client's value wins over a default
     assert out["max_completion_tokens"] == 100 and "max_tokens" not in out  # the field the client used, capped
@@ -42,7 +42,7 @@ def test_defaults_fill_overrides_cap_on_openai_fields() -> None:
 def test_ollama_transforms_go_into_options() -> None:
     config = ModelConfig(defaults={"temperature": 0.2, "max_tokens": 64}, overrides={"top_p": 0.5})
     body = _body({"model": "m", "messages": [], "options": {"num_ctx": 8192}})
-    ollama_native.CHAT.apply(body, config)
+    ollama_native.CHAT.apply(body, config, {})
     assert json.loads(body.encode())["options"] == {
         "num_ctx": 8192,
         "temperature": 0.2,

@@ -4,6 +4,7 @@ back. Adapters live in `providers/`; HTTP plumbing they share is `providers.base
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import msgspec
@@ -130,6 +131,10 @@ class Provider:
     # Which Request.droppable fields (unified.fields) this adapter sends on; the others are counted as
     # dropped for it (gateway.dropped).
     carries: ClassVar[frozenset[str]] = frozenset()
+    # Where this upstream's API has two names for one parameter, the one it wants (unified parameter ->
+    # field; set per instance, once): the forwarding lane writes a configured default there, e.g. OpenAI's
+    # `max_completion_tokens` for api.openai.com's reasoning models instead of `max_tokens`.
+    param_fields: Mapping[str, str] = MappingProxyType({})
     # What the core's bookkeeping needs to know about a type, so that it names no provider itself:
     free: ClassVar[bool] = False  # calls cost nothing (local or simulated) unless a model sets a `price`
     price_table_id: ClassVar[str | None] = None  # the provider id in the price table (gateway.spend)

@@ -4,6 +4,7 @@ whole."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -145,12 +146,12 @@ class Messages(NativeApi):
     name: ClassVar[str] = "anthropic.messages"
     client_headers: ClassVar[tuple[str, ...]] = CLIENT_HEADERS
 
-    def apply(self, body: RawBody, config: ModelConfig) -> None:
+    def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
         thinking = body.get("thinking", _Thinking)
         thinking_on = thinking is not None and thinking.type in ("enabled", "adaptive")
         accept = _with_thinking if thinking_on else None
         client = {f for f in ("temperature", "top_p") if body.has(f)}
-        written = apply_params(body, config, _PARAMS, accept)
+        written = apply_params(body, config, _PARAMS, accept, wants)
         if written & {"temperature", "top_p"} and body.has("temperature") and body.has("top_p"):
             body.drop(_one_knob(config, written, client))
         if "max_tokens" in written and thinking is not None and thinking.type == "enabled":
@@ -191,7 +192,7 @@ class CountTokens(NativeApi):
     client_headers: ClassVar[tuple[str, ...]] = CLIENT_HEADERS
     streams: ClassVar[bool] = False
 
-    def apply(self, body: RawBody, config: ModelConfig) -> None:
+    def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
         if config.system_prefix:  # the prefix is part of the prompt, so it counts
             apply_system_prefix(body, config.system_prefix)
 

@@ -5,6 +5,7 @@ NDJSON line's counts read on the side."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -110,7 +111,7 @@ class _OllamaApi(NativeApi):
         if not body.has("stream"):  # said explicitly, so no upstream has to agree on the default
             body.set("stream", stream)
 
-    def apply(self, body: RawBody, config: ModelConfig) -> None:
+    def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
         sent: dict[str, Any] | None = body.get("options", dict[str, Any]) if body.has("options") else {}
         writable = sent is not None  # `options` that is not an object stays as sent, for the upstream to refuse
         options = dict(sent or {})

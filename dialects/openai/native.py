@@ -4,6 +4,7 @@ needs, the configured transforms on raw fields, stream usage asked for and read 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -147,8 +148,8 @@ class ChatCompletions(NativeApi):
         body.set("stream_options", {**options, "include_usage": True})
         return True
 
-    def apply(self, body: RawBody, config: ModelConfig) -> None:
-        apply_params(body, config, _PARAMS)
+    def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
+        apply_params(body, config, _PARAMS, wants=wants)
         if config.system_prefix:
             messages = body.fields.get("messages")
             if messages is not None:

@@ -5,6 +5,7 @@ answer comes back as the upstream sent it, and usage is read on the side from `r
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import msgspec
@@ -129,8 +130,8 @@ class Responses(NativeApi):
     name: ClassVar[str] = "openai.responses"
     client_headers: ClassVar[tuple[str, ...]] = ("OpenAI-Beta",)
 
-    def apply(self, body: RawBody, config: ModelConfig) -> None:
-        apply_params(body, config, _PARAMS)
+    def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
+        apply_params(body, config, _PARAMS, wants=wants)
         if config.system_prefix:
             current = body.get("instructions", str | None)
             body.set("instructions", config.system_prefix + ("\n\n" + current if current else ""))

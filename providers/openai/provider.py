@@ -69,6 +69,7 @@ class OpenAIProvider(HTTPProvider):
         self.max_tokens_param = opts.max_tokens_param or (
             "max_completion_tokens" if "api.openai.com" in self.base_url else "max_tokens"
         )
+        self.param_fields = {"max_tokens": self.max_tokens_param}  # the forwarding lane's output cap too
         self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.config.api_key:
             self.headers["Authorization"] = f"Bearer {self.config.api_key}"

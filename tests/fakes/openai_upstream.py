@@ -13,6 +13,7 @@ Behaviour is chosen by the model name:
                     that comes back without its reasoning_content
   ok-200-error      200 with an error body
   script            the Codex CLI script (tool_script.py): run the user's `command`, then quote its output
+  gpt-5*, o1*, o3*, o4*   like api.openai.com's reasoning models, a 400 for `max_tokens`
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ def _error(
 ) -> web.Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": None}}
     return web.json_response(body, status=status, headers=headers)
+
+
+# api.openai.com's reasoning models take the output cap only as max_completion_tokens.
+REASONING_MODELS = ("gpt-5", "o1", "o3", "o4")
+
+
+def _unsupported_max_tokens() -> web.Response:
+    body = {
+        "error": {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    }
+    return web.json_response(body, status=400)
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -120,6 +138,8 @@ class FakeOpenAI:
             )
         if "max_tokens" in body and "max_completion_tokens" in body:
             return _error(400, "max_tokens and max_completion_tokens are mutually exclusive")
+        if "max_tokens" in body and body["model"].startswith(REASONING_MODELS):
+            return _unsupported_max_tokens()
         return None
 
     def _plan(self, body: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
