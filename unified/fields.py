@@ -58,6 +58,12 @@ OPENAI_CHAT = (
     "verbosity",
 )
 N = "n"
+VERBOSITY = "verbosity"  # chat `verbosity`, Responses `text.verbosity`
+
+# Responses fields only an `api: responses` upstream takes. The ones Chat Completions has too (`metadata`,
+# `prompt_cache_key`, `prompt_cache_retention`, `service_tier`, `top_logprobs`, `verbosity`) share the
+# OPENAI_CHAT names, so OpenAI-type upstreams carry them from either dialect.
+RESPONSES_ONLY = ("include", "truncation", "max_tool_calls")
 
 # Responses hosted tools (run by OpenAI's servers): `tools.<type>` for these types, else "tools.other".
 RESPONSES_HOSTED = frozenset(

@@ -227,15 +227,44 @@ def items_in(
             raise invalid(f"{where}.type: unknown input item type {kind!r}", f"{where}.type")
 
 
+ENCRYPTED_INCLUDE = "reasoning.encrypted_content"  # `include` value: reasoning the next turn sends back
+# Fields Chat Completions has too, under the same names: extras any OpenAI-type upstream sends on (and
+# counted as dropped elsewhere). `text.verbosity` is chat's `verbosity`; `top_logprobs` needs `logprobs` there.
+_SHARED = ("metadata", "prompt_cache_key", "prompt_cache_retention", "service_tier", "top_logprobs")
 # Fields only a Responses upstream takes, passed as "responses:<field>" extras (other providers skip them).
-_EXTRAS = ("include", "metadata", "prompt_cache_key", "service_tier", "truncation", "max_tool_calls", "top_logprobs")
+_OWN = ("include", "truncation", "max_tool_calls")
+# Values that ask for nothing (the API's defaults): not sent on, not counted.
+_ASK_NOTHING = {"service_tier": ("auto", "default"), "truncation": ("disabled",)}
 
 
-def _extras(body: wire.ResponsesRequest) -> dict[str, Any] | None:
-    out = {f"responses:{k}": v for k in _EXTRAS if (v := getattr(body, k)) is not None}
+def _extras(body: wire.ResponsesRequest) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """The client's fields only some upstreams take, as extras, and their unified.fields names for the
+    dropped-fields count (values that ask for nothing are not counted)."""
+    out: dict[str, Any] = {}
+    names: tuple[str, ...] = ()
+    for k in _SHARED:
+        v = getattr(body, k)
+        if v is None or v == {} or v == 0 or v in _ASK_NOTHING.get(k, ()):
+            continue
+        out[k] = v
+        names += (k,)
+    if "top_logprobs" in out:
+        out["logprobs"] = True  # chat refuses top_logprobs without it
+    for k in _OWN:
+        v = getattr(body, k)
+        if v is None:
+            continue
+        out[f"responses:{k}"] = v
+        if k == "include":  # encrypted reasoning is the gateway's own (codec_out); other items are not
+            if any(i != ENCRYPTED_INCLUDE for i in v):
+                names += (k,)
+        elif v not in _ASK_NOTHING.get(k, ()):
+            names += (k,)
     if body.text is not None and body.text.verbosity is not None:
-        out["responses:text"] = {"verbosity": body.text.verbosity}
-    return out or None
+        out["verbosity"] = body.text.verbosity
+        if body.text.verbosity != "medium":  # the default
+            names += (fields.VERBOSITY,)
+    return out or None, names
 
 
 def _hosted_fields(hosted: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -286,6 +315,7 @@ def to_unified(
 
     if body.max_output_tokens is not None and body.max_output_tokens < 1:
         raise invalid("max_output_tokens: must be at least 1", "max_output_tokens")
+    extra, droppable = _extras(body)
     req = Request(
         model=body.model,
         messages=messages,
@@ -299,7 +329,7 @@ def to_unified(
         reasoning=reasoning,
         user=body.safety_identifier or body.user,
         hosted_tools=tmap.hosted or None,
-        droppable=_hosted_fields(tmap.hosted),
-        extra=_extras(body),
+        droppable=_hosted_fields(tmap.hosted) + droppable,
+        extra=extra,
     )
     return req, tmap, forced_hosted

@@ -9,13 +9,12 @@ from typing import Any
 import msgspec
 
 from dialects.responses import schema as wire
-from dialects.responses.codec_in import seal
+from dialects.responses.codec_in import ENCRYPTED_INCLUDE, seal
 from dialects.responses.tools import ToolMap, custom_input
 from unified.ids import mint
 from unified.types import Response, StopReason, TextPart, ThinkingPart, ToolCallPart, Usage
 
 _encode = msgspec.json.encode
-ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
 
 
 def status_of(stop: StopReason) -> tuple[bytes, bytes]:

@@ -100,6 +100,7 @@ class ResponsesRequest(msgspec.Struct, omit_defaults=True):
     store: bool | None = None
     stream: bool | None = None
     prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
     include: list[str] | None = None
     previous_response_id: str | None = None
     conversation: str | dict[str, Any] | None = None

@@ -31,6 +31,8 @@ class OpenAIResponsesProvider(OpenAIProvider):
             "prompt_cache_retention",
             "service_tier",
             "top_logprobs",
+            fields.VERBOSITY,
+            *fields.RESPONSES_ONLY,
             *fields.RESPONSES_HOSTED_FIELDS,
         }
     )

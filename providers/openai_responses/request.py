@@ -239,6 +239,9 @@ def encode_request(req: Request, model: str, stream: bool) -> dict[str, Any]:
         key = key.removeprefix("responses:")  # a Responses client's own fields (dialects/responses)
         if key == "include" and isinstance(value, list):
             include.extend(v for v in value if isinstance(v, str) and v not in include)
+        elif key == "verbosity":  # chat's name (either dialect sends it so) for text.verbosity
+            text = body.setdefault("text", {})
+            text.setdefault("verbosity", value)
         elif key in PASSABLE_EXTRAS and key not in body:
             body[key] = value
     if include:
