@@ -18,6 +18,8 @@ def count(call: Call, target: Target, fields: tuple[str, ...]) -> None:
     if not fields or metrics is None:
         return
     carries = target.carries
+    if len(fields) > 1:  # a request may name one field more than once (two hosted MCP tools): count it once
+        fields = tuple(dict.fromkeys(fields))
     for field in fields:
         if field in carries:
             continue

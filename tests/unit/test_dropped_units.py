@@ -179,6 +179,17 @@ def test_count_names_what_the_provider_does_not_carry() -> None:
     assert len(seen) == 1
 
 
+def test_a_field_named_twice_counts_once_per_request() -> None:
+    # Two hosted MCP servers on a Responses request (the Agents SDK sends one tool per server) are one
+    # dropped field for that request, as /metrics documents it.
+    seen: list[tuple[str, ...]] = []
+    metrics = SimpleNamespace(dropped_fields=object(), child=lambda _family, *labels: _Child(seen, labels))
+    call: Any = SimpleNamespace(metrics=metrics, dialect="responses")
+    target: Any = SimpleNamespace(carries=frozenset(), provider_name="up")
+    dropped.count(call, target, ("tools.mcp", "tools.web_search", "tools.mcp"))
+    assert seen == [("responses", "up", "tools.mcp"), ("responses", "up", "tools.web_search")]
+
+
 def test_server_tool_history_search_results_and_compaction() -> None:
     """Blocks the real API takes in history: a server tool's run is left out, a search result and a
     compaction summary become text, a tool search's tool_reference is counted."""
