@@ -122,10 +122,24 @@ def _openai_only(body: wire.ChatRequest, extra: dict[str, Any]) -> tuple[str, ..
     return found
 
 
+def answers_function_call(body: wire.ChatRequest) -> bool:
+    """A client that offered only the deprecated `functions` gets its call as `message.function_call`."""
+    return bool(body.functions) and not body.tools
+
+
+def _legacy_choice(choice: str | wire.NamedFunction) -> str | wire.ToolChoiceFunction:
+    if isinstance(choice, str):
+        if choice not in ("auto", "none"):
+            raise invalid("function_call: expected 'auto', 'none' or {\"name\": ...}", "function_call")
+        return choice
+    return wire.ToolChoiceFunction(type="function", function=choice)
+
+
 def to_unified(body: wire.ChatRequest) -> Request:
     if not body.messages:
         raise invalid("messages: must contain at least one message", "messages")
     messages: list[Message] = []
+    legacy_ids: dict[str, str] = {}  # deprecated function calls carry no id: a result pairs with its name
     for i, m in enumerate(body.messages):
         param = f"messages[{i}].content"
         role = m.role
@@ -141,9 +155,13 @@ def to_unified(body: wire.ChatRequest) -> Request:
             parts.extend(_text_parts(m.content, param))
             for tc in m.tool_calls or []:
                 parts.append(ToolCallPart(id=tc.id, name=tc.function.name, arguments=_arguments(tc.function.arguments)))
+            fc = m.function_call
+            if fc is not None:
+                legacy_ids[fc.name] = f"call_fn{i}"
+                parts.append(ToolCallPart(id=f"call_fn{i}", name=fc.name, arguments=_arguments(fc.arguments)))
             messages.append(Message(role="assistant", content=parts))
         else:  # tool / function results travel in a user turn; consecutive ones share it
-            call_id = m.tool_call_id if role == "tool" else (m.name or "")
+            call_id = m.tool_call_id if role == "tool" else legacy_ids.pop(m.name or "", m.name or "")
             if not call_id:
                 raise invalid(f"messages[{i}].tool_call_id: required on role 'tool'", f"messages[{i}].tool_call_id")
             content: list[TextPart | ImagePart] = [*_text_parts(m.content, param)]
@@ -160,18 +178,15 @@ def to_unified(body: wire.ChatRequest) -> Request:
                 messages.append(Message(role="user", content=[result]))
 
     tools = None
-    if body.tools:
-        tools = [
-            Tool(
-                name=t.function.name,
-                description=t.function.description,
-                parameters=t.function.parameters,
-                strict=t.function.strict,
-            )
-            for t in body.tools
-        ]
+    defs = [t.function for t in body.tools] if body.tools else []
+    if body.functions:
+        defs += body.functions
+    if defs:
+        tools = [Tool(name=f.name, description=f.description, parameters=f.parameters, strict=f.strict) for f in defs]
     tool_choice = None
     choice = body.tool_choice
+    if choice is None and body.function_call is not None:
+        choice = _legacy_choice(body.function_call)
     if isinstance(choice, str):
         if choice not in ("auto", "none", "required"):
             raise invalid("tool_choice: expected 'auto', 'none', 'required' or a function object", "tool_choice")
@@ -184,7 +199,7 @@ def to_unified(body: wire.ChatRequest) -> Request:
             tool_choice = ToolChoice(mode="required" if mode == "required" else "auto")
         else:
             raise invalid("tool_choice: unsupported tool_choice object", "tool_choice")
-    if body.parallel_tool_calls is False:
+    if body.parallel_tool_calls is False or answers_function_call(body):  # the old API: one call per answer
         tool_choice = msgspec.structs.replace(tool_choice or ToolChoice(), parallel=False)
 
     response_format = None
@@ -260,7 +275,9 @@ def usage_of(u: Usage) -> wire.ResponseUsage:
     )
 
 
-def from_unified(resp: Response, client_model: str) -> bytes:
+def from_unified(resp: Response, client_model: str, function_call: bool = False) -> bytes:
+    """`function_call`: the client used the deprecated `functions`, so its (first) call comes back as
+    `message.function_call` with finish_reason `function_call`, as the API answers it."""
     text = "".join(p.text for p in resp.content if isinstance(p, TextPart))
     thinking = "".join(p.text for p in resp.content if isinstance(p, ThinkingPart))
     calls = [
@@ -268,12 +285,19 @@ def from_unified(resp: Response, client_model: str) -> bytes:
         for p in resp.content
         if isinstance(p, ToolCallPart)
     ]
-    message = wire.ResponseMessage(
-        content=text if (text or not calls) else None,
-        tool_calls=calls or None,
-        reasoning_content=thinking or None,
-    )
-    finish = "tool_calls" if calls else FINISH_REASON.get(resp.stop_reason, "stop")
+    message: wire.ResponseMessage
+    if function_call and calls:
+        message = wire.FunctionCallMessage(
+            content=text or None, reasoning_content=thinking or None, function_call=calls[0].function
+        )
+        finish = "function_call"
+    else:
+        message = wire.ResponseMessage(
+            content=text if (text or not calls) else None,
+            tool_calls=calls or None,
+            reasoning_content=thinking or None,
+        )
+        finish = "tool_calls" if calls else FINISH_REASON.get(resp.stop_reason, "stop")
     completion = wire.ChatCompletion(
         id=_completion_id(resp.id),
         created=int(time.time()),

@@ -65,14 +65,15 @@ def make_blueprint(prefix: str) -> Blueprint:
         req = codec.to_unified(body)
         route = serve.resolve(call, request, body.model, session=(body.prompt_cache_key, body.user))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        legacy = codec.answers_function_call(body)
         return await serve.chat(
             request,
             call,
             route,
             req,
             serve.Codec(
-                lambda: ChunkEncoder(body.model, include_usage),
-                lambda response: codec.from_unified(response, body.model),
+                lambda: ChunkEncoder(body.model, include_usage, legacy),
+                lambda response: codec.from_unified(response, body.model, legacy),
             ),
         )
 

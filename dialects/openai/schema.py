@@ -62,6 +62,7 @@ class ChatMessage(msgspec.Struct):
     reasoning_content: str | None = None
     reasoning: str | None = None
     refusal: str | None = None
+    function_call: FunctionCall | None = None  # deprecated `functions` API: the assistant's one call
 
 
 class FunctionDef(msgspec.Struct):
@@ -125,6 +126,9 @@ class ChatRequest(msgspec.Struct):
     parallel_tool_calls: bool | None = None
     reasoning_effort: str | None = None
     safety_identifier: str | None = None
+    # Deprecated, still accepted by the API: one function call per answer, answered as `function_call`.
+    functions: list[FunctionDef] | None = None
+    function_call: str | NamedFunction | None = None
     # OpenAI's own fields no other API has (unified.fields.OPENAI_CHAT): sent on to OpenAI-type upstreams,
     # counted as dropped elsewhere.
     logit_bias: dict[str, Any] | None = None
@@ -177,6 +181,12 @@ class ResponseMessage(msgspec.Struct):
     refusal: None = None
     tool_calls: list[ResponseToolCall] | None = None
     reasoning_content: str | None = None
+
+
+class FunctionCallMessage(ResponseMessage):
+    """The answer to a client that offered `functions` (the deprecated API) rather than `tools`."""
+
+    function_call: ResponseFunction | None = None
 
 
 class Choice(msgspec.Struct):

@@ -28,8 +28,10 @@ class ChunkEncoder:
 
     content_type = "text/event-stream; charset=utf-8"
 
-    def __init__(self, client_model: str, include_usage: bool) -> None:
+    def __init__(self, client_model: str, include_usage: bool, function_call: bool = False) -> None:
         self.id = mint("chatcmpl-", 29)
+        # The client used the deprecated `functions`: the first call streams as `delta.function_call`.
+        self.function_call = function_call
         self.include_usage = include_usage
         self.created = int(time.time())
         self.model = client_model
@@ -55,6 +57,10 @@ class ChunkEncoder:
         if isinstance(event, TextDelta):
             return self._chunk(b'{"content":' + _encode(event.text) + b"}")
         if isinstance(event, ToolCallDelta):
+            if self.function_call:
+                if event.index != 0:
+                    return b""
+                return self._chunk(b'{"function_call":{"arguments":' + _encode(event.arguments) + b"}}")
             return self._chunk(
                 b'{"tool_calls":[{"index":'
                 + str(event.index).encode()
@@ -68,6 +74,10 @@ class ChunkEncoder:
             return self._chunk(b'{"reasoning_content":' + _encode(event.text) + b"}")
         if isinstance(event, ToolCallStart):
             self.saw_tool_calls = True
+            if self.function_call:
+                if event.index != 0:
+                    return b""
+                return self._chunk(b'{"function_call":{"name":' + _encode(event.name) + b',"arguments":""}}')
             return self._chunk(
                 b'{"tool_calls":[{"index":'
                 + str(event.index).encode()
@@ -80,7 +90,10 @@ class ChunkEncoder:
         if isinstance(event, Start):
             return self._chunk(b'{"role":"assistant","content":""}')
         if isinstance(event, Finish):
-            finish = "tool_calls" if self.saw_tool_calls else FINISH_REASON.get(event.stop_reason, "stop")
+            if self.saw_tool_calls:
+                finish = "function_call" if self.function_call else "tool_calls"
+            else:
+                finish = FINISH_REASON.get(event.stop_reason, "stop")
             out = self._chunk(b"{}", _encode(finish))
             if self.include_usage:
                 out += (
