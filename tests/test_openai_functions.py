@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -107,3 +108,61 @@ def test_function_history_pairs_up(gw: Gateway, model: str) -> None:
     out = client(gw).chat.completions.create(model=model, messages=messages, functions=FUNCTIONS)
     assert out.choices[0].finish_reason == "stop"
     assert "sunny" in (out.choices[0].message.content or "")
+
+
+# Custom (freeform) tools: the real API takes them; elsewhere they are functions of one string `input`, and
+# the call comes back as a custom tool call with the raw input. A grammar the upstream cannot enforce is
+# written into the description and counted as `tools.custom`.
+PATCH_TOOL: dict[str, Any] = {
+    "type": "custom",
+    "custom": {
+        "name": "apply_patch",
+        "description": "Apply a patch",
+        "format": {"type": "grammar", "grammar": {"definition": 'start: "*** Begin Patch" /.+/', "syntax": "lark"}},
+    },
+}
+
+
+def custom_dropped(gw: Gateway, provider: str) -> float:
+    for line in httpx.get(gw.url + "/metrics").text.splitlines():
+        if line.startswith("llm_link_dropped_fields_total{") and 'field="tools.custom"' in line:
+            if 'dialect="openai"' in line and f'provider="{provider}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_custom_tool_to_a_chat_upstream(gw: Gateway, fake_openai: FakeOpenAI) -> None:
+    before = custom_dropped(gw, "oai-t")
+    out = client(gw).chat.completions.create(
+        model="translated",
+        messages=[{"role": "user", "content": "patch it"}],
+        tools=[PATCH_TOOL],
+        tool_choice={"type": "custom", "custom": {"name": "apply_patch"}},
+    )
+    call = out.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.type == "custom" and call.custom.name == "apply_patch"  # type: ignore[union-attr]
+    assert call.custom.input == "Paris"  # type: ignore[union-attr]  # the fake's {"city": "Paris"}, unwrapped
+    tool = fake_openai.last["tools"][0]
+    assert tool["type"] == "function" and tool["function"]["parameters"]["required"] == ["input"]
+    assert "Begin Patch" in tool["function"]["description"]
+    assert fake_openai.last["tool_choice"] == {"type": "function", "function": {"name": "apply_patch"}}
+    assert custom_dropped(gw, "oai-t") == before + 1
+
+
+def test_custom_tool_streamed_from_anthropic_and_its_history(gw: Gateway) -> None:
+    calls: list[Any] = []
+    for chunk in client(gw).chat.completions.create(
+        model="to-claude", messages=[{"role": "user", "content": "patch it"}], tools=[PATCH_TOOL], stream=True
+    ):
+        for c in chunk.choices:
+            calls.extend(c.delta.tool_calls or [])
+    assert len(calls) == 1
+    raw = calls[0].model_dump()
+    assert raw["type"] == "custom" and raw["custom"]["name"] == "apply_patch" and raw["custom"]["input"]
+    messages: list[Any] = [
+        {"role": "user", "content": "patch it"},
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "custom", "custom": raw["custom"]}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "done"},
+    ]
+    out = client(gw).chat.completions.create(model="to-claude", messages=messages, tools=[PATCH_TOOL])
+    assert "done" in (out.choices[0].message.content or "")

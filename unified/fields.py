@@ -39,6 +39,9 @@ SERVER_TOOL = "tools.server"
 
 # Tool `strict` (schema-exact arguments): OpenAI-type and Anthropic upstreams take it.
 TOOLS_STRICT = "tools.strict"
+# A custom (freeform) tool's grammar: only an `api: responses` upstream holds the model to it; elsewhere the
+# tool is a function of one string and the grammar only a description.
+TOOLS_CUSTOM = "tools.custom"
 
 # OpenAI Chat Completions fields only OpenAI-compatible upstreams take (sent on as Request.extra, under
 # these names) — and `n` > 1, which the translated lane answers with one choice whatever the upstream.

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from dialects.openai import schema as wire
+from dialects.openai import tools
 from unified import fields
 from unified.errors import invalid
 from unified.ids import mint
@@ -27,7 +28,6 @@ from unified.types import (
     ResponseFormat,
     TextPart,
     ThinkingPart,
-    Tool,
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
@@ -153,8 +153,8 @@ def to_unified(body: wire.ChatRequest) -> Request:
             if thinking:
                 parts.append(ThinkingPart(text=thinking))
             parts.extend(_text_parts(m.content, param))
-            for tc in m.tool_calls or []:
-                parts.append(ToolCallPart(id=tc.id, name=tc.function.name, arguments=_arguments(tc.function.arguments)))
+            for j, tc in enumerate(m.tool_calls or ()):
+                parts.append(tools.call_part(tc, f"messages[{i}].tool_calls[{j}]", _arguments))
             fc = m.function_call
             if fc is not None:
                 legacy_ids[fc.name] = f"call_fn{i}"
@@ -177,12 +177,7 @@ def to_unified(body: wire.ChatRequest) -> Request:
             else:
                 messages.append(Message(role="user", content=[result]))
 
-    tools = None
-    defs = [t.function for t in body.tools] if body.tools else []
-    if body.functions:
-        defs += body.functions
-    if defs:
-        tools = [Tool(name=f.name, description=f.description, parameters=f.parameters, strict=f.strict) for f in defs]
+    unified_tools, _, custom_dropped = tools.tools_in(body)
     tool_choice = None
     choice = body.tool_choice
     if choice is None and body.function_call is not None:
@@ -194,6 +189,8 @@ def to_unified(body: wire.ChatRequest) -> Request:
     elif choice is not None:
         if choice.type == "function" and choice.function is not None:
             tool_choice = ToolChoice(mode="tool", name=choice.function.name)
+        elif choice.type == "custom" and choice.custom is not None:
+            tool_choice = ToolChoice(mode="tool", name=choice.custom.name)
         elif choice.type == "allowed_tools" and choice.allowed_tools:
             mode = choice.allowed_tools.get("mode", "auto")
             tool_choice = ToolChoice(mode="required" if mode == "required" else "auto")
@@ -231,7 +228,7 @@ def to_unified(body: wire.ChatRequest) -> Request:
         )
         if v is not None
     }
-    droppable = _openai_only(body, extra)
+    droppable = _openai_only(body, extra) + custom_dropped
     stop = [body.stop] if isinstance(body.stop, str) else body.stop
     if body.n is not None and body.n < 1:
         raise invalid("n: must be at least 1", "n")
@@ -244,7 +241,7 @@ def to_unified(body: wire.ChatRequest) -> Request:
         model=body.model,
         messages=messages,
         stream=bool(body.stream),
-        tools=tools,
+        tools=unified_tools,
         tool_choice=tool_choice,
         max_tokens=max_tokens,
         temperature=body.temperature,
@@ -275,20 +272,20 @@ def usage_of(u: Usage) -> wire.ResponseUsage:
     )
 
 
-def from_unified(resp: Response, client_model: str, function_call: bool = False) -> bytes:
+def from_unified(
+    resp: Response, client_model: str, function_call: bool = False, customs: frozenset[str] = frozenset()
+) -> bytes:
     """`function_call`: the client used the deprecated `functions`, so its (first) call comes back as
-    `message.function_call` with finish_reason `function_call`, as the API answers it."""
+    `message.function_call` with finish_reason `function_call`, as the API answers it. `customs`: the
+    client's custom tools, whose calls come back as custom calls."""
     text = "".join(p.text for p in resp.content if isinstance(p, TextPart))
     thinking = "".join(p.text for p in resp.content if isinstance(p, ThinkingPart))
-    calls = [
-        wire.ResponseToolCall(id=p.id, function=wire.ResponseFunction(name=p.name, arguments=p.arguments))
-        for p in resp.content
-        if isinstance(p, ToolCallPart)
-    ]
+    calls = [tools.answer_call(p, customs) for p in resp.content if isinstance(p, ToolCallPart)]
     message: wire.ResponseMessage
-    if function_call and calls:
+    first = calls[0] if calls else None
+    if function_call and isinstance(first, wire.ResponseToolCall):
         message = wire.FunctionCallMessage(
-            content=text or None, reasoning_content=thinking or None, function_call=calls[0].function
+            content=text or None, reasoning_content=thinking or None, function_call=first.function
         )
         finish = "function_call"
     else:

@@ -13,7 +13,7 @@ import msgspec
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import raw
 
-from dialects.openai import codec, native
+from dialects.openai import codec, native, tools
 from dialects.openai import schema as wire
 from dialects.openai.errors import render_error
 from dialects.openai.stream import ChunkEncoder
@@ -66,14 +66,15 @@ def make_blueprint(prefix: str) -> Blueprint:
         route = serve.resolve(call, request, body.model, session=(body.prompt_cache_key, body.user))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         legacy = codec.answers_function_call(body)
+        customs = tools.custom_names(body)
         return await serve.chat(
             request,
             call,
             route,
             req,
             serve.Codec(
-                lambda: ChunkEncoder(body.model, include_usage, legacy),
-                lambda response: codec.from_unified(response, body.model, legacy),
+                lambda: ChunkEncoder(body.model, include_usage, legacy, customs),
+                lambda response: codec.from_unified(response, body.model, legacy, customs),
             ),
         )
 

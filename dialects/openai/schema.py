@@ -47,10 +47,16 @@ class FunctionCall(msgspec.Struct):
     arguments: str | dict[str, Any] = ""
 
 
+class CustomCall(msgspec.Struct):
+    name: str
+    input: str = ""
+
+
 class ToolCall(msgspec.Struct):
     id: str
-    function: FunctionCall
+    function: FunctionCall | None = None
     type: str = "function"
+    custom: CustomCall | None = None  # type "custom": a call of a freeform tool
 
 
 class ChatMessage(msgspec.Struct):
@@ -72,9 +78,17 @@ class FunctionDef(msgspec.Struct):
     strict: bool | None = None
 
 
+class CustomDef(msgspec.Struct):
+    name: str
+    description: str | None = None
+    # {"type": "text"} or {"type": "grammar", "grammar": {"definition": ..., "syntax": "lark" | "regex"}}
+    format: dict[str, Any] | None = None
+
+
 class ToolDef(msgspec.Struct):
-    function: FunctionDef
-    type: Literal["function"] = "function"
+    function: FunctionDef | None = None
+    type: Literal["function", "custom"] = "function"
+    custom: CustomDef | None = None
 
 
 class NamedFunction(msgspec.Struct):
@@ -84,6 +98,7 @@ class NamedFunction(msgspec.Struct):
 class ToolChoiceFunction(msgspec.Struct):
     type: str
     function: NamedFunction | None = None
+    custom: NamedFunction | None = None
     allowed_tools: dict[str, Any] | None = None
 
 
@@ -175,11 +190,22 @@ class ResponseToolCall(msgspec.Struct):
     type: str = "function"
 
 
+class ResponseCustom(msgspec.Struct):
+    name: str
+    input: str
+
+
+class ResponseCustomCall(msgspec.Struct):
+    id: str
+    custom: ResponseCustom
+    type: str = "custom"
+
+
 class ResponseMessage(msgspec.Struct):
     content: str | None
     role: str = "assistant"
     refusal: None = None
-    tool_calls: list[ResponseToolCall] | None = None
+    tool_calls: list[ResponseToolCall | ResponseCustomCall] | None = None
     reasoning_content: str | None = None
 
 

@@ -7,6 +7,7 @@ import time
 import msgspec
 
 from dialects.openai.codec import FINISH_REASON, usage_of
+from unified import custom
 from unified.errors import GatewayError
 from unified.ids import mint
 from unified.types import (
@@ -28,10 +29,16 @@ class ChunkEncoder:
 
     content_type = "text/event-stream; charset=utf-8"
 
-    def __init__(self, client_model: str, include_usage: bool, function_call: bool = False) -> None:
+    def __init__(
+        self, client_model: str, include_usage: bool, function_call: bool = False, customs: frozenset[str] = frozenset()
+    ) -> None:
         self.id = mint("chatcmpl-", 29)
         # The client used the deprecated `functions`: the first call streams as `delta.function_call`.
         self.function_call = function_call
+        # The client's custom tools: their calls are held until whole (the input is unwrapped from the
+        # unified {"input": ...} arguments) and sent as one custom tool call chunk before the finish.
+        self.customs = customs
+        self.held: dict[int, tuple[str, str, list[str]]] = {}
         self.include_usage = include_usage
         self.created = int(time.time())
         self.model = client_model
@@ -57,6 +64,10 @@ class ChunkEncoder:
         if isinstance(event, TextDelta):
             return self._chunk(b'{"content":' + _encode(event.text) + b"}")
         if isinstance(event, ToolCallDelta):
+            held = self.held.get(event.index) if self.held else None
+            if held is not None:
+                held[2].append(event.arguments)
+                return b""
             if self.function_call:
                 if event.index != 0:
                     return b""
@@ -74,6 +85,9 @@ class ChunkEncoder:
             return self._chunk(b'{"reasoning_content":' + _encode(event.text) + b"}")
         if isinstance(event, ToolCallStart):
             self.saw_tool_calls = True
+            if event.name in self.customs:
+                self.held[event.index] = (event.id, event.name, [])
+                return b""
             if self.function_call:
                 if event.index != 0:
                     return b""
@@ -94,7 +108,8 @@ class ChunkEncoder:
                 finish = "function_call" if self.function_call else "tool_calls"
             else:
                 finish = FINISH_REASON.get(event.stop_reason, "stop")
-            out = self._chunk(b"{}", _encode(finish))
+            out = b"".join(self._custom_call(i, *held) for i, held in self.held.items())
+            out += self._chunk(b"{}", _encode(finish))
             if self.include_usage:
                 out += (
                     b'data: {"id":'
@@ -109,6 +124,11 @@ class ChunkEncoder:
                 )
             return out + b"data: [DONE]\n\n"
         return b""
+
+    def _custom_call(self, index: int, call_id: str, name: str, pieces: list[str]) -> bytes:
+        whole = custom.input_of("".join(pieces))
+        call = {"index": index, "id": call_id, "type": "custom", "custom": {"name": name, "input": whole}}
+        return self._chunk(b'{"tool_calls":' + _encode([call]) + b"}")
 
     def error(self, err: GatewayError) -> bytes:
         from dialects.openai.errors import error_object

@@ -12,17 +12,12 @@ from typing import Any
 import msgspec
 
 from dialects.responses import schema as wire
-from unified import fields
+from unified import custom, fields
 from unified.errors import invalid
 from unified.types import Tool, ToolChoice
 
 NS_SEP = "__"
-CUSTOM_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {"input": {"type": "string", "description": "The tool's whole input, as free text."}},
-    "required": ["input"],
-    "additionalProperties": False,
-}
+CUSTOM_PARAMETERS = custom.PARAMETERS
 # Hosted tool types (run by OpenAI's servers): forwarded to a Responses upstream, dropped elsewhere.
 HOSTED = fields.RESPONSES_HOSTED
 
@@ -75,12 +70,12 @@ def _unified(t: wire.ToolDef, where: str, namespace: str | None, tmap: ToolMap) 
     # custom: a function of one string; a grammar goes into the description so a chat model can follow it
     tmap.custom.add(name)
     fmt = t.format or {"type": "text"}
-    description = t.description or ""
-    if fmt.get("type") == "grammar" and fmt.get("definition"):
-        syntax = fmt.get("syntax", "lark")
-        description += f"\n\nThe input must match this {syntax} grammar:\n{fmt['definition']}"
     return Tool(
-        name=name, description=description or None, parameters=CUSTOM_PARAMETERS, custom=fmt, namespace=namespace
+        name=name,
+        description=custom.describe(t.description, fmt),
+        parameters=CUSTOM_PARAMETERS,
+        custom=fmt,
+        namespace=namespace,
     )
 
 
@@ -137,26 +132,11 @@ def tool_choice_in(
 
 
 def custom_arguments(text: str) -> str:
-    """A custom tool call's input as unified function arguments."""
-    return _encode({"input": text}).decode()
+    return custom.arguments(text)
 
 
 def custom_input(arguments: str) -> str:
-    """Unified function arguments of a custom tool call back to its raw input (lenient: a model that
-    answered with something else than {"input": "..."} gets its text passed on)."""
-    try:
-        value = msgspec.json.decode(arguments)
-    except msgspec.DecodeError:
-        return arguments
-    if isinstance(value, dict):
-        inner = value.get("input")
-        if isinstance(inner, str):
-            return inner
-        if len(value) == 1:
-            only = next(iter(value.values()))
-            if isinstance(only, str):
-                return only
-    return value if isinstance(value, str) else arguments
+    return custom.input_of(arguments)
 
 
 class InputStream:

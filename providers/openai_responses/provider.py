@@ -26,6 +26,7 @@ class OpenAIResponsesProvider(OpenAIProvider):
     carries: ClassVar[frozenset[str]] = frozenset(
         {
             fields.TOOLS_STRICT,
+            fields.TOOLS_CUSTOM,
             "metadata",
             "prompt_cache_key",
             "prompt_cache_retention",
