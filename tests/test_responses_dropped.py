@@ -115,3 +115,14 @@ def test_values_that_ask_for_nothing_are_not_counted(gw: Gateway, fake_openai: F
         metadata={},
     )
     assert increments(before, dropped(gw, "claude")) == {}
+
+
+def test_custom_tool_grammar_counted_where_it_cannot_be_enforced(gw: Gateway, fake_openai: FakeOpenAI) -> None:
+    before = dropped(gw, "oai")
+    grammar = {"type": "grammar", "syntax": "lark", "definition": 'start: "*** Begin Patch" /.+/'}
+    tool: Any = {"type": "custom", "name": "apply_patch", "description": "Patch files", "format": grammar}
+    out = client(gw).responses.create(model="to-openai", input="patch it", tools=[tool])
+    [call] = [o for o in out.output if o.type == "custom_tool_call"]
+    assert call.name == "apply_patch"
+    assert "Begin Patch" in fake_openai.last["tools"][0]["function"]["description"]
+    assert increments(before, dropped(gw, "oai")) == {"tools.custom": 1.0}

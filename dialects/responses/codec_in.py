@@ -267,6 +267,13 @@ def _extras(body: wire.ResponsesRequest) -> tuple[dict[str, Any] | None, tuple[s
     return out or None, names
 
 
+def _grammar(tools: list[Any] | None) -> tuple[str, ...]:
+    """`tools.custom` when a custom tool has a grammar only an `api: responses` upstream enforces."""
+    if tools and any(t.custom is not None and t.custom.get("type") == "grammar" for t in tools):
+        return (fields.TOOLS_CUSTOM,)
+    return ()
+
+
 def _hosted_fields(hosted: list[dict[str, Any]]) -> tuple[str, ...]:
     """One unified.fields name per hosted tool: `tools.<type>`, or `tools.other` for a type we do not know."""
     if not hosted:
@@ -329,7 +336,7 @@ def to_unified(
         reasoning=reasoning,
         user=body.safety_identifier or body.user,
         hosted_tools=tmap.hosted or None,
-        droppable=_hosted_fields(tmap.hosted) + droppable,
+        droppable=_hosted_fields(tmap.hosted) + droppable + _grammar(tools),
         extra=extra,
     )
     return req, tmap, forced_hosted
