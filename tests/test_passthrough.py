@@ -245,7 +245,7 @@ def test_openai_fields_and_beta_header_reach_openai(gw: Gateway, fake_openai: Fa
         "service_tier": "flex",
         "prompt_cache_key": "conv-1",
         "metadata": {"team": "a"},
-        "store": False,
+        "store": True,  # the API refuses metadata without it
         "max_completion_tokens": 77,
     }
     r = httpx.post(

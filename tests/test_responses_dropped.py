@@ -1,7 +1,8 @@
 """Responses request fields on the translated lane (SPEC §7): sent to a Chat Completions upstream under chat's
-names where chat has them (`metadata`, `prompt_cache_key`, `prompt_cache_retention`, `service_tier`,
+names where chat has them (`prompt_cache_key`, `prompt_cache_retention`, `service_tier`,
 `top_logprobs` with `logprobs`, `text.verbosity` as `verbosity`, `safety_identifier` as `user`), the
-Responses-only ones (`include`, `truncation`, `max_tool_calls`) dropped and counted in
+Responses-only ones (`include`, `truncation`, `max_tool_calls`, and `metadata`, which api.openai.com's chat
+refuses without `store: true`; counted as `responses.metadata`) dropped and counted in
 `llm_link_dropped_fields_total`; to an Anthropic upstream, which has none of them, all counted. The `openai` SDK
 talks to the gateway; the fakes reject fields their real APIs reject."""
 
@@ -33,8 +34,9 @@ FIELDS: dict[str, Any] = {
     "max_tool_calls": 3,
     "store": False,
 }
-MAPPED_TO_CHAT = {"metadata", "prompt_cache_key", "prompt_cache_retention", "service_tier", "top_logprobs"}
-RESPONSES_ONLY = {"include", "truncation", "max_tool_calls"}
+MAPPED_TO_CHAT = {"prompt_cache_key", "prompt_cache_retention", "service_tier", "top_logprobs"}
+RESPONSES_ONLY = {"include", "truncation", "max_tool_calls", "metadata"}
+COUNTED_ONLY = {"include", "truncation", "max_tool_calls", "responses.metadata"}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def test_responses_fields_to_a_chat_upstream_mapped_or_counted(gw: Gateway, fake
     assert sent["logprobs"] is True and sent["verbosity"] == "low" and sent["user"] == "hashed-user-1"
     assert not RESPONSES_ONLY & sent.keys() and not any(":" in k for k in sent)
     assert "store" not in sent and "safety_identifier" not in sent
-    assert increments(before, dropped(gw, "oai")) == dict.fromkeys(RESPONSES_ONLY, 1.0)
+    assert increments(before, dropped(gw, "oai")) == dict.fromkeys(COUNTED_ONLY, 1.0)
 
 
 def test_streamed_to_a_chat_upstream_counted_once(gw: Gateway, fake_openai: FakeOpenAI) -> None:
@@ -86,7 +88,7 @@ def test_streamed_to_a_chat_upstream_counted_once(gw: Gateway, fake_openai: Fake
         final = stream.get_final_response()
     assert final.output_text == "echo: hi"
     assert not RESPONSES_ONLY & fake_openai.last.keys()
-    assert increments(before, dropped(gw, "oai")) == dict.fromkeys(RESPONSES_ONLY, 1.0)
+    assert increments(before, dropped(gw, "oai")) == dict.fromkeys(COUNTED_ONLY, 1.0)
 
 
 def test_responses_fields_to_anthropic_all_counted(gw: Gateway, fake_anthropic: FakeAnthropic) -> None:
@@ -99,7 +101,7 @@ def test_responses_fields_to_anthropic_all_counted(gw: Gateway, fake_anthropic: 
         not (MAPPED_TO_CHAT | RESPONSES_ONLY | {"verbosity", "logprobs", "service_tier"}) - {"metadata"} & sent.keys()
     )
     assert increments(before, dropped(gw, "claude")) == dict.fromkeys(
-        MAPPED_TO_CHAT | RESPONSES_ONLY | {"verbosity"}, 1.0
+        MAPPED_TO_CHAT | COUNTED_ONLY | {"verbosity"}, 1.0
     )
 
 

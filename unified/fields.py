@@ -63,10 +63,13 @@ OPENAI_CHAT = (
 N = "n"
 VERBOSITY = "verbosity"  # chat `verbosity`, Responses `text.verbosity`
 
-# Responses fields only an `api: responses` upstream takes. The ones Chat Completions has too (`metadata`,
-# `prompt_cache_key`, `prompt_cache_retention`, `service_tier`, `top_logprobs`, `verbosity`) share the
-# OPENAI_CHAT names, so OpenAI-type upstreams carry them from either dialect.
-RESPONSES_ONLY = ("include", "truncation", "max_tool_calls")
+# Responses fields only an `api: responses` upstream takes. The ones Chat Completions has too
+# (`prompt_cache_key`, `prompt_cache_retention`, `service_tier`, `top_logprobs`, `verbosity`) share the
+# OPENAI_CHAT names, so OpenAI-type upstreams carry them from either dialect. A Responses request's
+# `metadata` is not chat's: api.openai.com refuses chat `metadata` without `store: true`, and the gateway does
+# not turn on storage at OpenAI for a client, so it has a name of its own.
+RESPONSES_METADATA = "responses.metadata"
+RESPONSES_ONLY = ("include", "truncation", "max_tool_calls", RESPONSES_METADATA)
 
 # Responses hosted tools (run by OpenAI's servers): `tools.<type>` for these types, else "tools.other".
 RESPONSES_HOSTED = frozenset(

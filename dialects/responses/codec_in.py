@@ -230,9 +230,10 @@ def items_in(
 ENCRYPTED_INCLUDE = "reasoning.encrypted_content"  # `include` value: reasoning the next turn sends back
 # Fields Chat Completions has too, under the same names: extras any OpenAI-type upstream sends on (and
 # counted as dropped elsewhere). `text.verbosity` is chat's `verbosity`; `top_logprobs` needs `logprobs` there.
-_SHARED = ("metadata", "prompt_cache_key", "prompt_cache_retention", "service_tier", "top_logprobs")
+_SHARED = ("prompt_cache_key", "prompt_cache_retention", "service_tier", "top_logprobs")
 # Fields only a Responses upstream takes, passed as "responses:<field>" extras (other providers skip them).
-_OWN = ("include", "truncation", "max_tool_calls")
+# `metadata` too: chat's needs `store: true` at OpenAI (unified.fields.RESPONSES_METADATA).
+_OWN = ("include", "truncation", "max_tool_calls", "metadata")
 # Values that ask for nothing (the API's defaults): not sent on, not counted.
 _ASK_NOTHING = {"service_tier": ("auto", "default"), "truncation": ("disabled",)}
 
@@ -258,6 +259,9 @@ def _extras(body: wire.ResponsesRequest) -> tuple[dict[str, Any] | None, tuple[s
         if k == "include":  # encrypted reasoning is the gateway's own (codec_out); other items are not
             if any(i != ENCRYPTED_INCLUDE for i in v):
                 names += (k,)
+        elif k == "metadata":
+            if v:
+                names += (fields.RESPONSES_METADATA,)
         elif v not in _ASK_NOTHING.get(k, ()):
             names += (k,)
     if body.text is not None and body.text.verbosity is not None:

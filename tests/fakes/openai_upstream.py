@@ -140,6 +140,8 @@ class FakeOpenAI:
             return _error(400, "max_tokens and max_completion_tokens are mutually exclusive")
         if "max_tokens" in body and body["model"].startswith(REASONING_MODELS):
             return _unsupported_max_tokens()
+        if body.get("metadata") and body.get("store") is not True:
+            return _error(400, "The 'metadata' parameter is only allowed when 'store' is enabled.", param="metadata")
         return None
 
     def _plan(self, body: dict[str, Any]) -> tuple[str, str, list[dict[str, Any]], str]:
