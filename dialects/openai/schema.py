@@ -184,10 +184,9 @@ class ResponseFunction(msgspec.Struct):
     arguments: str
 
 
-class ResponseToolCall(msgspec.Struct):
+class ResponseToolCall(msgspec.Struct, tag_field="type", tag="function"):
     id: str
     function: ResponseFunction
-    type: str = "function"
 
 
 class ResponseCustom(msgspec.Struct):
@@ -195,10 +194,9 @@ class ResponseCustom(msgspec.Struct):
     input: str
 
 
-class ResponseCustomCall(msgspec.Struct):
+class ResponseCustomCall(msgspec.Struct, tag_field="type", tag="custom"):
     id: str
     custom: ResponseCustom
-    type: str = "custom"
 
 
 class ResponseMessage(msgspec.Struct):
