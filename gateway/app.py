@@ -32,6 +32,8 @@ from gateway.router import Router
 from gateway.store.runtime import Database, database_url, limit_slots
 from gateway.streaming import Pinger
 from providers import registry
+from providers.base import HTTPProvider
+from providers.deadlines import Deadlines
 from unified.errors import GatewayError, kind_for_status
 
 log = logging.getLogger("llm_link")
@@ -91,12 +93,18 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level.upper())
 
 
-def build_providers(cfg: Config, http: aiohttp.ClientSession) -> dict[str, Any]:
-    """One adapter per configured provider (at start-up, and again on reload: gateway.reload)."""
-    return {
+def build_providers(cfg: Config, http: aiohttp.ClientSession, deadlines: Deadlines | None = None) -> dict[str, Any]:
+    """One adapter per configured provider (at start-up, and again on reload: gateway.reload). HTTP
+    adapters get the worker's deadline sweeper for their whole-call `timeout` (providers.deadlines)."""
+    built = {
         name: registry.adapter_class(pcfg)(name, pcfg, cfg.provider_options(name), http)
         for name, pcfg in cfg.providers.items()
     }
+    if deadlines is not None:
+        for adapter in built.values():
+            if isinstance(adapter, HTTPProvider):
+                adapter.deadlines = deadlines
+    return built
 
 
 def make_guard(app: Sanic, cfg: Config) -> Any:
@@ -203,7 +211,8 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         app.ctx.draining = False
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
         app.ctx.http = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
-        app.ctx.providers = providers = build_providers(cfg, app.ctx.http)
+        app.ctx.deadlines = Deadlines()
+        app.ctx.providers = providers = build_providers(cfg, app.ctx.http, app.ctx.deadlines)
         app.ctx.router = Router(cfg, providers)
         app.add_task(system.watch_tasks(), name="llm_link_watch_tasks")
         app.ctx.pinger = Pinger()
@@ -250,6 +259,7 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         for provider in app.ctx.providers.values():
             await provider.close()
         await app.ctx.http.close()
+        app.ctx.deadlines.close()
         app.ctx.access_log.flush()
         if app.ctx.tracing is not None:
             app.ctx.tracing.shutdown()  # exports the spans still queued

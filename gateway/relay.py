@@ -154,6 +154,8 @@ async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call:
                 call.first_token = time.perf_counter()
             if out:
                 await send(relayable(out, scan, target))
+    except TimeoutError:  # the provider's own timeout (the model's deadline arrives as a cancellation)
+        raise GatewayError("timeout", f"upstream {name!r} timed out mid-stream", status=504) from None
     except aiohttp.ClientError:
         raise GatewayError("upstream_unreachable", f"upstream {name!r} dropped the stream") from None
 

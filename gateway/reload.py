@@ -129,7 +129,7 @@ def apply(app: Any, cfg: Config) -> None:
     from gateway.router import Router
 
     ctx = app.ctx
-    providers = build_providers(cfg, ctx.http)
+    providers = build_providers(cfg, ctx.http, getattr(ctx, "deadlines", None))
     router = Router(cfg, providers)
     old_guard = ctx.guard
     redis_old = ctx.config.state.redis_url if ctx.config.state else None

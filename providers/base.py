@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -9,6 +10,7 @@ import aiohttp
 import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from providers.deadlines import Deadlines
 from unified.errors import GatewayError, upstream_status_error
 from unified.provider import PASSED_RESPONSE_HEADERS, ModelInfo, Upstream, UpstreamStatusError
 from unified.provider import Provider as ProviderInterface
@@ -31,9 +33,18 @@ class HTTPProvider(ProviderInterface):
         self._wire_headers: dict[str, CIMultiDictProxy[str]] = {}
         # sock_connect, not connect: with an unlimited pool there is no wait for a free connection, and
         # `connect` would arm one more timer on every request even when a kept-alive connection is reused.
+        read_timeout = getattr(config, "read_timeout", None)
         self.timeout = aiohttp.ClientTimeout(
-            total=config.timeout, sock_connect=config.connect_timeout, sock_read=getattr(config, "read_timeout", None)
+            total=config.timeout, sock_connect=config.connect_timeout, sock_read=read_timeout
         )
+        # In a running worker the whole-call `timeout` is kept by the worker's sweeper (providers.deadlines,
+        # set by gateway.app) instead of one aiohttp timer per call; aiohttp then only gets the timeouts
+        # that cost nothing on a reused connection (sock_connect) or that were asked for (sock_read).
+        self.total_timeout: float = config.timeout
+        self.call_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=config.connect_timeout, sock_read=read_timeout
+        )
+        self.deadlines: Deadlines | None = None
 
     @classmethod
     def check_config(cls, config: Any) -> list[str]:
@@ -105,8 +116,14 @@ class HTTPProvider(ProviderInterface):
         if extra:
             headers = CIMultiDict(headers)
             headers.update(extra)
+        deadlines = self.deadlines
         try:
-            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+            if deadlines is None:
+                resp = await self.session.post(
+                    url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                )
+            else:
+                resp = await self._post_by(deadlines, url, body, headers)
         except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
         except aiohttp.ClientConnectorError as err:
@@ -132,6 +149,43 @@ class HTTPProvider(ProviderInterface):
                 masked = self.redact(data.decode("utf-8", "replace")).encode()
                 raise UpstreamStatusError(failure, masked, content_type)
             raise failure
+        return resp
+
+    async def _post_by(
+        self, deadlines: Deadlines, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> aiohttp.ClientResponse:
+        """POST with the call's deadline held by the worker's sweeper: until the headers arrive an expiry
+        cancels this task (turned into TimeoutError here); after, the body's reads fail with TimeoutError.
+        The deadline is forgotten when the response releases its connection."""
+        entry = deadlines.add(self.total_timeout)
+        try:
+            resp = await self.session.post(
+                url, data=body, headers=headers, timeout=self.call_timeout, allow_redirects=False
+            )
+        except asyncio.CancelledError:
+            entry.drop()
+            task = entry.task
+            if entry.fired and task is not None and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise  # the client went away (or the worker is stopping)
+        except BaseException:
+            entry.drop()
+            raise
+        if entry.fired:  # expired just as the answer arrived: the cancel is still pending for this task
+            entry.drop()
+            resp.close()
+            try:
+                await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                if entry.task is not None and entry.task.uncancel() != 0:
+                    raise
+            raise TimeoutError
+        connection = resp.connection
+        if connection is None:  # the whole body is already here: nothing left to wait for
+            entry.drop()
+        else:
+            entry.resp = resp
+            connection.add_callback(entry.drop)
         return resp
 
     async def get_json(self, path: str, headers: dict[str, str]) -> Any:
