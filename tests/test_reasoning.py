@@ -31,15 +31,6 @@ ASK = {"role": "user", "content": "weather in Paris?"}
 
 
 @pytest.fixture(scope="module")
-def fake_anthropic() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
-    server = ThreadedServer(fake.app).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def fake_oai() -> Iterator[FakeOpenAI]:
     fake = FakeOpenAI()
     server = ThreadedServer(fake.app).start()
