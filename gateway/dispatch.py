@@ -129,13 +129,18 @@ async def _attempts(
     call: Call,
     route: Route,
     req: Request | None,
-    attempt: Callable[[Target, Request | None, float | None], Awaitable[T]],
+    attempt: Callable[..., Awaitable[T]],
+    *args: Any,
 ) -> T:
-    """Try the route's targets, then each fallback model's, until one answers."""
+    """Try the route's targets, then each fallback model's, until one answers. `attempt(target, req,
+    deadline, *args)` runs one attempt (a plain function may hand back its coroutine: no extra layer)."""
     metrics = getattr(call, "metrics", None)
     deadline = time.monotonic() + route.timeout if route.timeout else None
     last: GatewayError | None = None
-    for hop, current in enumerate((route, *route.fallback_routes)):
+    hops = route.memo.get(" chain")  # a key no API name can be
+    if hops is None:
+        hops = route.memo[" chain"] = (route, *route.fallback_routes)
+    for hop, current in enumerate(hops):
         if hop and metrics is not None and last is not None:
             metrics.child(metrics.retries, route.metric_name, "fallback", last.kind).inc()
         hop_req = transform(current, req) if req is not None else None
@@ -143,29 +148,32 @@ async def _attempts(
         # `affinity: session`: this session's order of the targets, computed once per hop
         rendezvous = current.rendezvous
         ranked = rendezvous.rank(call.session) if rendezvous is not None and call.session is not None else None
+        targets = current.targets
         for n in range(1 + max(0, current.retries)):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 raise _deadline_error(route, call.attempts, last)
-            target = choose(current, tried, now, ranked)
+            target = targets[0] if len(targets) == 1 else choose(current, tried, now, ranked)
             if n:
                 if metrics is not None and last is not None:
                     metrics.child(metrics.retries, route.metric_name, "retry", last.kind).inc()
                 pause = _backoff(n, last, target is tried[-1], deadline)
                 if pause:
                     await asyncio.sleep(pause)
+                    now = time.monotonic()
             tried.append(target)
             call.provider = target.provider.name
             call.upstream_model = target.model
             call.upstream_label = target.metric_model
             call.target = target.header_label
             call.attempts += 1
-            target.circuit.acquire(time.monotonic())
+            circuit = target.circuit
+            circuit.acquire(now)
             trace = call.trace
             if trace is not None:
                 trace.start_attempt(call, target, route.headers)
             try:
-                result = await attempt(target, hop_req, deadline)
+                result = await attempt(target, hop_req, deadline, *args)
             except GatewayError as err:
                 mask_error(err, getattr(target.provider, "redact", None))  # upstream text: keys masked
                 if trace is not None:
@@ -178,9 +186,9 @@ async def _attempts(
             except asyncio.CancelledError as cancel:
                 if trace is not None:
                     trace.fail_attempt(cancel)
-                target.circuit.release()
+                circuit.release()
                 raise
-            target.circuit.success()
+            circuit.success()
             _observe_attempt(call, target, "ok")
             return result
     if deadline is not None and time.monotonic() >= deadline:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -121,7 +121,7 @@ def _provider_headers(target: Target, lane: Lane, request_headers: Any) -> dict[
 class Forwarded:
     """A whole answer from the forwarding lane, passed on as the upstream sent it."""
 
-    __slots__ = ("body", "content_type", "headers", "status", "usage")
+    __slots__ = ("body", "content_type", "headers", "status", "target", "usage")
 
     def __init__(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
         self.status = status
@@ -129,6 +129,7 @@ class Forwarded:
         self.content_type = content_type
         self.headers = headers
         self.usage: Usage | None = None
+        self.target: Target | None = None  # the target that answered (an upstream's answer, not an error)
 
 
 def speaks(router: Router, api: str) -> bool:
@@ -158,21 +159,34 @@ async def _native(
 ) -> Forwarded | Relay:
     body = lane.body_for(hop, target)
     forwarded = _provider_headers(target, lane, headers)
-    await target.cap.acquire(target.provider.name, deadline)
+    provider = target.provider
+    cap = target.cap
+    capped = cap.limit is not None  # an uncapped provider skips the cap's two awaits
+    if capped:
+        await cap.acquire(provider.name, deadline)
     up = dispatch._upstream(call, route, deadline)
     t0 = time.perf_counter()
     opened = False
     try:
+        sending = provider.forward(path, body, forwarded, up, stream=lane.stream)
         try:
-            resp = await dispatch._bounded(
-                target.provider.forward(path, body, forwarded, up, stream=lane.stream), deadline, route, call
-            )
+            # Without a request deadline nothing bounds the call here (the provider's own timeouts do).
+            resp = await (sending if deadline is None else dispatch._bounded(sending, deadline, route, call))
         except UpstreamStatusError as err:
             err.native = True
             raise
         if not lane.stream:
             try:
-                data = await dispatch._bounded(_read(resp, target), deadline, route, call)
+                if deadline is None:
+                    data = await provider.read_capped(resp)
+                else:
+                    data = await dispatch._bounded(_read(resp, target), deadline, route, call)
+            except TimeoutError:
+                raise GatewayError("timeout", f"upstream {provider.name!r} timed out", status=504) from None
+            except aiohttp.ClientError:
+                raise GatewayError(
+                    "upstream_unreachable", f"upstream {provider.name!r} dropped the connection"
+                ) from None
             finally:
                 resp.release()
             usage, failure = lane.api.answer(data)
@@ -182,6 +196,7 @@ async def _native(
                 resp.status, data, resp.headers.get("Content-Type", "application/json"), passed_headers(resp)
             )
             answer.usage = usage
+            answer.target = target
             return answer
         scan = lane.api.scanner(lane.note, lane.model)
         if call.trace is not None and call.trace.output is not None and isinstance(scan, EventScan):
@@ -208,7 +223,8 @@ async def _native(
     finally:
         if not opened:
             call.upstream_seconds += time.perf_counter() - t0
-            await target.cap.release()
+            if capped:
+                await cap.release()
 
 
 async def _read(resp: aiohttp.ClientResponse, target: Target) -> bytes:
@@ -264,35 +280,38 @@ def _native_error(err: GatewayError, call: Call) -> Forwarded | None:
     return None
 
 
-async def complete(call: Call, route: Route, lane: Lane, headers: Any) -> Forwarded:
-    """A non-streaming request, forwarded (with the dispatcher's retries and fallbacks)."""
-    hops = _route_of(route)
-    path_of = lane.api.name
+def _attempt(
+    target: Target, _: Any, deadline: float | None, call: Call, route: Route, lane: Lane, headers: Any
+) -> Awaitable[Forwarded | Relay]:
+    """One forwarded attempt for the dispatcher: a plain function handing back `_native`'s coroutine, so the
+    attempt costs no coroutine of its own."""
+    path = target.provider.native_path(lane.api.name)
+    assert path is not None
+    return _native(call, route, _route_of(route).get(id(target), route), target, path, lane, deadline, headers)
 
-    async def attempt(target: Target, _: Any, deadline: float | None) -> tuple[Forwarded | Relay, Target]:
-        path = target.provider.native_path(path_of)
-        assert path is not None
-        return await _native(call, route, hops.get(id(target), route), target, path, lane, deadline, headers), target
 
+async def complete(call: Call, route: Route, lane: Lane, headers: Any) -> HTTPResponse:
+    """A non-streaming request, forwarded (with the dispatcher's retries and fallbacks), and its answer."""
     try:
-        result, target = await dispatch._attempts(call, route, None, attempt)
+        result = await dispatch._attempts(call, route, None, _attempt, call, route, lane, headers)
     except GatewayError as err:
         passed = _native_error(err, call)
         if passed is None:
             raise
-        return passed
+        return respond(passed, call)
     assert isinstance(result, Forwarded)
     upstream_model = ""
     if result.status < 400:
         result.body, upstream_model = rename_model(result.body, lane.model)
         if result.usage is not None:
-            dispatch.record_usage(call, target, result.usage)
+            assert result.target is not None
+            dispatch.record_usage(call, result.target, result.usage)
     else:
         call.status = result.status
     if call.trace is not None:
         _traced(call, lane, upstream_model, result.body)
         call.trace.end_attempt(call)
-    return result
+    return respond(result, call)
 
 
 def single_target(route: Route, api: str) -> tuple[Route, Target] | None:
@@ -341,16 +360,8 @@ async def single(call: Call, route: Route, picked: tuple[Route, Target], lane: L
 async def open_stream(call: Call, route: Route, lane: Lane, headers: Any) -> Forwarded | Relay:
     """A streaming request: a Relay opened up to its first content, or the upstream's error answer."""
     call.stream = True
-    hops = _route_of(route)
-    api = lane.api.name
-
-    async def attempt(target: Target, _: Any, deadline: float | None) -> Forwarded | Relay:
-        path = target.provider.native_path(api)
-        assert path is not None
-        return await _native(call, route, hops.get(id(target), route), target, path, lane, deadline, headers)
-
     try:
-        opened = await dispatch._attempts(call, route, None, attempt)
+        opened = await dispatch._attempts(call, route, None, _attempt, call, route, lane, headers)
     except GatewayError as err:
         passed = _native_error(err, call)
         if passed is None:
@@ -396,16 +407,18 @@ def _traced(call: Call, lane: Lane, upstream_model: str, answer: bytes | None) -
 
 
 def respond(result: Forwarded, call: Call) -> HTTPResponse:
-    response = raw(result.body, status=result.status, content_type=result.content_type)
-    if result.headers:
-        response.headers.update(result.headers)
-    return response
+    return raw(result.body, status=result.status, headers=result.headers or None, content_type=result.content_type)
 
 
-async def serve(request: Request, call: Call, route: Route, lane: Lane) -> HTTPResponse | None:
-    """Answer a request on the forwarding lane: a whole answer, or a relayed stream (None returned)."""
+def serve(request: Request, call: Call, route: Route, lane: Lane) -> Awaitable[HTTPResponse | None]:
+    """Answer a request on the forwarding lane: a whole answer, or a relayed stream (None returned). A plain
+    function handing back the coroutine that does it: one coroutine fewer on every request."""
     if not lane.stream:
-        return respond(await complete(call, route, lane, request.headers), call)
+        return complete(call, route, lane, request.headers)
+    return _streamed(request, call, route, lane)
+
+
+async def _streamed(request: Request, call: Call, route: Route, lane: Lane) -> HTTPResponse | None:
     opened = await open_stream(call, route, lane, request.headers)
     if isinstance(opened, Forwarded):
         return respond(opened, call)

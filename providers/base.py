@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -80,11 +80,12 @@ class HTTPProvider(ProviderInterface):
             retryable=False,
         )
 
-    async def forward(
+    def forward(
         self, path: str, body: bytes, client_headers: Mapping[str, str], up: Upstream, *, stream: bool
-    ) -> aiohttp.ClientResponse:
+    ) -> Awaitable[aiohttp.ClientResponse]:
         """POST a client's body as-is. `client_headers` (already filtered of credentials) go with the
-        provider's own: a `*-beta` header is the union of both lists, any other the client's value."""
+        provider's own: a `*-beta` header is the union of both lists, any other the client's value.
+        A plain function handing back `post`'s coroutine: no coroutine of its own per request."""
         headers: Mapping[str, str] = self.headers_for("text/event-stream" if stream else "application/json")
         if client_headers:
             merged = CIMultiDict(headers)
@@ -95,7 +96,7 @@ class HTTPProvider(ProviderInterface):
                     value = ",".join(have + [v for v in (x.strip() for x in value.split(",")) if v and v not in have])
                 merged[name] = value
             headers = merged
-        return await self.post(path, body, headers, up, stream=stream, raw_errors=True)
+        return self.post(path, body, headers, up, stream=stream, raw_errors=True)
 
     async def post(
         self,
@@ -117,13 +118,44 @@ class HTTPProvider(ProviderInterface):
             headers = CIMultiDict(headers)
             headers.update(extra)
         deadlines = self.deadlines
+        session = self.session
         try:
             if deadlines is None:
-                resp = await self.session.post(
-                    url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
-                )
+                resp = await session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
             else:
-                resp = await self._post_by(deadlines, url, body, headers)
+                # The call's deadline is held by the worker's sweeper (inline, not a coroutine of its own):
+                # until the headers arrive an expiry cancels this task (turned into TimeoutError here);
+                # after, the body's reads fail with TimeoutError. The deadline is forgotten when the
+                # response releases its connection.
+                entry = deadlines.add(self.total_timeout)
+                try:
+                    resp = await session.post(
+                        url, data=body, headers=headers, timeout=self.call_timeout, allow_redirects=False
+                    )
+                except asyncio.CancelledError:
+                    entry.drop()
+                    task = entry.task
+                    if entry.fired and task is not None and task.uncancel() == 0:
+                        raise TimeoutError from None
+                    raise  # the client went away (or the worker is stopping)
+                except BaseException:
+                    entry.drop()
+                    raise
+                if entry.fired:  # expired just as the answer arrived: the cancel is still pending for this task
+                    entry.drop()
+                    resp.close()
+                    try:
+                        await asyncio.sleep(0)
+                    except asyncio.CancelledError:
+                        if entry.task is not None and entry.task.uncancel() != 0:
+                            raise
+                    raise TimeoutError
+                connection = resp.connection
+                if connection is None:  # the whole body is already here: nothing left to wait for
+                    entry.drop()
+                else:
+                    entry.resp = resp
+                    connection.add_callback(entry.drop)
         except TimeoutError:
             raise GatewayError("timeout", f"upstream {self.name!r} timed out", status=504) from None
         except aiohttp.ClientConnectorError as err:
@@ -149,43 +181,6 @@ class HTTPProvider(ProviderInterface):
                 masked = self.redact(data.decode("utf-8", "replace")).encode()
                 raise UpstreamStatusError(failure, masked, content_type)
             raise failure
-        return resp
-
-    async def _post_by(
-        self, deadlines: Deadlines, url: str, body: bytes, headers: Mapping[str, str]
-    ) -> aiohttp.ClientResponse:
-        """POST with the call's deadline held by the worker's sweeper: until the headers arrive an expiry
-        cancels this task (turned into TimeoutError here); after, the body's reads fail with TimeoutError.
-        The deadline is forgotten when the response releases its connection."""
-        entry = deadlines.add(self.total_timeout)
-        try:
-            resp = await self.session.post(
-                url, data=body, headers=headers, timeout=self.call_timeout, allow_redirects=False
-            )
-        except asyncio.CancelledError:
-            entry.drop()
-            task = entry.task
-            if entry.fired and task is not None and task.uncancel() == 0:
-                raise TimeoutError from None
-            raise  # the client went away (or the worker is stopping)
-        except BaseException:
-            entry.drop()
-            raise
-        if entry.fired:  # expired just as the answer arrived: the cancel is still pending for this task
-            entry.drop()
-            resp.close()
-            try:
-                await asyncio.sleep(0)
-            except asyncio.CancelledError:
-                if entry.task is not None and entry.task.uncancel() != 0:
-                    raise
-            raise TimeoutError
-        connection = resp.connection
-        if connection is None:  # the whole body is already here: nothing left to wait for
-            entry.drop()
-        else:
-            entry.resp = resp
-            connection.add_callback(entry.drop)
         return resp
 
     async def get_json(self, path: str, headers: dict[str, str]) -> Any:

@@ -3,7 +3,7 @@ back. Adapters live in `providers/`; HTTP plumbing they share is `providers.base
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -224,11 +224,11 @@ class Provider:
             return None
         return self.native_apis.get(api)
 
-    async def forward(
+    def forward(
         self, path: str, body: bytes, client_headers: Mapping[str, str], up: Upstream, *, stream: bool
-    ) -> Any:
-        """POST a client's body as-is to `path`; returns the upstream's aiohttp response (an error status
-        raises UpstreamStatusError). Only providers with `native_apis` implement it."""
+    ) -> Awaitable[Any]:
+        """POST a client's body as-is to `path`: an awaitable of the upstream's aiohttp response (an error
+        status raises UpstreamStatusError). Only providers with `native_apis` implement it."""
         raise NotImplementedError
 
     async def read_capped(self, resp: Any) -> bytes:

@@ -6,6 +6,7 @@ are translated."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import unquote
 
@@ -49,7 +50,8 @@ def make_blueprint(prefix: str) -> Blueprint:
 
     @bp.post("/chat/completions")
     @on
-    async def chat(request: Request, call: Call) -> HTTPResponse | None:
+    def chat(request: Request, call: Call) -> Awaitable[HTTPResponse | None]:
+        # A plain function handing back the coroutine that answers: one coroutine fewer per request.
         if forward.speaks(request.app.ctx.router, native.CHAT.name):
             head: native.Head = decode_body(request, native.Head, native.head_decoder)
             route = serve.resolve(call, request, head.model, session=(head.prompt_cache_key, head.user))
@@ -59,7 +61,7 @@ def make_blueprint(prefix: str) -> Blueprint:
                     return codec.to_unified(decode_body(request, wire.ChatRequest, _chat_decoder))
 
                 lane = forward.Lane(native.CHAT, request, head.model, bool(head.stream), unified)
-                return await forward.serve(request, call, route, lane)
+                return forward.serve(request, call, route, lane)
         body: wire.ChatRequest = decode_body(request, wire.ChatRequest, _chat_decoder)
         call.model = body.model
         req = codec.to_unified(body)
@@ -67,7 +69,7 @@ def make_blueprint(prefix: str) -> Blueprint:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         legacy = codec.answers_function_call(body)
         customs = tools.custom_names(body)
-        return await serve.chat(
+        return serve.chat(
             request,
             call,
             route,
