@@ -18,6 +18,11 @@ from typing import Any, ClassVar
 import msgspec
 
 from gateway.config import ModelConfig
+
+try:  # a SIMD substring search: ~14x faster than bytes.find on a stream's read (bench.scan_cost)
+    from stringzilla import find as find_in
+except ImportError:  # pragma: no cover - no wheel for this platform: CPython's own search, same answers
+    find_in = bytes.find
 from unified.types import Usage
 
 Raw = msgspec.Raw
@@ -178,6 +183,9 @@ class EventScan(StreamScan):
 
     separator = b"\n\n"
     markers: tuple[bytes, ...] = ()
+    # Markers that only say the stream has ended: not searched once it has (`ended`), nor in a read that
+    # `ends` with the end event itself. They must not be needed for anything `markers` does not find.
+    end_markers: tuple[bytes, ...] = ()
 
     def __init__(self, client_model: str) -> None:
         self.partial = b""
@@ -193,13 +201,18 @@ class EventScan(StreamScan):
         # returned can hold an error event; the relay then need not search them once more.
         self.error_marked = ERROR_MARKER in self.markers
         self.error_seen = True
+        self.searched = self.markers + self.end_markers
 
     def feed(self, chunk: bytes) -> bytes:
         if not self.sniffed:
-            self.sniffed = True
-            # `\r` first: a one-byte search is a memchr, a two-byte one walks the whole read
-            if self.separator == b"\n\n" and b"\r" in chunk and b"\r\n" in chunk:
-                self.separator = b"\r\n\r\n"
+            # Decided at the first line end, not the first read (a read may end inside the first line; until
+            # then nothing was cut, so `partial` holds all that came). `\r` first: a one-byte search is a
+            # memchr, a two-byte one walks the whole read.
+            head = self.partial + chunk if self.partial else chunk
+            if 10 in head:
+                self.sniffed = True
+                if self.separator == b"\n\n" and 13 in head and b"\r\n" in head:
+                    self.separator = b"\r\n\r\n"
         sep = self.separator
         if not self.partial and chunk.endswith(sep):
             complete = chunk  # whole events, as upstreams mostly write them
@@ -214,7 +227,7 @@ class EventScan(StreamScan):
                 complete, self.partial = data[:cut], data[cut:]
             else:
                 complete, self.partial = data, b""
-        if self.markers:
+        if self.searched:
             complete = self._inspect_marked(complete)
         if self.captured is not None:
             for event in complete.split(self.separator):
@@ -233,8 +246,12 @@ class EventScan(StreamScan):
         width = len(sep)
         spans: set[tuple[int, int]] = set()
         self.error_seen = False
-        for marker in self.markers:
-            at = complete.find(marker)
+        searched = self.searched
+        if self.end_markers and (self.ended or self.ends(complete)):
+            self.ended = True
+            searched = self.markers
+        for marker in searched:
+            at = find_in(complete, marker)
             if at >= 0 and marker == ERROR_MARKER:
                 self.error_seen = True
             while at >= 0:
@@ -243,7 +260,7 @@ class EventScan(StreamScan):
                 end = complete.find(sep, at + len(marker))
                 end = len(complete) if end < 0 else end
                 spans.add((begin, end))
-                at = complete.find(marker, end)
+                at = find_in(complete, marker, end)
         if not spans:
             return complete
         kept: list[bytes] = []
@@ -258,7 +275,7 @@ class EventScan(StreamScan):
         return b"".join(kept)
 
     def _marked(self, data: bytes) -> bool:
-        for m in self.markers:  # a plain loop: `in` is a C substring search, a generator would cost more
+        for m in self.searched:  # a plain loop: `in` is a C substring search, a generator would cost more
             if m in data:
                 return True
         return False
@@ -279,6 +296,10 @@ class EventScan(StreamScan):
 
     def inspect(self, event: bytes) -> bool:
         """One complete event that carries a marker; True drops it from what the client gets."""
+        return False
+
+    def ends(self, complete: bytes) -> bool:
+        """Whether these whole events end with the stream's end event (so `end_markers` need no search)."""
         return False
 
     def boundary(self) -> bytes:
@@ -317,6 +338,8 @@ def rename_model(body: bytes, client_model: str) -> tuple[bytes, str]:
 
 def sse_data(event: bytes) -> bytes:
     """The data of one SSE block (several data lines joined)."""
+    if event.startswith(b"data:") and 10 not in event:  # one line, as most events are (10: a memchr)
+        return event[5:].lstrip(b" ")
     lines = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
     return lines[0] if len(lines) == 1 else b"\n".join(lines)
 

@@ -11,7 +11,7 @@ import msgspec
 
 from dialects.openai.stream import ChunkEncoder
 from gateway.config import ModelConfig
-from gateway.native import EventScan, NativeApi, RawBody, apply_params, prefix_system_message, sse_data
+from gateway.native import EventScan, NativeApi, RawBody, apply_params, find_in, prefix_system_message, sse_data
 from unified.errors import GatewayError
 from unified.types import Usage
 
@@ -102,7 +102,10 @@ class Scan(EventScan):
     """Usage comes in a chunk of its own at the end (asked for by `prepare` when the client did not ask,
     and then kept from the client); the stream ends with `[DONE]` or, on some servers, a finish_reason."""
 
-    markers = (b'"usage":{', b'"usage": {', b'"error"', b"[DONE]", b'"finish_reason":"', b'"finish_reason": "')
+    markers = (b'"usage":{', b'"usage": {', b'"error"')
+    # A finish_reason or [DONE] only says the stream ended: once it has, or when a read ends with
+    # `data: [DONE]` (the whole stream in one read, as short answers come), they need no search.
+    end_markers = (b"[DONE]", b'"finish_reason":"', b'"finish_reason": "')
 
     def __init__(self, client_model: str, hide_usage: bool) -> None:
         super().__init__(client_model)
@@ -129,8 +132,24 @@ class Scan(EventScan):
             return self.hide_usage and not chunk.choices
         return False
 
+    def ends(self, complete: bytes) -> bool:
+        done = _DONE_EVENT[self.separator]
+        if not complete.endswith(done):
+            return False
+        before = len(complete) - len(done)  # the event before it ends with a separator, or there is none
+        return before == 0 or complete.endswith(self.separator, 0, before)
+
     def has_content(self, chunk: bytes) -> bool:
+        # Plain text content as OpenAI writes it is found by a C search; anything else by the pattern.
+        at = find_in(chunk, b'"content":"')
+        while 0 <= at < len(chunk) - 11:
+            if chunk[at + 11] != 34:  # not `""`
+                return True
+            at = find_in(chunk, b'"content":"', at + 12)
         return _CONTENT.search(chunk) is not None
+
+
+_DONE_EVENT = {b"\n\n": b"data: [DONE]\n\n", b"\r\n\r\n": b"data: [DONE]\r\n\r\n"}
 
 
 class ChatCompletions(NativeApi):
