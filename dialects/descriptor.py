@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from sanic import Blueprint, HTTPResponse
+from sanic.blueprint_group import BlueprintGroup
 
 from unified.errors import GatewayError
 
@@ -30,8 +31,8 @@ class Dialect:
     name: str  # the key under `dialects:` in the config, the `dialect` metric label
     prefix: str  # default mount prefix ("" = at the root)
     api_root: str  # where the API lives below the prefix ("/v1", "/api"): errors there use this shape
-    # The blueprint at a prefix. Called only for enabled dialects, so it may import the routes lazily.
-    blueprint: Callable[[str], Blueprint]
+    # The blueprint (or group) at a prefix. Called only for enabled dialects, so it may import the routes lazily.
+    blueprint: Callable[[str], Blueprint | BlueprintGroup]
     render_error: Callable[[GatewayError], HTTPResponse]
     error_schema: dict[str, Any]  # JSON schema of the error body, for the OpenAPI document
     operations: tuple[Op, ...] = ()

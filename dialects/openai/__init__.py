@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from sanic import Blueprint
+from sanic.blueprint_group import BlueprintGroup
 
 from dialects.descriptor import Dialect, Op
 from dialects.openai.errors import render_error
 
 
-def _blueprint(prefix: str) -> Blueprint:
+def _blueprint(prefix: str) -> Blueprint | BlueprintGroup:
     from dialects.openai.routes import make_blueprint
 
     return make_blueprint(prefix)

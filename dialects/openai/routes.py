@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 import msgspec
 from sanic import Blueprint, HTTPResponse, Request
+from sanic.blueprint_group import BlueprintGroup
 from sanic.response import raw
 
 from dialects.openai import codec, native, tools
@@ -31,20 +32,25 @@ _encode = msgspec.json.encode
 JSON = "application/json"
 
 
-def make_blueprint(prefix: str) -> Blueprint:
-    bp = Blueprint("openai", url_prefix=prefix + "/v1" if prefix else "/v1")
+def make_blueprint(prefix: str) -> BlueprintGroup:
+    root = prefix + "/v1" if prefix else "/v1"
+    bp = Blueprint("openai", url_prefix=root)
     on = endpoint("openai", render_error)
 
     from dialects.openai import realtime
 
-    @bp.on_request
+    # Realtime in a blueprint of its own: its request middleware (run before the WebSocket upgrade) then
+    # runs for /realtime only, not as one more coroutine on every chat request.
+    live = Blueprint("openai_realtime", url_prefix=root)
+
+    @live.on_request
     async def realtime_upstream(request: Request) -> HTTPResponse | None:
         upgrade = request.headers.get("upgrade", "").lower() == "websocket"
         if upgrade and request.method == "GET" and request.path.endswith("/realtime"):
             return await realtime.open_upstream(request)
         return None
 
-    @bp.websocket("/realtime")
+    @live.websocket("/realtime")
     async def realtime_ws(request: Request, ws: Any) -> None:
         await realtime.session(request, ws)
 
@@ -140,4 +146,4 @@ def make_blueprint(prefix: str) -> Blueprint:
         )
         return raw(codec.embeddings_body(result, body.model, body.encoding_format), content_type=JSON)
 
-    return bp
+    return Blueprint.group(bp, live)
