@@ -318,21 +318,26 @@ class EventScan(StreamScan):
         return self.rename(rest) if rest and self.renaming else rest
 
 
+class _TopModel(msgspec.Struct):
+    model: str | None = None
+
+
+_decode_top_model = msgspec.json.Decoder(_TopModel).decode  # the rest of the answer is skipped, not built
+
+
 def rename_model(body: bytes, client_model: str) -> tuple[bytes, str]:
     """A whole answer with its top-level `model` set to the name the client asked for, and the name the
-    upstream gave."""
-    raw = RawBody(body)
+    upstream gave. Only `model` is read; the body is decoded one level deep only when it must change."""
     try:
-        current = raw.fields.get("model")
-        upstream = "" if current is None else msgspec.json.decode(current, type=str)
+        upstream = _decode_top_model(body).model
     except msgspec.MsgspecError:
-        return body, ""  # not a JSON object: passed on untouched
-    if current is None:
+        return body, ""  # not a JSON object, or a `model` that is not a string: passed on untouched
+    if upstream is None:
         return body, ""
-    wanted = _encode(client_model)
-    if bytes(current).strip() == wanted:
+    if upstream == client_model:
         return body, upstream
-    raw.set_raw("model", wanted)
+    raw = RawBody(body)
+    raw.set_raw("model", _encode(client_model))
     return raw.encode(), upstream
 
 
