@@ -1,6 +1,7 @@
 """CPU of the forwarding lane's stream scan (gateway.native.EventScan), in-process: the mock upstream's
 20-chunk OpenAI and Anthropic streams fed whole (one read) and cut into 22 reads, best of 5 x 3000 streams.
-Each read's output also gets the relay's check for an error event to mask (gateway.relay.relayable).
+Each read's output also gets the relay's check for an error event to mask (gateway.relay.relayable), and each
+read up to the first content the check for content (`has_content`, as gateway.forward does).
 
     python -m bench.scan_cost
 """
@@ -39,8 +40,11 @@ def cost(make: Callable[[], Any], data: bytes, reads: int, n: int = 3000) -> tup
         for _ in range(n):
             scan = make()
             parts = []
+            content = False
             for c in chunks:
                 out = scan.feed(c)
+                if not content:
+                    content = scan.has_content(c)
                 if out:
                     relayable(out, scan, target)
                 parts.append(out)

@@ -292,7 +292,9 @@ class EventScan(StreamScan):
                 return complete
             self.model_from = m.group(0)
             self.model_to = b'"model":' + wanted
-        return complete.replace(self.model_from, self.model_to)  # the same object when there is none
+        if find_in(complete, self.model_from) < 0:  # e.g. Anthropic names it in message_start only
+            return complete
+        return complete.replace(self.model_from, self.model_to)
 
     def inspect(self, event: bytes) -> bool:
         """One complete event that carries a marker; True drops it from what the client gets."""
@@ -343,8 +345,13 @@ def rename_model(body: bytes, client_model: str) -> tuple[bytes, str]:
 
 def sse_data(event: bytes) -> bytes:
     """The data of one SSE block (several data lines joined)."""
-    if event.startswith(b"data:") and 10 not in event:  # one line, as most events are (10: a memchr)
-        return event[5:].lstrip(b" ")
+    if event.startswith(b"data:"):
+        if 10 not in event:  # one line, as OpenAI's events are (10: a memchr)
+            return event[5:].lstrip(b" ")
+    else:
+        nl = event.find(b"\n")  # `event: x` then one data line, as Anthropic's and Responses' events are
+        if nl >= 0 and event.startswith(b"data:", nl + 1) and event.find(b"\n", nl + 1) < 0:
+            return event[nl + 6 :].lstrip(b" ")
     lines = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
     return lines[0] if len(lines) == 1 else b"\n".join(lines)
 

@@ -15,7 +15,7 @@ from dialects.anthropic import native as anthropic_native
 from dialects.ollama import native as ollama_native
 from dialects.openai import native as openai_native
 from dialects.responses import native as responses_native
-from gateway.native import EventScan, find_in
+from gateway.native import EventScan, find_in, sse_data
 
 
 def _sse(obj: Any, spaced: bool = False) -> bytes:
@@ -187,3 +187,15 @@ def test_marker_search_agrees_with_bytes_find() -> None:
         assert find_in(hay, needle, start) == hay.find(needle, start)
     big = b"y" * 100_000 + b'"usage":{'  # past any small-input path
     assert find_in(big, b'"usage":{') == 100_000
+
+
+def test_sse_data_fast_paths_agree_with_the_line_parse() -> None:
+    def by_lines(event: bytes) -> bytes:
+        lines = [line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")]
+        return lines[0] if len(lines) == 1 else b"\n".join(lines)
+
+    rng = random.Random(11)
+    parts = [b"data:", b"data: ", b"event: x", b"\n", b"{}", b"id: 1", b" ", b"da", b"ta:"]
+    for _ in range(20000):
+        event = b"".join(rng.choice(parts) for _ in range(rng.randint(0, 7)))
+        assert sse_data(event) == by_lines(event), event
