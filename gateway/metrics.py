@@ -6,6 +6,7 @@ fresh directory per server instance (gateway.cli) and workers inherit it through
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -18,6 +19,8 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+
+from gateway.metric_writers import rebind_all, writer
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -57,6 +60,7 @@ def _direct_writes() -> None:
     def after_fork() -> None:
         if made:
             made[0].get()  # the base class's process check: a new pid reopens every value in its own files
+        rebind_all()  # and the writers (gateway.metric_writers) follow their values there
 
     os.register_at_fork(after_in_child=after_fork)
     values.ValueClass = DirectValue
@@ -64,7 +68,8 @@ def _direct_writes() -> None:
 
 class Metrics:
     """The metric families, made once per worker (app.ctx.metrics). Label children are cached because
-    `.labels()` is the expensive part of an observation."""
+    `.labels()` is the expensive part of an observation, and wrapped in direct writers
+    (gateway.metric_writers) because prometheus_client's own write path is the next most expensive."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         _direct_writes()
@@ -180,7 +185,7 @@ class Metrics:
         self.cache = Counter(
             "llm_link_cache_total", "Response cache lookups and stores", ["model", "result"], registry=r
         )
-        self._children: dict[tuple[Any, ...], Any] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._series: dict[tuple[str, str, str, str], Series] = {}
         self._gauges: dict[str, Any] = {}
 
@@ -188,7 +193,7 @@ class Metrics:
         """The in-flight gauge of a dialect (a handful exist), found by its name alone."""
         g = self._gauges.get(dialect)
         if g is None:
-            g = self._gauges[dialect] = self.in_flight.labels(dialect)
+            g = self._gauges[dialect] = writer(self.in_flight.labels(dialect))
         return g
 
     def series(self, dialect: str, model: str, provider: str, upstream: str) -> Series:
@@ -202,47 +207,63 @@ class Metrics:
         return s
 
     def child(self, metric: Any, *labels: str) -> Any:
-        key = (id(metric), *labels)
-        c = self._children.get(key)
-        if c is None:
+        """The writer (gateway.metric_writers) of a family's label child, made once."""
+        try:
+            return self._children[metric, labels]
+        except KeyError:
             if len(self._children) > 20000:  # bound memory against label explosions
                 self._children.clear()
-            c = self._children[key] = metric.labels(*labels)
-        return c
+            c = self._children[metric, labels] = writer(metric.labels(*labels))
+            return c
+
+
+# How a Series makes each of its children, from the Metrics and its labels (dialect, model, provider, upstream).
+_MAKERS: dict[str, Callable[[Metrics, str, str, str, str], Any]] = {
+    "duration": lambda m, dialect, model, provider, up: m.request_duration.labels(dialect, model, provider),
+    "overhead": lambda m, dialect, model, provider, up: m.overhead.labels(dialect),
+    "upstream": lambda m, dialect, model, provider, up: m.upstream_duration.labels(provider, up),
+    "ttft": lambda m, dialect, model, provider, up: m.ttft.labels(dialect, model, provider),
+    "input": lambda m, dialect, model, provider, up: m.tokens.labels(model, provider, "input"),
+    "output": lambda m, dialect, model, provider, up: m.tokens.labels(model, provider, "output"),
+    "cost": lambda m, dialect, model, provider, up: m.cost.labels(model, provider),
+}
 
 
 class Series:
-    """One request kind's label children (dialect, model, provider, upstream model), each made on its first
-    use (so a series appears on /metrics only once it has a count, as with `.labels()`) and then kept."""
+    """One request kind's writers (labels dialect, model, provider, upstream model), found with one lookup
+    per request. Each is made on its first use (so a series appears on /metrics only once it has a count, as
+    with `.labels()`): an attribute not yet set falls through to __getattr__, which makes and sets it."""
 
-    __slots__ = ("_children", "_made", "_requests", "status")
+    __slots__ = ("_m", "_names", "cost", "duration", "input", "output", "overhead", "status", "ttft", "upstream")
+
+    duration: Any  # llm_link_request_duration_seconds
+    overhead: Any  # llm_link_overhead_seconds
+    upstream: Any  # llm_link_upstream_duration_seconds
+    ttft: Any  # llm_link_time_to_first_token_seconds
+    input: Any  # llm_link_tokens_total, direction input
+    output: Any  # ... output
+    cost: Any  # llm_link_cost_usd_total
 
     def __init__(self, m: Metrics, dialect: str, model: str, provider: str, upstream: str) -> None:
-        self._children: dict[str, Any] = {}
+        self._m = m
+        self._names = (dialect, model, provider, upstream)
         self.status: dict[int, Any] = {}  # llm_link_requests_total by status
-        self._made = {
-            "duration": lambda: m.request_duration.labels(dialect, model, provider),
-            "overhead": lambda: m.overhead.labels(dialect),
-            "upstream": lambda: m.upstream_duration.labels(provider, upstream),
-            "ttft": lambda: m.ttft.labels(dialect, model, provider),
-            "input": lambda: m.tokens.labels(model, provider, "input"),
-            "output": lambda: m.tokens.labels(model, provider, "output"),
-            "cost": lambda: m.cost.labels(model, provider),
-        }
-        self._requests = lambda status: m.requests.labels(dialect, model, provider, str(status))
 
-    def __getitem__(self, name: str) -> Any:
-        c = self._children.get(name)
-        if c is None:
-            c = self._children[name] = self._made[name]()
-        return c
+    def __getattr__(self, name: str) -> Any:
+        make = _MAKERS.get(name)
+        if make is None:
+            raise AttributeError(name)
+        w = writer(make(self._m, *self._names))
+        setattr(self, name, w)
+        return w
 
     def requests(self, status: int) -> Any:
         c = self.status.get(status)
         if c is None:
             if len(self.status) > 600:  # HTTP statuses only, but bounded all the same
                 self.status.clear()
-            c = self.status[status] = self._requests(status)
+            dialect, model, provider, _ = self._names
+            c = self.status[status] = writer(self._m.requests.labels(dialect, model, provider, str(status)))
         return c
 
 
