@@ -242,18 +242,31 @@ class EventScan(StreamScan):
     def _inspect_marked(self, complete: bytes) -> bytes:
         """`complete` less the events that `inspect` drops. Each marker is looked for once over all the
         bytes (a C search), and only the events holding one are cut out and inspected."""
-        sep = self.separator
-        width = len(sep)
-        spans: set[tuple[int, int]] = set()
-        self.error_seen = False
         searched = self.searched
         if self.end_markers and (self.ended or self.ends(complete)):
             self.ended = True
             searched = self.markers
-        for marker in searched:
+        hits: list[tuple[bytes, int]] | None = None
+        for marker in searched:  # most reads hold none: a search per marker and nothing else
             at = find_in(complete, marker)
-            if at >= 0 and marker == ERROR_MARKER:
+            if at >= 0:
+                if hits is None:
+                    hits = []
+                hits.append((marker, at))
+        if hits is None:
+            self.error_seen = False
+            return complete
+        return self._cut_marked(complete, hits)
+
+    def _cut_marked(self, complete: bytes, hits: list[tuple[bytes, int]]) -> bytes:
+        sep = self.separator
+        width = len(sep)
+        spans: set[tuple[int, int]] = set()
+        self.error_seen = False
+        for marker, first in hits:
+            if marker == ERROR_MARKER:
                 self.error_seen = True
+            at = first
             while at >= 0:
                 begin = complete.rfind(sep, 0, at)
                 begin = 0 if begin < 0 else begin + width
@@ -261,8 +274,6 @@ class EventScan(StreamScan):
                 end = len(complete) if end < 0 else end
                 spans.add((begin, end))
                 at = find_in(complete, marker, end)
-        if not spans:
-            return complete
         kept: list[bytes] = []
         start = 0  # where the bytes not yet kept begin
         for begin, end in sorted(spans):

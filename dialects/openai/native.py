@@ -133,11 +133,15 @@ class Scan(EventScan):
         return False
 
     def ends(self, complete: bytes) -> bool:
-        done = _DONE_EVENT[self.separator]
+        sep = self.separator
+        last = len(complete) - len(sep) - 1
+        if last < 0 or complete[last] != 93:  # not `]` + separator: most reads, told apart by one index
+            return False
+        done = _DONE_EVENT[sep]
         if not complete.endswith(done):
             return False
         before = len(complete) - len(done)  # the event before it ends with a separator, or there is none
-        return before == 0 or complete.endswith(self.separator, 0, before)
+        return before == 0 or complete.endswith(sep, 0, before)
 
     def has_content(self, chunk: bytes) -> bool:
         # Plain text content as OpenAI writes it is found by a C search; anything else by the pattern.
