@@ -112,7 +112,9 @@ def _usage(u: _Usage) -> Usage:
 class Scan(EventScan):
     """message_start carries the input usage, message_delta the cumulative output; `error` events fail."""
 
-    markers = (b'"usage"', b'"error"', b"message_stop")
+    markers = (b'"usage"', b'"error"')
+    # message_stop only says the stream ended: not searched once it has, nor in a read that ends with it
+    end_markers = (b"message_stop",)
 
     def __init__(self, client_model: str) -> None:
         super().__init__(client_model)
@@ -126,11 +128,16 @@ class Scan(EventScan):
             return False
         u = ev.message.usage if ev.message is not None and ev.message.usage is not None else ev.usage
         if u is not None:
-            for field in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
-                value = getattr(u, field)
-                if value is not None:
-                    setattr(self.seen, field, value)
-            self.usage = _usage(self.seen)
+            seen = self.seen  # each event's figures replace the ones it names (message_delta's are cumulative)
+            if u.input_tokens is not None:
+                seen.input_tokens = u.input_tokens
+            if u.output_tokens is not None:
+                seen.output_tokens = u.output_tokens
+            if u.cache_creation_input_tokens is not None:
+                seen.cache_creation_input_tokens = u.cache_creation_input_tokens
+            if u.cache_read_input_tokens is not None:
+                seen.cache_read_input_tokens = u.cache_read_input_tokens
+            self.usage = _usage(seen)
         if ev.type == "message_stop":
             self.ended = True
         elif ev.type == "error":
@@ -138,8 +145,21 @@ class Scan(EventScan):
             self.error = f"{e.type}: {e.message}" if e.message else e.type
         return False
 
+    def ends(self, complete: bytes) -> bool:
+        sep = self.separator
+        done = _STOP_EVENT.get(sep)
+        if done is None or not complete.endswith(done):
+            return False
+        before = len(complete) - len(done)  # the event before it ends with a separator, or there is none
+        return before == 0 or complete.endswith(sep, 0, before)
+
     def has_content(self, chunk: bytes) -> bool:
         return b"content_block_delta" in chunk or b'"tool_use"' in chunk
+
+
+# The end event as Anthropic writes it; written otherwise, `message_stop` is searched for and decoded.
+_STOP = b'event: message_stop\ndata: {"type":"message_stop"}'
+_STOP_EVENT = {b"\n\n": _STOP + b"\n\n", b"\r\n\r\n": _STOP.replace(b"\n", b"\r\n") + b"\r\n\r\n"}
 
 
 class Messages(NativeApi):

@@ -113,7 +113,7 @@ def test_openai_usage_in_every_chunk_keeps_the_last_figures() -> None:
     _check(lambda: openai_native.Scan("up-1", hide_usage=True), data, data, (usage, True, None))
 
 
-def _anthropic() -> bytes:
+def _anthropic(compact: bool = False) -> bytes:
     events = [
         {"type": "message_start", "message": {"model": "up-1", "usage": {"input_tokens": 20, "output_tokens": 1}}},
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
@@ -121,15 +121,22 @@ def _anthropic() -> bytes:
         {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
         {"type": "message_stop"},
     ]
-    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+    seps = (",", ":") if compact else (", ", ": ")
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e, separators=seps)}\n\n".encode() for e in events)
 
 
-def test_anthropic_stream_reads_alike_however_it_is_cut() -> None:
-    data = _anthropic()
+@pytest.mark.parametrize("compact", [False, True])  # compact: the end event as Anthropic writes it
+@pytest.mark.parametrize("crlf", [False, True])
+def test_anthropic_stream_reads_alike_however_it_is_cut(compact: bool, crlf: bool) -> None:
+    data = _anthropic(compact)
+    if crlf:
+        data = data.replace(b"\n", b"\r\n")
     scan = anthropic_native.Scan("up-1")
     scan.feed(data)
     assert scan.usage is not None and (scan.usage.input_tokens, scan.usage.output_tokens) == (20, 9)
     _check(lambda: anthropic_native.Scan("up-1"), data, data, (scan.usage, True, None))
+    cut = data[: data.rfind(b"event: message_stop")]  # the connection dropped before the end event
+    _check(lambda: anthropic_native.Scan("up-1"), cut, cut, (scan.usage, False, None))
 
 
 def test_ollama_stream_reads_alike_however_it_is_cut() -> None:
