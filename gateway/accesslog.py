@@ -95,10 +95,7 @@ class AccessLog:
             del pending[pending.rfind(b"\n") + 1 :]
             raise
         pending.append(10)  # \n
-        self.written()
-
-    def written(self) -> None:
-        """Flush now if the log was quiet, else once `interval` has passed."""
+        # Flush now if the log was quiet, else once `interval` has passed.
         now = monotonic()
         if now - self.last_flush >= self.interval:
             self.flush()
