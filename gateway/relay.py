@@ -147,8 +147,9 @@ def _settle(call: Call, scan: StreamScan, target: Target) -> None:
 
 async def _pump(resp: aiohttp.ClientResponse, scan: StreamScan, send: Any, call: Call, target: Target) -> None:
     name = target.provider.name
+    read = resp.content.readany  # all that is buffered, in one await (iter_any adds an iterator layer a read)
     try:
-        async for chunk in resp.content.iter_any():
+        while chunk := await read():
             out = scan.feed(chunk)
             if call.first_token is None and scan.has_content(chunk):
                 call.first_token = time.perf_counter()
