@@ -1,6 +1,6 @@
 """CPU of a request's bookkeeping, in-process: the Call record (request id), the in-flight gauge, the attempt
-counter, Call.finish (every metric write into the multiprocess files and the access-log line) and the
-gateway's response headers, for a forwarded non-streaming answer and a forwarded stream. Best of 5 x 20000.
+counter and Call.finish (every metric write into the multiprocess files, through gateway.metric_writers, and
+the access-log line), for a forwarded non-streaming answer and a forwarded stream. Best of 5 x 20000.
 
     python -m bench.finish_cost
 """

@@ -8,11 +8,12 @@ up exactly as prometheus_client's own writes leave them; tests/unit/test_metric_
 and the rendered /metrics against it.
 
 The mmap itself is read from the file on each write, never cached: MmapedDict replaces it when the file
-grows. Positions never move. After a fork, prometheus_client reopens every value in the child's own files
-(gateway.metrics re-checks after a fork) and `rebind_all` then points each writer at its value's new file."""
+grows. Positions never move. In a forked child each writer has prometheus_client reopen its value in the
+child's own files (the process check of `.get()`, which the writes skip) and then points at the new file."""
 
 from __future__ import annotations
 
+import os
 import struct
 import weakref
 from bisect import bisect_left
@@ -26,9 +27,12 @@ _writers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def rebind_all() -> None:
-    """Point every writer at its value's current file (call after prometheus_client reopened them)."""
+    """Point every writer at its value's file in this process (run in a forked child)."""
     for w in list(_writers):
         w.rebind()
+
+
+os.register_at_fork(after_in_child=rebind_all)
 
 
 def _place(value: Any) -> tuple[Any, int]:
@@ -136,7 +140,7 @@ class HistogramWriter:
 
 
 def writer(child: Any) -> Any:
-    """A writer for a label child of a Counter, a summing-mode Gauge or a Histogram; the child itself where
+    """A writer for a label child of a Counter, a Gauge (but a mostrecent one) or a Histogram; the child itself where
     there is no multiprocess file behind it (an app made in-process without PROMETHEUS_MULTIPROC_DIR) or
     the metric is of another kind. Either has the same `inc` / `dec` / `observe`."""
     try:

@@ -20,7 +20,7 @@ from prometheus_client import (
     values,
 )
 
-from gateway.metric_writers import rebind_all, writer
+from gateway.metric_writers import writer  # (its writers follow a fork themselves)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -60,7 +60,6 @@ def _direct_writes() -> None:
     def after_fork() -> None:
         if made:
             made[0].get()  # the base class's process check: a new pid reopens every value in its own files
-        rebind_all()  # and the writers (gateway.metric_writers) follow their values there
 
     os.register_at_fork(after_in_child=after_fork)
     values.ValueClass = DirectValue
