@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 import msgspec
 
 from gateway.config import ModelConfig
+from unified.types import Usage
 
 try:  # a SIMD substring search: ~14x faster than bytes.find on a stream's read (bench.scan_cost)
     from stringzilla import find as find_in
 except ImportError:  # pragma: no cover - no wheel for this platform: CPython's own search, same answers
     find_in = bytes.find
-from unified.types import Usage
 
 Raw = msgspec.Raw
 _decode_fields = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
