@@ -66,3 +66,22 @@ def test_a_forked_child_mints_other_ids() -> None:
     os.waitpid(pid, 0)
     parent = {mint("req_") for _ in range(50)}
     assert len(child) == 50 and not child & parent
+
+
+def test_threads_mint_other_ids() -> None:
+    import threading
+
+    from unified.ids import mint
+
+    minted: list[list[str]] = [[] for _ in range(4)]
+
+    def run(out: list[str]) -> None:
+        out.extend(mint("req_") for _ in range(500))  # past one buffer of digits, so each thread refills
+
+    threads = [threading.Thread(target=run, args=(out,)) for out in minted]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for out in minted for i in out] + [mint("req_") for _ in range(500)]
+    assert len(set(ids)) == len(ids) == 2500
