@@ -62,7 +62,7 @@ class Lane:
         self.note = api.prepare(self.body, stream)  # what every upstream of this API needs
         self.unified_of = unified
         self._unified: Unified | None = None
-        self._bodies: dict[tuple[int, str, str], bytes] = {}
+        self._bodies: dict[tuple[int, str, str], bytes] | None = None  # made for a body that changes
         self.client_headers = client_headers(request, api.client_headers)
 
     def unified(self) -> Unified:
@@ -74,10 +74,15 @@ class Lane:
         """The upstream body for a target of `route`: the client's bytes with `model` and the route's
         transforms patched in (only what changes is re-encoded), in the field names the target wants."""
         model = target.model
+        transforms = has_transforms(route.config)
+        if model == self.model and not transforms and not self.body.changed:
+            return self.body.body  # the client's own bytes, as most requests go
+        bodies = self._bodies
+        if bodies is None:
+            bodies = self._bodies = {}
         key = (id(route), model, target.provider_name)
-        body = self._bodies.get(key)
+        body = bodies.get(key)
         if body is None:
-            transforms = has_transforms(route.config)
             if model == self.model and not transforms:
                 body = self.body.encode()
             else:
@@ -88,7 +93,7 @@ class Lane:
                     assert route.config is not None
                     self.api.apply(patched, route.config, target.param_fields)
                 body = patched.encode()
-            self._bodies[key] = body
+            bodies[key] = body
         return body
 
 
@@ -285,9 +290,16 @@ def _attempt(
 ) -> Awaitable[Forwarded | Relay]:
     """One forwarded attempt for the dispatcher: a plain function handing back `_native`'s coroutine, so the
     attempt costs no coroutine of its own."""
-    path = target.provider.native_path(lane.api.name)
-    assert path is not None
-    return _native(call, route, _route_of(route).get(id(target), route), target, path, lane, deadline, headers)
+    api = lane.api.name
+    plans = route.memo.get(api + " plans")  # per target: its hop and upstream path for this API, worked out once
+    if plans is None:
+        plans = route.memo[api + " plans"] = {}
+    plan = plans.get(id(target))
+    if plan is None:
+        path = target.provider.native_path(api)
+        assert path is not None
+        plan = plans[id(target)] = (_route_of(route).get(id(target), route), path)
+    return _native(call, route, plan[0], target, plan[1], lane, deadline, headers)
 
 
 async def complete(call: Call, route: Route, lane: Lane, headers: Any) -> HTTPResponse:
