@@ -43,6 +43,12 @@ def gw(
                 "circuit": {"failures": 1, "cooldown": 600},
             },
             "oai": {"type": "openai", "base_url": fake_openai.url, "api_key": OPENAI_KEY},  # type: ignore[attr-defined]
+            "oai-gone": {  # nothing listens there either
+                "type": "openai",
+                "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                "api_key": OPENAI_KEY,
+                "connect_timeout": 2,
+            },
             "resp": {"type": "openai", "api": "responses", "base_url": fake_responses.url, "api_key": RESPONSES_KEY},  # type: ignore[attr-defined]
             "oll": {"type": "ollama", "base_url": fake_ollama.url},  # type: ignore[attr-defined]
         },
@@ -68,6 +74,13 @@ def gw(
                 "defaults": {"temperature": 0.3, "seed": 7, "stop": ["END"]},
                 "overrides": {"max_tokens": 50, "frequency_penalty": 0.5},
                 "system_prefix": POLICY,
+            },
+            # no transforms of its own: its fallback's apply when the fallback answers
+            "gpt-plain-first": {
+                "provider": "oai-gone",
+                "model": "gpt-other",
+                "retries": 0,
+                "fallbacks": ["gpt-shaped"],
             },
             "resp-shaped": {
                 "provider": "resp",
@@ -235,6 +248,22 @@ def test_openai_chat_gets_top_level_params(gw: Gateway, fake_openai: FakeOpenAI)
     assert sent["temperature"] == 0.3 and sent["seed"] == 1 and sent["stop"] == ["END"]
     assert sent["frequency_penalty"] == 0.5
     assert sent["prompt_cache_key"] == "conv-1" and sent["vendor_knob"] == {"x": 1}
+    assert sent["messages"][0] == {"role": "system", "content": POLICY}
+
+
+def test_openai_fallback_gets_the_fallback_models_transforms(gw: Gateway, fake_openai: FakeOpenAI) -> None:
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-plain-first", messages=[{"role": "user", "content": "hi"}], temperature=0.9
+    )
+    r = raw.parse()
+    assert r.model == "gpt-plain-first"  # the name the client asked for, whichever model answered
+    assert raw.headers["x-llm-link-provider"] == "oai/gpt-test"
+    assert raw.headers["x-llm-link-attempts"] == "2"
+    sent = fake_openai.last
+    assert sent["model"] == "gpt-test"
+    assert sent["temperature"] == 0.9  # the client's own value kept over the fallback's default
+    assert sent["max_tokens"] == 50 and sent["frequency_penalty"] == 0.5  # the fallback's overrides
     assert sent["messages"][0] == {"role": "system", "content": POLICY}
 
 
