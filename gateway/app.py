@@ -210,7 +210,11 @@ def create_app(cfg: Config, name: str = "llm_link") -> Sanic:
         app.ctx.started = time.time()
         app.ctx.draining = False
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
-        app.ctx.http = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        # No cookie jar: the session is shared by every client, so an upstream's Set-Cookie (a CDN's bot
+        # cookie, say) must not go out on other clients' requests; it also spares a jar filter per call.
+        app.ctx.http = aiohttp.ClientSession(
+            connector=connector, auto_decompress=True, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
         app.ctx.deadlines = Deadlines()
         app.ctx.providers = providers = build_providers(cfg, app.ctx.http, app.ctx.deadlines)
         app.ctx.router = Router(cfg, providers)

@@ -99,7 +99,9 @@ class ImageFetcher:
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
             connector = aiohttp.TCPConnector(resolver=CheckingResolver(self.allowed), limit=64, ttl_dns_cache=10)
-            self.session = aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=True)
+            self.session = aiohttp.ClientSession(  # no cookie jar: fetched hosts must not track clients
+                connector=connector, trust_env=False, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self.session
 
     async def close(self) -> None:
