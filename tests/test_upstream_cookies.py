@@ -59,9 +59,9 @@ def test_an_upstream_cookie_is_not_sent_on_later_requests(
         "models": {"m": "up/m"},
     }
     with Gateway(config) as gw:
-        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-none", max_retries=0)
         fake.cookies.clear()
-        for _ in range(3):
-            answer = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
-            assert answer.choices[0].message.content == "ok"
+        with openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-none", max_retries=0) as client:
+            for _ in range(3):
+                answer = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+                assert answer.choices[0].message.content == "ok"
     assert fake.cookies == [None, None, None]
