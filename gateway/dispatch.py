@@ -18,6 +18,7 @@ import msgspec
 from gateway import affinity, dropped
 from gateway.call import Call
 from gateway.circuit import counts_as_failure
+from gateway.config.schema import MODEL_PARAMS
 from gateway.router import Route, Router, Target
 from unified.errors import GatewayError
 from unified.provider import ModelInfo, Upstream
@@ -38,11 +39,29 @@ from unified.types import (
 
 T = TypeVar("T")
 
-_PARAMS = {"max_tokens", "temperature", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "stop"}
 _CONTENT = (TextDelta, ThinkingDelta, ToolCallStart, Finish)
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 5.0
 RETRY_AFTER_CAP = 30.0  # without a deadline, never sleep longer than this for one Retry-After
+
+
+def _body_fields(
+    defaults: dict[str, Any], overrides: dict[str, Any], extra: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The model's settings that are no shared parameter (e.g. DeepSeek's `thinking`), as body fields for
+    OpenAI-compatible upstreams (Request.extra): a default where the client sent none, an override always.
+    None when there are none."""
+    own = [k for k in defaults if k not in MODEL_PARAMS] + [k for k in overrides if k not in MODEL_PARAMS]
+    if not own:
+        return None
+    fields = dict(extra or {})
+    for key, value in defaults.items():
+        if key not in MODEL_PARAMS:
+            fields.setdefault(key, value)
+    for key, value in overrides.items():
+        if key not in MODEL_PARAMS:
+            fields[key] = value
+    return fields
 
 
 def transform(route: Route, req: Request) -> Request:
@@ -53,7 +72,7 @@ def transform(route: Route, req: Request) -> Request:
         return req
     changes: dict[str, Any] = {}
     for key, value in m.defaults.items():
-        if key in _PARAMS and getattr(req, key) is None:
+        if key in MODEL_PARAMS and getattr(req, key) is None:
             changes[key] = value
     if m.max_tokens is not None and req.max_tokens is None and "max_tokens" not in changes:
         changes["max_tokens"] = m.max_tokens
@@ -61,8 +80,11 @@ def transform(route: Route, req: Request) -> Request:
         if key == "max_tokens":
             current = changes.get("max_tokens", req.max_tokens)
             changes["max_tokens"] = value if current is None else min(current, value)
-        elif key in _PARAMS:
+        elif key in MODEL_PARAMS:
             changes[key] = value
+    fields = _body_fields(m.defaults, m.overrides, req.extra)
+    if fields is not None:
+        changes["extra"] = fields
     if m.system_prefix:
         messages = list(req.messages)
         if messages and messages[0].role == "system":

@@ -11,7 +11,7 @@ import msgspec
 
 from dialects.anthropic.stream import EventEncoder
 from gateway.config import ModelConfig
-from gateway.native import EventScan, NativeApi, RawBody, apply_params, prepend_to_array, sse_data
+from gateway.native import EventScan, NativeApi, RawBody, apply_fields, apply_params, prepend_to_array, sse_data
 from unified.errors import GatewayError
 from unified.types import Usage
 
@@ -167,6 +167,7 @@ class Messages(NativeApi):
     client_headers: ClassVar[tuple[str, ...]] = CLIENT_HEADERS
 
     def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
+        apply_fields(body, config)  # first: a configured `thinking` counts below
         thinking = body.get("thinking", _Thinking)
         thinking_on = thinking is not None and thinking.type in ("enabled", "adaptive")
         accept = _with_thinking if thinking_on else None

@@ -11,7 +11,16 @@ import msgspec
 
 from dialects.openai.stream import ChunkEncoder
 from gateway.config import ModelConfig
-from gateway.native import EventScan, NativeApi, RawBody, apply_params, find_in, prefix_system_message, sse_data
+from gateway.native import (
+    EventScan,
+    NativeApi,
+    RawBody,
+    apply_fields,
+    apply_params,
+    find_in,
+    prefix_system_message,
+    sse_data,
+)
 from unified.errors import GatewayError
 from unified.types import Usage
 
@@ -172,6 +181,7 @@ class ChatCompletions(NativeApi):
         return True
 
     def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
+        apply_fields(body, config)
         apply_params(body, config, _PARAMS, wants=wants)
         if config.system_prefix:
             messages = body.fields.get("messages")

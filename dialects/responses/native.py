@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from gateway.config import ModelConfig
-from gateway.native import EventScan, NativeApi, RawBody, apply_params, sse_data
+from gateway.native import EventScan, NativeApi, RawBody, apply_fields, apply_params, sse_data
 from unified.errors import GatewayError
 from unified.ids import mint
 from unified.types import Usage
@@ -131,6 +131,7 @@ class Responses(NativeApi):
     client_headers: ClassVar[tuple[str, ...]] = ("OpenAI-Beta",)
 
     def apply(self, body: RawBody, config: ModelConfig, wants: Mapping[str, str]) -> None:
+        apply_fields(body, config)
         apply_params(body, config, _PARAMS, wants=wants)
         if config.system_prefix:
             current = body.get("instructions", str | None)

@@ -90,6 +90,14 @@ class Price(msgspec.Struct, forbid_unknown_fields=True):
     cache_write: float | None = None
 
 
+# The sampling and length settings `defaults` / `overrides` name the same way for every API (each dialect and
+# provider maps them to its own field names). Any other key is a body field of the upstream's API, sent as
+# written (gateway.dispatch.transform, gateway.native.apply_fields).
+MODEL_PARAMS = frozenset(
+    ("max_tokens", "temperature", "top_p", "top_k", "seed", "presence_penalty", "frequency_penalty", "stop")
+)
+
+
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     provider: str | None = None
     model: str | None = None
