@@ -49,8 +49,8 @@ def _place(value: Any) -> tuple[Any, int]:
     return f, at
 
 
-class CounterWriter:
-    """`inc` of one counter child (non-negative amounts, as prometheus_client's Counter demands)."""
+class _ValueWriter:
+    """One value of a child (a counter's or a gauge's), at its place in this process's file."""
 
     __slots__ = ("__weakref__", "_at", "_file", "_value")
 
@@ -63,6 +63,12 @@ class CounterWriter:
         self._value.get()  # prometheus_client's process check: after a fork, reopens values in our files
         self._file, at = _place(self._value)
         self._at = slice(at, at + 16)
+
+
+class CounterWriter(_ValueWriter):
+    """`inc` of one counter child (non-negative amounts, as prometheus_client's Counter demands)."""
+
+    __slots__ = ()
 
     def inc(self, amount: float = 1.0) -> None:
         if amount < 0:
@@ -72,21 +78,11 @@ class CounterWriter:
         self._file._m[self._at] = _pack(x, 0.0)
 
 
-class GaugeWriter:
+class GaugeWriter(_ValueWriter):
     """`inc` / `dec` / `set` of one gauge child in any mode but the timestamped ones (mostrecent), which
     keep prometheus_client's own child."""
 
-    __slots__ = ("__weakref__", "_at", "_file", "_value")
-
-    def __init__(self, child: Any) -> None:
-        self._value = child._value
-        self.rebind()
-        _writers.add(self)
-
-    def rebind(self) -> None:
-        self._value.get()  # prometheus_client's process check: after a fork, reopens values in our files
-        self._file, at = _place(self._value)
-        self._at = slice(at, at + 16)
+    __slots__ = ()
 
     def inc(self, amount: float = 1.0) -> None:
         v = self._value
