@@ -186,12 +186,8 @@ async def _native(
                     data = await provider.read_capped(resp)
                 else:
                     data = await dispatch._bounded(_read(resp, target), deadline, route, call)
-            except TimeoutError:
-                raise GatewayError("timeout", f"upstream {provider.name!r} timed out", status=504) from None
-            except aiohttp.ClientError:
-                raise GatewayError(
-                    "upstream_unreachable", f"upstream {provider.name!r} dropped the connection"
-                ) from None
+            except (TimeoutError, aiohttp.ClientError) as err:
+                raise _read_failed(err, provider.name) from None
             finally:
                 resp.release()
             usage, failure = lane.api.answer(data)
@@ -233,15 +229,19 @@ async def _native(
 
 
 async def _read(resp: aiohttp.ClientResponse, target: Target) -> bytes:
-    """The whole body within the provider's max_response_bytes, as on the translated lane."""
+    """The whole body within the provider's max_response_bytes, as on the translated lane; its failures
+    named here, so that the request deadline around it (dispatch._bounded) sees only its own expiry."""
     try:
         return await target.provider.read_capped(resp)
-    except TimeoutError:
-        raise GatewayError("timeout", f"upstream {target.provider.name!r} timed out", status=504) from None
-    except aiohttp.ClientError:
-        raise GatewayError(
-            "upstream_unreachable", f"upstream {target.provider.name!r} dropped the connection"
-        ) from None
+    except (TimeoutError, aiohttp.ClientError) as err:
+        raise _read_failed(err, target.provider.name) from None
+
+
+def _read_failed(err: BaseException, provider: str) -> GatewayError:
+    """A body read that failed: the provider's own timeout (504) or a dropped connection."""
+    if isinstance(err, TimeoutError):
+        return GatewayError("timeout", f"upstream {provider!r} timed out", status=504)
+    return GatewayError("upstream_unreachable", f"upstream {provider!r} dropped the connection")
 
 
 async def _until_content(resp: aiohttp.ClientResponse, scan: StreamScan, head: list[bytes], target: Target) -> None:
