@@ -25,7 +25,6 @@ from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.responses_upstream import API_KEY as RESPONSES_KEY
 from tests.fakes.responses_upstream import FakeResponses
 from tests.fakes.scripted_upstream import ScriptedUpstream
-from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
 SCRIPTED = ["s_a", "s_b", "t_a", "t_b", "f_a", "f_b"]
@@ -65,12 +64,8 @@ def _config(scripted: str, anthropic_url: str, responses_url: str) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedUpstream]:
-    fake = ScriptedUpstream()
-    server = ThreadedServer(fake.app).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
+def scripted(fake_scripted: ScriptedUpstream) -> ScriptedUpstream:
+    return fake_scripted
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,14 @@ import pytest
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.scripted_upstream import ScriptedUpstream
-from tests.fakes.server import ThreadedServer
 from tests.harness import Gateway
 
 OFF = {"type": "disabled"}
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[ScriptedUpstream]:
-    fake = ScriptedUpstream()
-    server = ThreadedServer(fake.app).start()
-    fake.url = server.url  # type: ignore[attr-defined]
-    yield fake
-    server.stop()
+def upstream(fake_scripted: ScriptedUpstream) -> ScriptedUpstream:
+    return fake_scripted
 
 
 @pytest.fixture(scope="module")
